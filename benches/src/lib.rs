@@ -1,0 +1,3 @@
+//! Regression benchmarks of join latency and failover (criterion).
+//!
+//! Not built yet.

@@ -1,0 +1,218 @@
+//! Announce: keep `<prefix>/<cluster>/members/<node>` alive on a lease.
+//!
+//! The shell glue this replaces (`etcdctl set --ttl 60; sleep 45`) renews
+//! blindly and never notices that its key expired while it was cut off. Here
+//! the key lives on a lease renewed every TTL/3; when the store says the lease
+//! is gone (partition longer than the TTL, store restart), the node grants a
+//! new lease and announces again. The current lease and how long it is
+//! guaranteed to live are published for the leader election, which holds its
+//! key on the same lease.
+
+use std::time::Duration;
+
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::backoff::Backoff;
+use crate::error::{DiscoError, RegistryError};
+use crate::keys::Keys;
+use crate::registry::{Lease, Registry};
+
+/// A lease the node holds and until when it is certainly still alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseState {
+    /// The lease.
+    pub lease: Lease,
+    /// The lease cannot expire before this instant: the send time of the
+    /// last acknowledged renewal plus the store's minimum lifetime, less a
+    /// 10% margin for clock-rate drift.
+    pub valid_until: Instant,
+}
+
+impl LeaseState {
+    /// Whether the lease is certainly alive now.
+    pub fn is_valid(&self) -> bool {
+        Instant::now() < self.valid_until
+    }
+}
+
+/// A running announcement. Call [`Announcement::stop`] to deregister.
+#[derive(Debug)]
+pub struct Announcement {
+    lease: watch::Receiver<Option<LeaseState>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// What to announce.
+#[derive(Debug, Clone)]
+pub struct AnnounceConfig {
+    /// Node id (the last key segment).
+    pub node: String,
+    /// Address peers should use to reach this node.
+    pub address: String,
+    /// Lease TTL.
+    pub ttl: Duration,
+}
+
+impl Announcement {
+    /// Starts announcing in the background; it retries with backoff while
+    /// the store is unreachable, logging each failure.
+    pub fn start<R: Registry>(registry: R, keys: Keys, cfg: AnnounceConfig) -> Announcement {
+        let (tx, rx) = watch::channel(None);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(run(registry, keys, cfg, tx, stop_rx));
+        Announcement {
+            lease: rx,
+            stop: Some(stop_tx),
+            task,
+        }
+    }
+
+    /// The current lease, `None` while not registered.
+    pub fn lease(&self) -> Option<LeaseState> {
+        self.lease.borrow().clone()
+    }
+
+    /// A receiver that sees every lease change and renewal.
+    pub fn subscribe(&self) -> watch::Receiver<Option<LeaseState>> {
+        self.lease.clone()
+    }
+
+    /// Waits until the node is registered, up to `deadline`.
+    pub async fn registered(&self, deadline: Duration) -> Result<LeaseState, DiscoError> {
+        let mut rx = self.lease.clone();
+        let got = tokio::time::timeout(deadline, async {
+            rx.wait_for(|l| l.is_some()).await.map(|l| l.clone())
+        })
+        .await;
+        match got {
+            Ok(Ok(l)) => Ok(l.expect("checked")),
+            Ok(Err(_)) => Err(DiscoError::Shutdown),
+            Err(_) => Err(DiscoError::Timeout {
+                what: "registration in the discovery store".into(),
+                after: deadline,
+            }),
+        }
+    }
+
+    /// Deregisters (deletes the key, revokes the lease) and stops.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Stops renewing without deregistering, as a crash would: the key stays
+    /// until its lease expires. For tests and fault injection.
+    pub fn abandon(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Announcement {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn valid_until(sent: Instant, min: Duration) -> Instant {
+    sent + min.mul_f64(0.9)
+}
+
+async fn run<R: Registry>(
+    registry: R,
+    keys: Keys,
+    cfg: AnnounceConfig,
+    tx: watch::Sender<Option<LeaseState>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let key = keys.member(&cfg.node);
+    let mut backoff = Backoff::for_registry(&cfg.node);
+    let mut current: Option<Lease> = None;
+    let interval = cfg.ttl / 3;
+    loop {
+        // (Re-)register: a fresh lease, then the key on it.
+        let sent = Instant::now();
+        let step = async {
+            let lease = registry.grant(cfg.ttl).await?;
+            registry.put(&key, &cfg.address, Some(&lease.id)).await?;
+            Ok::<_, RegistryError>(lease)
+        };
+        let lease = tokio::select! {
+            r = step => r,
+            _ = &mut stop => break,
+        };
+        let lease = match lease {
+            Ok(l) => l,
+            Err(e) => {
+                let delay = backoff.next_delay();
+                warn!(node = %cfg.node, error = %e, retry_in = ?delay, attempt = backoff.attempt(), "announce failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => continue,
+                    _ = &mut stop => break,
+                }
+            }
+        };
+        backoff.reset();
+        let min = registry.expiry_bounds(lease.ttl).min;
+        info!(node = %cfg.node, key = %key, lease = %lease.id, ttl = ?lease.ttl, "announced");
+        tx.send_replace(Some(LeaseState {
+            lease: lease.clone(),
+            valid_until: valid_until(sent, min),
+        }));
+        current = Some(lease.clone());
+
+        // Keep alive until the store says the lease is gone.
+        let mut next = Instant::now() + interval;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = &mut stop => {
+                    deregister(&registry, &key, current.take()).await;
+                    tx.send_replace(None);
+                    return;
+                }
+            }
+            let sent = Instant::now();
+            match registry.keep_alive(&lease.id).await {
+                Ok(()) => {
+                    backoff.reset();
+                    debug!(node = %cfg.node, lease = %lease.id, "renewed");
+                    tx.send_replace(Some(LeaseState {
+                        lease: lease.clone(),
+                        valid_until: valid_until(sent, min),
+                    }));
+                    next = sent + interval;
+                }
+                Err(RegistryError::LeaseLost(_)) => {
+                    warn!(node = %cfg.node, lease = %lease.id, "lease expired; announcing again");
+                    tx.send_replace(None);
+                    break;
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay().min(interval);
+                    warn!(node = %cfg.node, error = %e, retry_in = ?delay, "renewal failed; retrying");
+                    next = Instant::now() + delay;
+                }
+            }
+        }
+        current = None;
+    }
+    deregister(&registry, &key, current.take()).await;
+    tx.send_replace(None);
+}
+
+async fn deregister<R: Registry>(registry: &R, key: &str, lease: Option<Lease>) {
+    if let Err(e) = registry.delete(key).await {
+        warn!(key, error = %e, "deregister: delete failed (the lease will expire)");
+    }
+    if let Some(l) = lease {
+        if let Err(e) = registry.revoke(&l.id).await {
+            warn!(lease = %l.id, error = %e, "deregister: revoke failed (the lease will expire)");
+        }
+    }
+}

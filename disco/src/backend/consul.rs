@@ -1,0 +1,541 @@
+//! [`Registry`] over Consul's HTTP API (reqwest): sessions with a TTL and
+//! `behavior=delete` as leases, `/v1/txn` for atomic conditional writes, and
+//! blocking queries as watches.
+//!
+//! Consul's contract differs from etcd's in two ways that callers see through
+//! [`Registry::expiry_bounds`]: a session TTL must be 10 s to 24 h, and Consul
+//! may invalidate a session up to twice its TTL after the last renewal.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::backoff::Backoff;
+use crate::error::RegistryError;
+use crate::registry::{
+    Cas, Entry, ExpiryBounds, Lease, LeaseId, Registry, Revision, Snapshot, Watch,
+};
+
+const KIND: &str = "consul";
+/// How long one blocking query may wait on the server.
+const BLOCK: Duration = Duration::from_secs(30);
+/// Conditional puts retry this often when the key moves under them.
+const PUT_RETRIES: usize = 8;
+
+/// A Consul agent or server's HTTP API as a [`Registry`].
+#[derive(Debug, Clone)]
+pub struct ConsulRegistry {
+    http: reqwest::Client,
+    base: String,
+    timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KvPair {
+    key: String,
+    value: Option<String>,
+    create_index: u64,
+    modify_index: u64,
+    session: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TxnResult {
+    #[serde(rename = "KV")]
+    kv: Option<KvPair>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TxnResponse {
+    results: Option<Vec<TxnResult>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SessionCreated {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn to_entry(p: KvPair) -> Entry {
+    let value = p
+        .value
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    Entry {
+        key: p.key,
+        value,
+        revision: Revision(p.modify_index),
+        created: Revision(p.create_index),
+        lease: p.session.filter(|s| !s.is_empty()).map(LeaseId),
+    }
+}
+
+/// The whole cause chain: reqwest hides "Connection refused" in `source()`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = c.source();
+    }
+    out
+}
+
+impl ConsulRegistry {
+    /// A registry talking to `address` (`http://host:8500`). Nothing is sent
+    /// until the first call.
+    pub fn new(address: &str) -> Result<Self, RegistryError> {
+        let base = address.trim_end_matches('/').to_string();
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            return Err(RegistryError::Config {
+                what: "consul address",
+                reason: format!("{address:?} must start with http:// (e.g. http://127.0.0.1:8500)"),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| RegistryError::Config {
+                what: "consul client",
+                reason: chain(&e),
+            })?;
+        Ok(ConsulRegistry {
+            http,
+            base,
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// Sets the deadline for each non-blocking request (default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn unavailable(&self, reason: String) -> RegistryError {
+        RegistryError::Unavailable {
+            kind: KIND,
+            endpoint: self.base.clone(),
+            reason,
+        }
+    }
+
+    /// Sends one request; returns status, `X-Consul-Index` and body.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<serde_json::Value>,
+        timeout: Duration,
+    ) -> Result<(StatusCode, u64, String), RegistryError> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .query(query)
+            .timeout(timeout);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| self.unavailable(chain(&e)))?;
+        let status = resp.status();
+        let index = resp
+            .headers()
+            .get("X-Consul-Index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let text = resp.text().await.map_err(|e| self.unavailable(chain(&e)))?;
+        if status.is_server_error() {
+            return Err(self.unavailable(format!("{status}: {}", text.trim())));
+        }
+        Ok((status, index, text))
+    }
+
+    fn rejected(status: StatusCode, text: &str) -> RegistryError {
+        RegistryError::Rejected {
+            kind: KIND,
+            reason: format!("{status}: {}", text.trim()),
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, RegistryError> {
+        serde_json::from_str(text).map_err(|e| RegistryError::Rejected {
+            kind: KIND,
+            reason: format!("unexpected answer {text:?}: {e}"),
+        })
+    }
+
+    async fn list_at(&self, prefix: &str, index: Option<u64>) -> Result<Snapshot, RegistryError> {
+        let mut query = vec![("recurse", String::new())];
+        let timeout = match index {
+            Some(i) => {
+                query.push(("index", i.to_string()));
+                query.push(("wait", format!("{}s", BLOCK.as_secs())));
+                // Consul adds up to wait/16 of jitter to a blocking query.
+                BLOCK + BLOCK / 16 + self.timeout
+            }
+            None => self.timeout,
+        };
+        let path = format!("/v1/kv/{prefix}");
+        let (status, idx, text) = self.send(Method::GET, &path, &query, None, timeout).await?;
+        let mut entries = match status {
+            StatusCode::NOT_FOUND => Vec::new(),
+            s if s.is_success() => Self::parse::<Vec<KvPair>>(&text)?
+                .into_iter()
+                .map(to_entry)
+                .collect(),
+            s => return Err(Self::rejected(s, &text)),
+        };
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Snapshot {
+            revision: Revision(idx),
+            entries,
+        })
+    }
+
+    /// Runs a `/v1/txn`; `Ok(None)` when a check failed (409, rolled back),
+    /// otherwise the modify index of the last op's key.
+    async fn txn(&self, ops: Vec<serde_json::Value>) -> Result<Option<Revision>, RegistryError> {
+        let (status, _, text) = self
+            .send(Method::PUT, "/v1/txn", &[], Some(json!(ops)), self.timeout)
+            .await?;
+        match status {
+            StatusCode::CONFLICT => Ok(None),
+            s if s.is_success() => {
+                let resp: TxnResponse = Self::parse(&text)?;
+                let idx = resp
+                    .results
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| r.kv)
+                    .next_back()
+                    .map_or(0, |kv| kv.modify_index);
+                Ok(Some(Revision(idx)))
+            }
+            s => Err(Self::rejected(s, &text)),
+        }
+    }
+
+    /// The ops that write `key` as etcd would: attached to `lease` (or to no
+    /// session), taking the key over from any other session that holds it.
+    fn write_ops(
+        key: &str,
+        value: &str,
+        lease: Option<&LeaseId>,
+        current: Option<&Entry>,
+    ) -> Vec<serde_json::Value> {
+        let mut ops = Vec::new();
+        if let Some(held) = current.and_then(|c| c.lease.as_ref()) {
+            if Some(held) != lease {
+                ops.push(json!({"KV": {"Verb": "unlock", "Key": key, "Session": held.0}}));
+            }
+        }
+        ops.push(match lease {
+            Some(s) => {
+                json!({"KV": {"Verb": "lock", "Key": key, "Value": b64(value), "Session": s.0}})
+            }
+            None => json!({"KV": {"Verb": "set", "Key": key, "Value": b64(value)}}),
+        });
+        ops
+    }
+
+    fn guard(key: &str, current: Option<&Entry>) -> serde_json::Value {
+        match current {
+            Some(c) => json!({"KV": {"Verb": "check-index", "Key": key, "Index": c.revision.0}}),
+            None => json!({"KV": {"Verb": "check-not-exists", "Key": key}}),
+        }
+    }
+
+    /// A guarded write: `Some(rev)` if it happened with `current` still in
+    /// place, `None` if the key moved.
+    async fn guarded_write(
+        &self,
+        key: &str,
+        value: &str,
+        lease: Option<&LeaseId>,
+        current: Option<&Entry>,
+    ) -> Result<Option<Revision>, RegistryError> {
+        let mut ops = vec![Self::guard(key, current)];
+        ops.extend(Self::write_ops(key, value, lease, current));
+        match self.txn(ops).await? {
+            Some(r) => Ok(Some(r)),
+            None => {
+                // A failed lock on a dead session is reported as a conflict
+                // too: tell the caller plainly.
+                if let Some(l) = lease {
+                    if !self.session_alive(l).await? {
+                        return Err(RegistryError::LeaseLost(l.to_string()));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    async fn session_alive(&self, lease: &LeaseId) -> Result<bool, RegistryError> {
+        let path = format!("/v1/session/info/{}", lease.0);
+        let (status, _, text) = self
+            .send(Method::GET, &path, &[], None, self.timeout)
+            .await?;
+        if !status.is_success() {
+            return Err(Self::rejected(status, &text));
+        }
+        let infos: Vec<serde_json::Value> = Self::parse(&text).unwrap_or_default();
+        Ok(!infos.is_empty())
+    }
+}
+
+impl Registry for ConsulRegistry {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn expiry_bounds(&self, ttl: Duration) -> ExpiryBounds {
+        // Consul doubles the TTL when it arms the session timer, and reaps
+        // keys right after invalidation (lock-delay 0 s, behavior=delete).
+        ExpiryBounds {
+            min: ttl,
+            max: ttl * 2 + Duration::from_millis(500),
+        }
+    }
+
+    async fn grant(&self, ttl: Duration) -> Result<Lease, RegistryError> {
+        if ttl < Duration::from_secs(10)
+            || ttl > Duration::from_secs(86_400)
+            || ttl.subsec_nanos() != 0
+        {
+            return Err(RegistryError::Config {
+                what: "ttl",
+                reason: format!(
+                    "Consul session TTLs are whole seconds from 10s to 86400s, got {ttl:?}; use --ttl 10s or more"
+                ),
+            });
+        }
+        let body = json!({
+            "Name": "disco",
+            "TTL": format!("{}s", ttl.as_secs()),
+            "Behavior": "delete",
+            "LockDelay": "0s",
+            // No node health check: the session lives exactly as long as it
+            // is renewed, whichever server we happened to talk to.
+            "Checks": [],
+            "NodeChecks": [],
+        });
+        let (status, _, text) = self
+            .send(
+                Method::PUT,
+                "/v1/session/create",
+                &[],
+                Some(body),
+                self.timeout,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(Self::rejected(status, &text));
+        }
+        let created: SessionCreated = Self::parse(&text)?;
+        Ok(Lease {
+            id: LeaseId(created.id),
+            ttl,
+        })
+    }
+
+    async fn keep_alive(&self, lease: &LeaseId) -> Result<(), RegistryError> {
+        let path = format!("/v1/session/renew/{}", lease.0);
+        let (status, _, text) = self
+            .send(Method::PUT, &path, &[], None, self.timeout)
+            .await?;
+        match status {
+            StatusCode::NOT_FOUND => Err(RegistryError::LeaseLost(lease.to_string())),
+            s if s.is_success() => {
+                let infos: Vec<serde_json::Value> = Self::parse(&text).unwrap_or_default();
+                if infos.is_empty() {
+                    Err(RegistryError::LeaseLost(lease.to_string()))
+                } else {
+                    Ok(())
+                }
+            }
+            s => Err(Self::rejected(s, &text)),
+        }
+    }
+
+    async fn revoke(&self, lease: &LeaseId) -> Result<(), RegistryError> {
+        let path = format!("/v1/session/destroy/{}", lease.0);
+        let (status, _, text) = self
+            .send(Method::PUT, &path, &[], None, self.timeout)
+            .await?;
+        if status.is_success() || status == StatusCode::NOT_FOUND {
+            Ok(())
+        } else {
+            Err(Self::rejected(status, &text))
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Entry>, RegistryError> {
+        let path = format!("/v1/kv/{key}");
+        let (status, _, text) = self
+            .send(Method::GET, &path, &[], None, self.timeout)
+            .await?;
+        match status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Self::parse::<Vec<KvPair>>(&text)?
+                .into_iter()
+                .find(|p| p.key == key)
+                .map(to_entry)),
+            s => Err(Self::rejected(s, &text)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Snapshot, RegistryError> {
+        self.list_at(prefix, None).await
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        lease: Option<&LeaseId>,
+    ) -> Result<Revision, RegistryError> {
+        for _ in 0..PUT_RETRIES {
+            let current = self.get(key).await?;
+            if let Some(r) = self
+                .guarded_write(key, value, lease, current.as_ref())
+                .await?
+            {
+                return Ok(r);
+            }
+        }
+        Err(self.unavailable(format!(
+            "{key} kept changing during {PUT_RETRIES} put attempts"
+        )))
+    }
+
+    async fn create(
+        &self,
+        key: &str,
+        value: &str,
+        lease: Option<&LeaseId>,
+    ) -> Result<Cas, RegistryError> {
+        match self.guarded_write(key, value, lease, None).await? {
+            Some(r) => Ok(Cas::Written(r)),
+            None => Ok(Cas::Conflict(self.get(key).await?)),
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Revision,
+        value: &str,
+        lease: Option<&LeaseId>,
+    ) -> Result<Cas, RegistryError> {
+        let current = self.get(key).await?;
+        match &current {
+            Some(c) if c.revision == expected => {
+                match self.guarded_write(key, value, lease, Some(c)).await? {
+                    Some(r) => Ok(Cas::Written(r)),
+                    None => Ok(Cas::Conflict(self.get(key).await?)),
+                }
+            }
+            _ => Ok(Cas::Conflict(current)),
+        }
+    }
+
+    async fn compare_and_delete(
+        &self,
+        key: &str,
+        expected: Revision,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v1/kv/{key}");
+        let q = [("cas", expected.0.to_string())];
+        let (status, _, text) = self
+            .send(Method::DELETE, &path, &q, None, self.timeout)
+            .await?;
+        if !status.is_success() {
+            return Err(Self::rejected(status, &text));
+        }
+        Ok(text.trim() == "true")
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), RegistryError> {
+        let path = format!("/v1/kv/{key}");
+        let (status, _, text) = self
+            .send(Method::DELETE, &path, &[], None, self.timeout)
+            .await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(Self::rejected(status, &text))
+        }
+    }
+
+    async fn watch(&self, prefix: &str) -> Result<Watch, RegistryError> {
+        let first = self.list(prefix).await?;
+        let this = self.clone();
+        let prefix = prefix.to_string();
+        Ok(Watch::spawn(move |tx| async move {
+            this.watch_loop(prefix, first, tx).await;
+        }))
+    }
+}
+
+impl ConsulRegistry {
+    /// Blocking queries in a loop, following Consul's rules for the index:
+    /// reset to 0 if it goes backwards, back off if it does not move.
+    async fn watch_loop(
+        self,
+        prefix: String,
+        first: Snapshot,
+        tx: mpsc::Sender<Result<Snapshot, RegistryError>>,
+    ) {
+        let mut backoff = Backoff::for_registry(&prefix);
+        let mut index = first.revision.0.max(1);
+        let mut last = first.clone();
+        if tx.send(Ok(first)).await.is_err() {
+            return;
+        }
+        loop {
+            let res = tokio::select! {
+                r = self.list_at(&prefix, Some(index)) => r,
+                _ = tx.closed() => return,
+            };
+            match res {
+                Ok(snap) => {
+                    backoff.reset();
+                    let new = snap.revision.0;
+                    index = if new < index { 1 } else { new.max(1) };
+                    if !snap.same_entries(&last) {
+                        last = snap.clone();
+                        if tx.send(Ok(snap)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    if tx.send(Err(e)).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! [`Registry`] over etcd v3 (etcd-client): leases, txn compares, watches.
+//!
+//! The client can be built from endpoints or from a caller-supplied channel
+//! (`raw-channel`), which is how the simulator connects this very backend
+//! over simulated TCP.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue, PutOptions, Txn,
+    TxnOp, TxnOpResponse, WatchOptions,
+};
+use tokio::sync::mpsc;
+
+use crate::backoff::Backoff;
+use crate::error::RegistryError;
+use crate::registry::{
+    Cas, Entry, ExpiryBounds, Lease, LeaseId, Registry, Revision, Snapshot, Watch,
+};
+
+const KIND: &str = "etcd";
+
+/// An etcd v3 cluster as a [`Registry`].
+#[derive(Clone)]
+pub struct EtcdRegistry {
+    client: Client,
+    endpoint: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for EtcdRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdRegistry")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdRegistry {
+    /// Connects lazily to `endpoints` (`http://host:port`); an unreachable
+    /// cluster surfaces as [`RegistryError::Unavailable`] on the first call.
+    pub async fn connect(endpoints: &[String]) -> Result<Self, RegistryError> {
+        if endpoints.is_empty() {
+            return Err(RegistryError::Config {
+                what: "etcd endpoints",
+                reason: "no endpoint given; pass at least one http://host:port".into(),
+            });
+        }
+        let opts = ConnectOptions::new().with_connect_timeout(Duration::from_secs(2));
+        let client =
+            Client::connect(endpoints, Some(opts))
+                .await
+                .map_err(|e| RegistryError::Config {
+                    what: "etcd endpoints",
+                    reason: format!("{}: {e}", endpoints.join(",")),
+                })?;
+        Ok(EtcdRegistry {
+            client,
+            endpoint: endpoints.join(","),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// Wraps a channel the caller built (the simulator's turmoil connector).
+    pub async fn from_channel(
+        channel: etcd_client::Channel,
+        name: &str,
+    ) -> Result<Self, RegistryError> {
+        let client = Client::from_channel(channel, None)
+            .await
+            .map_err(|e| classify(name, e))?;
+        Ok(EtcdRegistry {
+            client,
+            endpoint: name.to_string(),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// Sets the deadline for each request (default 5 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn call<T, F>(&self, fut: F) -> Result<T, RegistryError>
+    where
+        F: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r.map_err(|e| classify(&self.endpoint, e)),
+            Err(_) => Err(RegistryError::Unavailable {
+                kind: KIND,
+                endpoint: self.endpoint.clone(),
+                reason: format!("no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+}
+
+fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
+    use etcd_client::Error as E;
+    use tonic::Code;
+    match e {
+        E::GRpcStatus(s) => {
+            let msg = s.message().to_string();
+            if msg.contains("lease not found") {
+                return RegistryError::LeaseLost(msg);
+            }
+            match s.code() {
+                Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Unknown
+                | Code::Aborted
+                | Code::ResourceExhausted
+                | Code::Cancelled
+                | Code::Internal => RegistryError::Unavailable {
+                    kind: KIND,
+                    endpoint: endpoint.to_string(),
+                    reason: transport_reason(&s),
+                },
+                _ => RegistryError::Rejected {
+                    kind: KIND,
+                    reason: format!("{:?}: {msg}", s.code()),
+                },
+            }
+        }
+        E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::EndpointError(_) => {
+            RegistryError::Unavailable {
+                kind: KIND,
+                endpoint: endpoint.to_string(),
+                reason: e.to_string(),
+            }
+        }
+        other => RegistryError::Rejected {
+            kind: KIND,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// tonic hides the cause ("connection refused") in the error source chain.
+fn transport_reason(s: &tonic::Status) -> String {
+    use std::error::Error as _;
+    let mut reason = s.message().to_string();
+    let mut src = s.source();
+    while let Some(cause) = src {
+        let text = cause.to_string();
+        if !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
+        src = cause.source();
+    }
+    reason
+}
+
+fn lease_num(lease: &LeaseId) -> Result<i64, RegistryError> {
+    lease.0.parse().map_err(|_| RegistryError::Rejected {
+        kind: KIND,
+        reason: format!("{lease} is not an etcd lease id"),
+    })
+}
+
+fn rev(r: i64) -> Revision {
+    Revision(u64::try_from(r).unwrap_or(0))
+}
+
+fn entry(kv: &KeyValue) -> Entry {
+    Entry {
+        key: String::from_utf8_lossy(kv.key()).into_owned(),
+        value: String::from_utf8_lossy(kv.value()).into_owned(),
+        revision: rev(kv.mod_revision()),
+        created: rev(kv.create_revision()),
+        lease: (kv.lease() != 0).then(|| LeaseId(kv.lease().to_string())),
+    }
+}
+
+fn put_opts(lease: Option<&LeaseId>) -> Result<Option<PutOptions>, RegistryError> {
+    Ok(match lease {
+        Some(l) => Some(PutOptions::new().with_lease(lease_num(l)?)),
+        None => None,
+    })
+}
+
+/// The current entry from a txn's `or_else` get.
+fn conflict_entry(resp: &etcd_client::TxnResponse) -> Option<Entry> {
+    resp.op_responses().iter().find_map(|op| match op {
+        TxnOpResponse::Get(g) => g.kvs().first().map(entry),
+        _ => None,
+    })
+}
+
+impl Registry for EtcdRegistry {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn expiry_bounds(&self, ttl: Duration) -> ExpiryBounds {
+        // etcd checks for expired leases every 500 ms.
+        ExpiryBounds {
+            min: ttl,
+            max: ttl + Duration::from_millis(500),
+        }
+    }
+
+    async fn grant(&self, ttl: Duration) -> Result<Lease, RegistryError> {
+        let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        if secs < 1 || ttl.subsec_nanos() != 0 {
+            return Err(RegistryError::Config {
+                what: "ttl",
+                reason: format!("etcd leases take whole seconds >= 1, got {ttl:?}"),
+            });
+        }
+        let mut c = self.client.clone();
+        let resp = self.call(c.lease_grant(secs, None)).await?;
+        if !resp.error().is_empty() {
+            return Err(RegistryError::Rejected {
+                kind: KIND,
+                reason: resp.error().to_string(),
+            });
+        }
+        Ok(Lease {
+            id: LeaseId(resp.id().to_string()),
+            ttl: Duration::from_secs(u64::try_from(resp.ttl()).unwrap_or(0)),
+        })
+    }
+
+    async fn keep_alive(&self, lease: &LeaseId) -> Result<(), RegistryError> {
+        let id = lease_num(lease)?;
+        let mut c = self.client.clone();
+        let ttl = self
+            .call(async move {
+                let (mut keeper, mut stream) = c.lease_keep_alive(id).await?;
+                keeper.keep_alive().await?;
+                Ok(stream.message().await?.map(|m| m.ttl()))
+            })
+            .await?;
+        match ttl {
+            Some(t) if t > 0 => Ok(()),
+            _ => Err(RegistryError::LeaseLost(lease.to_string())),
+        }
+    }
+
+    async fn revoke(&self, lease: &LeaseId) -> Result<(), RegistryError> {
+        let id = lease_num(lease)?;
+        let mut c = self.client.clone();
+        match self.call(c.lease_revoke(id)).await {
+            Ok(_) | Err(RegistryError::LeaseLost(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Entry>, RegistryError> {
+        let mut c = self.client.clone();
+        let resp = self.call(c.get(key, None)).await?;
+        Ok(resp.kvs().first().map(entry))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Snapshot, RegistryError> {
+        let mut c = self.client.clone();
+        let resp = self
+            .call(c.get(prefix, Some(GetOptions::new().with_prefix())))
+            .await?;
+        let mut entries: Vec<Entry> = resp.kvs().iter().map(entry).collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Snapshot {
+            revision: rev(resp.header().map_or(0, |h| h.revision())),
+            entries,
+        })
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        lease: Option<&LeaseId>,
+    ) -> Result<Revision, RegistryError> {
+        let opts = put_opts(lease)?;
+        let mut c = self.client.clone();
+        let resp = self.call(c.put(key, value, opts)).await?;
+        Ok(rev(resp.header().map_or(0, |h| h.revision())))
+    }
+
+    async fn create(
+        &self,
+        key: &str,
+        value: &str,
+        lease: Option<&LeaseId>,
+    ) -> Result<Cas, RegistryError> {
+        let txn = Txn::new()
+            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value, put_opts(lease)?)])
+            .or_else([TxnOp::get(key, None)]);
+        self.conditional(txn).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Revision,
+        value: &str,
+        lease: Option<&LeaseId>,
+    ) -> Result<Cas, RegistryError> {
+        let expected = i64::try_from(expected.0).unwrap_or(i64::MAX);
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
+            .and_then([TxnOp::put(key, value, put_opts(lease)?)])
+            .or_else([TxnOp::get(key, None)]);
+        self.conditional(txn).await
+    }
+
+    async fn compare_and_delete(
+        &self,
+        key: &str,
+        expected: Revision,
+    ) -> Result<bool, RegistryError> {
+        let expected = i64::try_from(expected.0).unwrap_or(i64::MAX);
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
+            .and_then([TxnOp::delete(key, None)]);
+        let mut c = self.client.clone();
+        Ok(self.call(c.txn(txn)).await?.succeeded())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), RegistryError> {
+        let mut c = self.client.clone();
+        self.call(c.delete(key, None)).await.map(|_| ())
+    }
+
+    async fn watch(&self, prefix: &str) -> Result<Watch, RegistryError> {
+        // The first snapshot is read here so that an unreachable store is
+        // reported to the caller rather than only inside the stream.
+        let first = self.list(prefix).await?;
+        let this = self.clone();
+        let prefix = prefix.to_string();
+        Ok(Watch::spawn(move |tx| async move {
+            this.watch_loop(prefix, first, tx).await;
+        }))
+    }
+}
+
+impl EtcdRegistry {
+    async fn conditional(&self, txn: Txn) -> Result<Cas, RegistryError> {
+        let mut c = self.client.clone();
+        let resp = self.call(c.txn(txn)).await?;
+        if resp.succeeded() {
+            Ok(Cas::Written(rev(resp.header().map_or(0, |h| h.revision()))))
+        } else {
+            Ok(Cas::Conflict(conflict_entry(&resp)))
+        }
+    }
+
+    /// Applies watch events to a local copy of the prefix and sends a
+    /// snapshot after each response. On any stream failure: re-list (with
+    /// backoff) and re-watch from the listed revision.
+    async fn watch_loop(
+        self,
+        prefix: String,
+        first: Snapshot,
+        tx: mpsc::Sender<Result<Snapshot, RegistryError>>,
+    ) {
+        let mut backoff = Backoff::for_registry(&prefix);
+        let mut current = Some(first);
+        let mut last_sent: Option<Snapshot> = None;
+        loop {
+            let snap = match current.take() {
+                Some(s) => s,
+                None => match self.list(&prefix).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        if tx.send(Err(e)).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(backoff.next_delay()).await;
+                        continue;
+                    }
+                },
+            };
+            if last_sent.as_ref().is_none_or(|l| !l.same_entries(&snap))
+                && tx.send(Ok(snap.clone())).await.is_err()
+            {
+                return;
+            }
+            last_sent = Some(snap.clone());
+            let mut state: BTreeMap<String, Entry> = snap
+                .entries
+                .into_iter()
+                .map(|e| (e.key.clone(), e))
+                .collect();
+            let start = i64::try_from(snap.revision.0).unwrap_or(0) + 1;
+            let opts = WatchOptions::new().with_prefix().with_start_revision(start);
+            let mut c = self.client.clone();
+            let stream = match self.call(c.watch(prefix.as_str(), Some(opts))).await {
+                Ok(s) => s,
+                Err(e) => {
+                    if tx.send(Err(e)).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    continue;
+                }
+            };
+            let (_sender, mut responses) = stream.split();
+            loop {
+                let msg = tokio::select! {
+                    m = responses.message() => m,
+                    _ = tx.closed() => return,
+                };
+                match msg {
+                    Ok(Some(resp)) => {
+                        if resp.canceled() {
+                            break;
+                        }
+                        backoff.reset();
+                        if resp.events().is_empty() {
+                            continue;
+                        }
+                        for ev in resp.events() {
+                            let Some(kv) = ev.kv() else { continue };
+                            let e = entry(kv);
+                            match ev.event_type() {
+                                EventType::Put => {
+                                    state.insert(e.key.clone(), e);
+                                }
+                                EventType::Delete => {
+                                    state.remove(&e.key);
+                                }
+                            }
+                        }
+                        let snap = Snapshot {
+                            revision: rev(resp.header().map_or(0, |h| h.revision())),
+                            entries: state.values().cloned().collect(),
+                        };
+                        if tx.send(Ok(snap.clone())).await.is_err() {
+                            return;
+                        }
+                        last_sent = Some(snap);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        if tx.send(Err(classify(&self.endpoint, e))).await.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(backoff.next_delay()).await;
+        }
+    }
+}

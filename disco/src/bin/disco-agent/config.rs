@@ -1,0 +1,137 @@
+//! Command-line and environment settings of `disco-agent`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Announce this node in etcd or Consul, resolve its peers, then run the
+/// database with a command line rendered from them.
+///
+/// Placeholders in the command: {id} {advertise} {state} {peers} {members}
+/// {initial_cluster} {leader} {peer} (an argument with {peer} is repeated
+/// per peer). Example:
+///
+///   disco-agent --etcd http://etcd:2379 --cluster rdb --node-id n1
+///   --advertise n1:29015 -- rethinkdb --bind all --join={peer}
+#[derive(Debug, Parser)]
+#[command(version, verbatim_doc_comment)]
+pub struct Args {
+    /// etcd endpoints (comma-separated http://host:port).
+    #[arg(
+        long,
+        env = "DISCO_ETCD",
+        value_delimiter = ',',
+        conflicts_with = "consul"
+    )]
+    pub etcd: Vec<String>,
+    /// Consul HTTP address (http://host:8500).
+    #[arg(long, env = "DISCO_CONSUL")]
+    pub consul: Option<String>,
+    /// Cluster name; several clusters can share one store.
+    #[arg(long, env = "DISCO_CLUSTER")]
+    pub cluster: String,
+    /// This node's id, unique within the cluster.
+    #[arg(long, env = "DISCO_NODE_ID")]
+    pub node_id: String,
+    /// Address peers use to reach this node's database (host:port).
+    #[arg(long, env = "DISCO_ADVERTISE")]
+    pub advertise: String,
+    /// Lease TTL (e.g. 10s). etcd takes whole seconds >= 1 (it rounds up to
+    /// its own minimum); Consul 10s to 24h.
+    #[arg(long, env = "DISCO_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// Key prefix shared by all clusters.
+    #[arg(long, env = "DISCO_PREFIX", default_value = "disco")]
+    pub prefix: String,
+    /// Do not campaign for the leader key.
+    #[arg(long, env = "DISCO_NO_LEADER")]
+    pub no_leader: bool,
+    /// Give up if not registered within this time (the store is retried with
+    /// backoff meanwhile).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub startup_timeout: Duration,
+    /// A joining node waits this long for another member to appear.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub join_timeout: Duration,
+    /// Keep this file holding the current members' addresses, one per line.
+    #[arg(long, env = "DISCO_PEERS_FILE")]
+    pub peers_file: Option<PathBuf>,
+    /// The database command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// The chosen store.
+#[derive(Debug)]
+pub enum Backend {
+    /// etcd endpoints.
+    Etcd(Vec<String>),
+    /// Consul address.
+    Consul(String),
+}
+
+impl Args {
+    /// Checks what clap cannot: one backend, well-formed names, a valid
+    /// template. Errors say what to change.
+    pub fn validate(&self) -> Result<Backend, String> {
+        for (flag, v) in [("--cluster", &self.cluster), ("--node-id", &self.node_id)] {
+            if v.is_empty() || v.contains('/') || v.chars().any(char::is_whitespace) {
+                return Err(format!(
+                    "{flag} {v:?} must be non-empty, without '/' or spaces (it becomes a key segment)"
+                ));
+            }
+        }
+        if self.advertise.is_empty() {
+            return Err("--advertise must name host:port".into());
+        }
+        if self.ttl < Duration::from_secs(1) || self.ttl.subsec_nanos() != 0 {
+            return Err(format!(
+                "--ttl {:?} must be whole seconds, at least 1s",
+                self.ttl
+            ));
+        }
+        disco::render::validate(&self.command).map_err(|e| e.to_string())?;
+        match (&self.etcd[..], &self.consul) {
+            ([], None) => Err(
+                "no discovery store: pass --etcd http://host:2379 or --consul http://host:8500"
+                    .into(),
+            ),
+            ([], Some(c)) => {
+                if !c.starts_with("http://") && !c.starts_with("https://") {
+                    return Err(format!("--consul {c:?} must start with http://"));
+                }
+                if self.ttl < Duration::from_secs(10) {
+                    return Err(format!(
+                        "--ttl {:?} is below Consul's minimum session TTL; use --ttl 10s or more",
+                        self.ttl
+                    ));
+                }
+                Ok(Backend::Consul(c.clone()))
+            }
+            (eps, _) => {
+                if let Some(bad) = eps.iter().find(|e| !e.starts_with("http://")) {
+                    return Err(format!("--etcd endpoint {bad:?} must start with http://"));
+                }
+                Ok(Backend::Etcd(eps.to_vec()))
+            }
+        }
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. 500ms, 10s, 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?} has no unit; write e.g. 500ms, 10s, 2m")),
+    }
+}

@@ -1,0 +1,109 @@
+//! `disco-agent`: announce a node, resolve its peers, then run and supervise
+//! the database with a command line rendered from them.
+
+mod config;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use disco::backend::{ConsulRegistry, EtcdRegistry};
+use disco::node::{Node, NodeConfig};
+use disco::peers::Membership;
+use disco::{render, supervise, Registry};
+use tracing::{error, info};
+
+use config::{Args, Backend};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let backend = match args.validate() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("disco-agent: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("disco-agent: error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(async move {
+        let result = match backend {
+            Backend::Etcd(endpoints) => match EtcdRegistry::connect(&endpoints).await {
+                Ok(r) => run(r, args).await,
+                Err(e) => Err(anyhow::Error::new(e)),
+            },
+            Backend::Consul(address) => match ConsulRegistry::new(&address) {
+                Ok(r) => run(r, args).await,
+                Err(e) => Err(anyhow::Error::new(e)),
+            },
+        };
+        result.unwrap_or_else(|e| {
+            error!("{e:#}");
+            eprintln!("disco-agent: error: {e:#}");
+            1
+        })
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
+    let cfg = NodeConfig {
+        prefix: args.prefix.clone(),
+        cluster: args.cluster.clone(),
+        node: args.node_id.clone(),
+        address: args.advertise.clone(),
+        ttl: args.ttl,
+        campaign: !args.no_leader,
+    };
+    info!(backend = registry.kind(), node = %cfg.node, cluster = %cfg.cluster, "starting");
+    let node = Node::start(registry, cfg, args.startup_timeout).await?;
+    let plan = node.join_plan(args.join_timeout).await?;
+    info!(role = ?plan.role, peers = ?plan.peers, leader = ?plan.leader, "resolved peers");
+    let argv = render::render(&args.command, &plan);
+    let peers_file = args.peers_file.clone().map(|path| {
+        let rx = node.peers().subscribe();
+        tokio::spawn(write_peers_file(path, rx))
+    });
+    let status = supervise::run(&argv).await;
+    if let Some(t) = peers_file {
+        t.abort();
+    }
+    node.shutdown().await;
+    info!("deregistered");
+    Ok(supervise::exit_code(status?))
+}
+
+/// Keeps `path` holding one peer address per line, rewritten atomically on
+/// every membership change, for databases that re-read a hosts file.
+async fn write_peers_file(
+    path: std::path::PathBuf,
+    mut rx: tokio::sync::watch::Receiver<Option<Membership>>,
+) {
+    loop {
+        let text = rx.borrow_and_update().as_ref().map(|m| {
+            m.members
+                .iter()
+                .map(|x| format!("{}\n", x.address))
+                .collect::<String>()
+        });
+        if let Some(text) = text {
+            let tmp = path.with_extension("tmp");
+            if tokio::fs::write(&tmp, text).await.is_ok() {
+                let _ = tokio::fs::rename(&tmp, &path).await;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Leader: a lease-bound leader key taken with create-if-absent, with a
+//! fencing token and a local deadline that ends leadership before the lease
+//! can expire.
+//!
+//! rqlite writes its leader key with no TTL and overwrites it
+//! unconditionally, so a dead leader's key stays and two writers can race.
+//! Here the key is created only if absent and lives on the holder's lease:
+//! a dead holder's key vanishes within the store's expiry bound and the
+//! next contender's create succeeds. A holder that cannot renew stops
+//! acting as leader at `valid_until`, which is strictly before the store may
+//! expire its lease, so two nodes never both believe they lead. Every term
+//! carries a fencing token (the key's create revision) that grows from term
+//! to term, so a resource guarded by the leader can reject stale holders.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::announce::LeaseState;
+use crate::backoff::Backoff;
+use crate::error::RegistryError;
+use crate::keys::Keys;
+use crate::registry::{Cas, Entry, Registry, Revision};
+
+/// What the leader key holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderRecord {
+    /// The leader's node id.
+    pub node: String,
+    /// The leader's advertise address.
+    pub address: String,
+}
+
+impl LeaderRecord {
+    /// Parses a leader key value; `None` if it is not ours.
+    pub fn parse(value: &str) -> Option<LeaderRecord> {
+        serde_json::from_str(value).ok()
+    }
+
+    fn encode(&self) -> String {
+        serde_json::to_string(self).expect("plain struct")
+    }
+}
+
+/// This node's view of leadership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// Not yet known (not registered, or the store is unreachable).
+    Unknown,
+    /// Another node (or none) holds the key.
+    Follower {
+        /// The current holder, if any.
+        leader: Option<LeaderRecord>,
+    },
+    /// This node holds the key.
+    Leader {
+        /// Fencing token: the leader key's create revision for this term.
+        token: Revision,
+        /// Leadership ends at this instant unless the lease is renewed.
+        valid_until: Instant,
+    },
+}
+
+impl Leadership {
+    /// Whether this node may act as leader right now.
+    pub fn is_leader_now(&self) -> bool {
+        matches!(self, Leadership::Leader { valid_until, .. } if Instant::now() < *valid_until)
+    }
+
+    /// The fencing token, if this node leads now.
+    pub fn token(&self) -> Option<Revision> {
+        match self {
+            Leadership::Leader { token, valid_until } if Instant::now() < *valid_until => {
+                Some(*token)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A running election. Dropping it stops campaigning without resigning.
+#[derive(Debug)]
+pub struct Election {
+    rx: watch::Receiver<Leadership>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Election {
+    /// Campaigns for the leader key whenever it is free, holding it on the
+    /// lease published by `lease` (the node's announcement).
+    pub fn start<R: Registry>(
+        registry: R,
+        keys: Keys,
+        me: LeaderRecord,
+        lease: watch::Receiver<Option<LeaseState>>,
+    ) -> Election {
+        let (tx, rx) = watch::channel(Leadership::Unknown);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(campaign(registry, keys, me, lease, tx, stop_rx));
+        Election {
+            rx,
+            stop: Some(stop_tx),
+            task,
+        }
+    }
+
+    /// The current view.
+    pub fn current(&self) -> Leadership {
+        self.rx.borrow().clone()
+    }
+
+    /// A receiver notified on every change.
+    pub fn subscribe(&self) -> watch::Receiver<Leadership> {
+        self.rx.clone()
+    }
+
+    /// Resigns (deletes the key if this node still holds it) and stops.
+    pub async fn resign(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Election {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether `token` is still the current term: the leader key exists and was
+/// created at `token`. A guarded resource calls this before acting.
+pub async fn fence_holds<R: Registry>(
+    registry: &R,
+    keys: &Keys,
+    token: Revision,
+) -> Result<bool, RegistryError> {
+    Ok(registry
+        .get(&keys.leader())
+        .await?
+        .is_some_and(|e| e.created == token))
+}
+
+/// One pass of the loop: what the key looked like and what we did.
+enum Step {
+    /// We hold the key (created now, or found ours on our lease).
+    Lead(Entry),
+    /// Someone else holds it, or it is unreadable.
+    Follow(Option<Entry>),
+}
+
+async fn campaign<R: Registry>(
+    registry: R,
+    keys: Keys,
+    me: LeaderRecord,
+    mut lease_rx: watch::Receiver<Option<LeaseState>>,
+    tx: watch::Sender<Leadership>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let key = keys.leader();
+    let mut backoff = Backoff::for_registry(&me.node);
+    loop {
+        // A valid lease first.
+        let lease = {
+            let wait = lease_rx.wait_for(|l| l.as_ref().is_some_and(LeaseState::is_valid));
+            tokio::select! {
+                r = wait => match r { Ok(l) => l.clone().expect("checked"), Err(_) => return },
+                _ = &mut stop => return,
+            }
+        };
+        let attempt = async {
+            match registry
+                .create(&key, &me.encode(), Some(&lease.lease.id))
+                .await?
+            {
+                Cas::Written(rev) => Ok::<_, RegistryError>(Step::Lead(Entry {
+                    key: key.clone(),
+                    value: me.encode(),
+                    revision: rev,
+                    created: rev,
+                    lease: Some(lease.lease.id.clone()),
+                })),
+                Cas::Conflict(Some(e)) if e.lease.as_ref() == Some(&lease.lease.id) => {
+                    Ok(Step::Lead(e))
+                }
+                Cas::Conflict(e) => Ok(Step::Follow(e)),
+            }
+        };
+        let step = tokio::select! {
+            s = attempt => s,
+            _ = &mut stop => return,
+        };
+        let step = match step {
+            Ok(s) => {
+                backoff.reset();
+                s
+            }
+            Err(e) => {
+                tx.send_replace(Leadership::Unknown);
+                let delay = backoff.next_delay();
+                warn!(node = %me.node, error = %e, retry_in = ?delay, "leader campaign failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => continue,
+                    _ = &mut stop => return,
+                }
+            }
+        };
+        match step {
+            Step::Lead(entry) => {
+                let resigned =
+                    hold(&registry, &key, &me, entry, &mut lease_rx, &tx, &mut stop).await;
+                if resigned {
+                    return;
+                }
+            }
+            Step::Follow(entry) => {
+                let leader = entry.as_ref().and_then(|e| LeaderRecord::parse(&e.value));
+                tx.send_replace(Leadership::Follower { leader });
+                if wait_until_free(&registry, &key, entry, &mut stop, &tx).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Leads until the lease lapses, is replaced, or the key is lost. Returns
+/// true if asked to stop (after resigning).
+async fn hold<R: Registry>(
+    registry: &R,
+    key: &str,
+    me: &LeaderRecord,
+    entry: Entry,
+    lease_rx: &mut watch::Receiver<Option<LeaseState>>,
+    tx: &watch::Sender<Leadership>,
+    stop: &mut oneshot::Receiver<()>,
+) -> bool {
+    let token = entry.created;
+    let lease_id = entry.lease.clone();
+    info!(node = %me.node, %token, "became leader");
+    let mut key_watch = registry.watch(key).await.ok();
+    loop {
+        let state = lease_rx.borrow().clone();
+        let Some(state) = state.filter(|s| Some(&s.lease.id) == lease_id.as_ref()) else {
+            warn!(node = %me.node, %token, "lease replaced: stepping down");
+            break;
+        };
+        if !state.is_valid() {
+            warn!(node = %me.node, %token, "lease not renewed in time: stepping down");
+            break;
+        }
+        tx.send_replace(Leadership::Leader {
+            token,
+            valid_until: state.valid_until,
+        });
+        let key_changed = async {
+            match key_watch.as_mut() {
+                Some(w) => loop {
+                    match w.next().await {
+                        Some(Ok(snap)) => {
+                            let ours = snap
+                                .entries
+                                .iter()
+                                .any(|e| e.key == key && e.created == token);
+                            if !ours {
+                                return;
+                            }
+                        }
+                        Some(Err(_)) => {}
+                        None => std::future::pending::<()>().await,
+                    }
+                },
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(state.valid_until) => {}
+            r = lease_rx.changed() => if r.is_err() { break },
+            _ = key_changed => {
+                warn!(node = %me.node, %token, "leader key lost: stepping down");
+                break;
+            }
+            _ = &mut *stop => {
+                tx.send_replace(Leadership::Follower { leader: None });
+                match registry.compare_and_delete(key, entry.revision).await {
+                    Ok(true) => info!(node = %me.node, %token, "resigned leadership"),
+                    Ok(false) => {}
+                    Err(e) => warn!(node = %me.node, error = %e, "resign failed; the key expires with the lease"),
+                }
+                return true;
+            }
+        }
+    }
+    tx.send_replace(Leadership::Unknown);
+    false
+}
+
+/// Waits until the leader key is absent (or names nobody we can parse).
+/// Returns true if asked to stop.
+async fn wait_until_free<R: Registry>(
+    registry: &R,
+    key: &str,
+    seen: Option<Entry>,
+    stop: &mut oneshot::Receiver<()>,
+    tx: &watch::Sender<Leadership>,
+) -> bool {
+    if seen.is_none() {
+        return false;
+    }
+    let mut watch = tokio::select! {
+        w = registry.watch(key) => match w {
+            Ok(w) => w,
+            Err(_) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => return false,
+                    _ = &mut *stop => return true,
+                }
+            }
+        },
+        _ = &mut *stop => return true,
+    };
+    loop {
+        let item = tokio::select! {
+            i = watch.next() => i,
+            _ = &mut *stop => return true,
+        };
+        match item {
+            Some(Ok(snap)) => match snap.entries.iter().find(|e| e.key == key) {
+                None => return false,
+                Some(e) => {
+                    tx.send_replace(Leadership::Follower {
+                        leader: LeaderRecord::parse(&e.value),
+                    });
+                }
+            },
+            Some(Err(_)) => {}
+            None => return false,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! disco: service discovery and leader compare-and-set for clustered
+//! databases, over etcd or Consul.
+//!
+//! The pieces, each in its own module and each written against the
+//! [`Registry`] trait only (and tokio's clock), so that the `sim` crate can
+//! run them unchanged under a deterministic network:
+//!
+//! - [`announce`]: keep this node's member key alive on a lease.
+//! - [`peers`]: a watch-driven, ordered view of the announced members.
+//! - [`bootstrap`]: exactly one node of a cold start creates the cluster.
+//! - [`leader`]: a lease-bound leader key with fencing tokens.
+//! - [`node`]: the four together, as the `disco-agent` binary uses them.
+//! - [`render`]: the database's command line from the resolved peers.
+
+pub mod announce;
+pub mod backend;
+pub mod backoff;
+pub mod bootstrap;
+pub mod error;
+pub mod keys;
+pub mod leader;
+pub mod node;
+pub mod peers;
+pub mod registry;
+pub mod render;
+pub mod supervise;
+
+pub use error::{DiscoError, RegistryError};
+pub use keys::Keys;
+pub use registry::{Cas, Entry, ExpiryBounds, Lease, LeaseId, Registry, Revision, Snapshot, Watch};
