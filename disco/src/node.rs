@@ -37,7 +37,8 @@ pub struct JoinPlan {
     pub me: Member,
     /// Bootstrap, join or rejoin.
     pub role: Role,
-    /// The other announced members, in node-id order.
+    /// The other announced members, in node-id order (empty for a
+    /// bootstrap).
     pub peers: Vec<Member>,
     /// Whom to join through: the disco leader if known, else the
     /// bootstrapper, else the first peer.
@@ -144,12 +145,17 @@ impl Node {
                     .await?
             }
         };
-        let peers: Vec<Member> = view
-            .members
-            .iter()
-            .filter(|m| m.node != me)
-            .cloned()
-            .collect();
+        // A bootstrapper starts a new cluster alone: others join it, never
+        // the other way round, whatever it happens to see announced already.
+        let peers: Vec<Member> = match self.role {
+            Role::Bootstrap => Vec::new(),
+            _ => view
+                .members
+                .iter()
+                .filter(|m| m.node != me)
+                .cloned()
+                .collect(),
+        };
         let by_node = |n: &str| peers.iter().find(|m| m.node == n).cloned();
         let leader = match self.election.as_ref().map(Election::current) {
             Some(Leadership::Follower { leader: Some(l) }) if l.node != me => by_node(&l.node),

@@ -184,7 +184,7 @@ impl Server {
     }
 
     pub async fn etcd_registry(&self) -> EtcdRegistry {
-        EtcdRegistry::connect(&[self.url.clone()])
+        EtcdRegistry::connect(std::slice::from_ref(&self.url))
             .await
             .expect("etcd client")
     }

@@ -1,0 +1,306 @@
+//! `disco-agent` as a process: cold starts, leader death, bad input and an
+//! unreachable store, against real etcd and Consul.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use disco::leader::LeaderRecord;
+use disco::{Keys, Registry};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::time::Instant;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_disco-agent");
+
+/// One agent process in its own process group, killed with its database
+/// when dropped.
+struct Agent {
+    node: String,
+    child: Child,
+    out: PathBuf,
+    log: PathBuf,
+}
+
+impl Agent {
+    /// Starts an agent whose "database" writes its rendered arguments to a
+    /// file and sleeps.
+    fn spawn(store: &[&str], cluster: &str, node: &str, ttl: &str, dir: &Path) -> Agent {
+        let out = dir.join(format!("{node}.out"));
+        let log = dir.join(format!("{node}.log"));
+        let child = Command::new(AGENT)
+            .args(store)
+            .args(["--cluster", cluster, "--node-id", node, "--ttl", ttl])
+            .args(["--advertise", &format!("{node}.test:7000")])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                r#"echo "$1 $2" > "$0.tmp"; mv "$0.tmp" "$0"; exec sleep 600"#,
+            ])
+            .arg(&out)
+            .args(["{state}", "{peers}"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .process_group(0)
+            .spawn()
+            .expect("spawn disco-agent");
+        Agent {
+            node: node.into(),
+            child,
+            out,
+            log,
+        }
+    }
+
+    fn signal(&self, sig: Signal) {
+        let _ = killpg(Pid::from_raw(self.child.id() as i32), sig);
+    }
+
+    fn output(&self) -> Option<String> {
+        std::fs::read_to_string(&self.out).ok()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the agent to exit; its exit code.
+    async fn exited(&mut self, deadline: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.signal(Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `$test(store_args, registry, ttl)` against each backend.
+macro_rules! both {
+    ($name:ident, $etcd_ttl:expr, $consul_ttl:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn etcd() {
+                let s = support::Server::etcd().await;
+                super::$name(&["--etcd", &s.url], s.etcd_registry().await, $etcd_ttl).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn consul() {
+                let s = support::Server::consul().await;
+                super::$name(&["--consul", &s.url], s.consul_registry(), $consul_ttl).await;
+            }
+        }
+    };
+}
+
+both!(five_agents_started_at_once_bootstrap_once, 2, 10);
+async fn five_agents_started_at_once_bootstrap_once<R: Registry>(store: &[&str], r: R, ttl: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = format!("{ttl}s");
+    let mut agents: Vec<Agent> = (0..5)
+        .map(|i| Agent::spawn(store, "cold", &format!("n{i}"), &ttl, dir.path()))
+        .collect();
+    support::eventually(
+        "all five databases to start",
+        Duration::from_secs(30),
+        || {
+            let done = agents.iter().all(|a| a.output().is_some());
+            async move { done }
+        },
+    )
+    .await;
+    let outs: Vec<(String, String)> = agents
+        .iter()
+        .map(|a| (a.node.clone(), a.output().unwrap()))
+        .collect();
+    let new: Vec<_> = outs.iter().filter(|(_, o)| o.starts_with("new")).collect();
+    assert_eq!(new.len(), 1, "exactly one bootstraps: {outs:?}");
+    assert_eq!(
+        new[0].1.trim(),
+        "new",
+        "the bootstrapper starts alone, with no peers"
+    );
+    let boot_addr = format!("{}.test:7000", new[0].0);
+    for (node, out) in &outs {
+        if out.starts_with("existing") {
+            assert!(
+                out.contains(&boot_addr),
+                "{node} joins through the bootstrapper: {out}"
+            );
+        }
+    }
+    // SIGTERM is forwarded, the database exits, the agent deregisters.
+    let keys = Keys::new("disco", "cold");
+    assert_eq!(r.list(&keys.members()).await.unwrap().entries.len(), 5);
+    for a in &agents {
+        let _ = nix::sys::signal::kill(Pid::from_raw(a.child.id() as i32), Signal::SIGTERM);
+    }
+    for a in &mut agents {
+        let code = a.exited(Duration::from_secs(15)).await;
+        assert_eq!(
+            code,
+            Some(128 + 15),
+            "{} exits as its database did (SIGTERM): {}",
+            a.node,
+            a.log()
+        );
+    }
+    assert!(
+        r.list(&keys.members()).await.unwrap().entries.is_empty(),
+        "all deregistered"
+    );
+    assert!(
+        r.get(&keys.leader()).await.unwrap().is_none(),
+        "leader resigned"
+    );
+}
+
+both!(killing_the_leaders_agent_hands_over_the_key, 3, 10);
+async fn killing_the_leaders_agent_hands_over_the_key<R: Registry>(store: &[&str], r: R, ttl: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(ttl);
+    let ttl_arg = format!("{}s", ttl.as_secs());
+    let agents: Vec<Agent> = (0..3)
+        .map(|i| Agent::spawn(store, "lead", &format!("n{i}"), &ttl_arg, dir.path()))
+        .collect();
+    let keys = Keys::new("disco", "lead");
+    let mut watch = r.watch(&keys.leader()).await.unwrap();
+    let first = loop {
+        let snap = watch.next().await.unwrap().unwrap();
+        if let Some(e) = snap.entries.iter().find(|e| e.key == keys.leader()) {
+            break LeaderRecord::parse(&e.value).unwrap();
+        }
+    };
+    let idx = agents.iter().position(|a| a.node == first.node).unwrap();
+    let killed = Instant::now();
+    agents[idx].signal(Signal::SIGKILL); // no deregistration: only the TTL helps
+    let limit = r.expiry_bounds(ttl).max + ttl / 3;
+    let next = tokio::time::timeout(limit + Duration::from_secs(2), async {
+        loop {
+            let snap = watch.next().await.unwrap().unwrap();
+            if let Some(e) = snap.entries.iter().find(|e| e.key == keys.leader()) {
+                let rec = LeaderRecord::parse(&e.value).unwrap();
+                if rec.node != first.node {
+                    return rec;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a new leader takes the key");
+    let took = killed.elapsed();
+    eprintln!(
+        "{}: leader {} killed, {} holds the key after {took:?} (bound {limit:?})",
+        r.kind(),
+        first.node,
+        next.node
+    );
+    assert!(
+        took <= limit,
+        "failover took {took:?}, more than expiry bound + one keep-alive {limit:?}"
+    );
+    assert!(
+        agents.iter().any(|a| a.node == next.node),
+        "the key names a live agent"
+    );
+    assert!(
+        !r.list(&keys.members())
+            .await
+            .unwrap()
+            .entries
+            .iter()
+            .any(|e| e.key == keys.member(&first.node)),
+        "the dead leader's member key expired with it"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_retried_with_backoff_then_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let agent = Agent::spawn(&["--etcd", &url], "late", "n1", "2s", dir.path());
+    support::eventually("two logged retries", Duration::from_secs(20), || {
+        let n = agent.log().matches("retrying").count();
+        async move { n >= 2 }
+    })
+    .await;
+    let log = agent.log();
+    assert!(
+        log.contains(&format!("etcd registry unreachable at {url}")),
+        "the error names the store and endpoint:\n{log}"
+    );
+    assert!(
+        agent.output().is_none(),
+        "the database does not start without the store"
+    );
+    let _etcd = support::Server::etcd_on(port).await;
+    support::eventually("the database to start", Duration::from_secs(20), || {
+        let out = agent.output();
+        async move { out.is_some_and(|o| o.starts_with("new")) }
+    })
+    .await;
+}
+
+#[test]
+fn invalid_config_is_a_clear_error_with_exit_code_2() {
+    let base = ["--cluster", "c", "--node-id", "n1", "--advertise", "h:1"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["--", "db"], "no discovery store"),
+        (
+            &["--etcd", "127.0.0.1:2379", "--", "db"],
+            "must start with http://",
+        ),
+        (
+            &["--consul", "http://h:8500", "--ttl", "5s", "--", "db"],
+            "below Consul's minimum",
+        ),
+        (
+            &["--etcd", "http://h:2379", "--", "db", "--join={peerz}"],
+            "unknown placeholder {peerz}",
+        ),
+        (
+            &["--etcd", "http://h:2379", "--ttl", "ten", "--", "db"],
+            "not a duration",
+        ),
+        (&["--etcd", "http://h:2379"], "required"),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(AGENT).args(base).args(*args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} exits 2: {err}");
+        assert!(err.contains(want), "{args:?} says {want:?}: {err}");
+    }
+    let out = Command::new(AGENT)
+        .args([
+            "--etcd",
+            "http://h:2379",
+            "--cluster",
+            "a/b",
+            "--node-id",
+            "n1",
+            "--advertise",
+            "h:1",
+            "--",
+            "db",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster \"a/b\""));
+}
