@@ -158,7 +158,9 @@ async fn run<R: Registry>(
             }
         };
         backoff.reset();
-        let min = registry.expiry_bounds(lease.ttl).min;
+        let bounds = registry.expiry_bounds(lease.ttl);
+        let min = bounds.min;
+        let mut last_ok = sent;
         info!(node = %cfg.node, key = %key, lease = %lease.id, ttl = ?lease.ttl, "announced");
         tx.send_replace(Some(LeaseState {
             lease: lease.clone(),
@@ -187,9 +189,17 @@ async fn run<R: Registry>(
                         valid_until: valid_until(sent, min),
                     }));
                     next = sent + interval;
+                    last_ok = sent;
                 }
                 Err(RegistryError::LeaseLost(_)) => {
                     warn!(node = %cfg.node, lease = %lease.id, "lease expired; announcing again");
+                    tx.send_replace(None);
+                    break;
+                }
+                // Whatever the error, once the lease has certainly expired
+                // there is nothing left to renew.
+                Err(e) if Instant::now() > last_ok + bounds.max => {
+                    warn!(node = %cfg.node, lease = %lease.id, error = %e, "lease cannot have survived; announcing again");
                     tx.send_replace(None);
                     break;
                 }

@@ -359,3 +359,67 @@ async fn announce_retries_with_backoff_until_the_store_appears() {
         .expect("registers once the store is up");
     assert!(r.get(&keys.member("n1")).await.unwrap().is_some());
 }
+
+both!(a_lost_lease_is_replaced_by_a_fresh_announcement);
+async fn a_lost_lease_is_replaced_by_a_fresh_announcement<R: Registry>(r: R, ttl: Duration) {
+    let keys = Keys::new("t", "relost");
+    let peers = Peers::start(r.clone(), keys.clone());
+    let a = announce(&r, &keys, "n1", ttl);
+    let first = a.registered(Duration::from_secs(10)).await.unwrap();
+    let mut rx = peers.subscribe();
+    // The store loses the lease (as after a partition longer than the TTL).
+    r.revoke(&first.lease.id).await.unwrap();
+    let gone = tokio::time::timeout(
+        Duration::from_secs(5),
+        rx.wait_for(|m| m.as_ref().is_some_and(|m| !m.contains("n1"))),
+    )
+    .await
+    .is_ok(); // drop the watch guard at once: holding it blocks the sender
+    assert!(gone, "the revoked member key disappears");
+    let mut lease_rx = a.subscribe();
+    let back = tokio::time::timeout(
+        ttl + Duration::from_secs(5),
+        lease_rx.wait_for(|l| l.as_ref().is_some_and(|l| l.lease.id != first.lease.id)),
+    )
+    .await;
+    assert!(
+        back.is_ok(),
+        "a fresh lease is granted within one keep-alive interval"
+    );
+    peers
+        .wait_for("n1 to be announced again", Duration::from_secs(5), |m| {
+            m.contains("n1")
+        })
+        .await
+        .unwrap();
+    let e = r.get(&keys.member("n1")).await.unwrap().unwrap();
+    assert_ne!(
+        e.lease,
+        Some(first.lease.id),
+        "the key lives on the new lease"
+    );
+}
+
+both!(clusters_sharing_a_store_stay_apart);
+async fn clusters_sharing_a_store_stay_apart<R: Registry>(r: R, ttl: Duration) {
+    let (ka, kb) = (Keys::new("t", "a"), Keys::new("t", "b"));
+    assert_eq!(
+        bootstrap::decide(&r, &ka, "n1").await.unwrap(),
+        Role::Bootstrap
+    );
+    assert_eq!(
+        bootstrap::decide(&r, &kb, "n1").await.unwrap(),
+        Role::Bootstrap,
+        "each cluster bootstraps once"
+    );
+    let pa = Peers::start(r.clone(), ka.clone());
+    let pb = Peers::start(r.clone(), kb.clone());
+    let _a = announce(&r, &ka, "n1", ttl);
+    let _b = announce(&r, &kb, "n2", ttl);
+    pa.wait_for("cluster a", Duration::from_secs(5), |m| m.nodes() == ["n1"])
+        .await
+        .unwrap();
+    pb.wait_for("cluster b", Duration::from_secs(5), |m| m.nodes() == ["n2"])
+        .await
+        .unwrap();
+}

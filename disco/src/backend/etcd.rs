@@ -47,7 +47,11 @@ impl EtcdRegistry {
                 reason: "no endpoint given; pass at least one http://host:port".into(),
             });
         }
-        let opts = ConnectOptions::new().with_connect_timeout(Duration::from_secs(2));
+        // HTTP/2 pings let a watch stream notice a silent partition (etcd
+        // refuses pings more often than every 5 s by default).
+        let opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
         let client =
             Client::connect(endpoints, Some(opts))
                 .await
@@ -125,6 +129,8 @@ fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
                 },
             }
         }
+        // etcd-client turns a keep-alive answer of TTL 0 into this error.
+        E::LeaseKeepAliveError(msg) => RegistryError::LeaseLost(msg),
         E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::EndpointError(_) => {
             RegistryError::Unavailable {
                 kind: KIND,
