@@ -1,0 +1,595 @@
+//! Parsing and validation: TOML text to a [`Scenario`], or the first
+//! problem with its file, line, column and a hint.
+//!
+//! Two passes: serde (with `deny_unknown_fields`) checks the shape and the
+//! time units, keeping byte spans of the values that need checks serde
+//! cannot express; then [`Checker`] checks names, targets, groups and
+//! per-action fields against those spans.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use crate::error::ScenarioError;
+use crate::model::*;
+use crate::probe::Selector;
+use crate::time::Time;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: Option<String>,
+    description: Option<String>,
+    worlds: Spanned<Vec<World>>,
+    #[serde(default)]
+    excluded: RawExcluded,
+    duration: Option<Spanned<Time>>,
+    discovery: RawDiscovery,
+    cluster: RawCluster,
+    #[serde(default)]
+    faults: Vec<RawFault>,
+    workload: Option<RawWorkload>,
+    #[serde(default)]
+    expect: RawExpect,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExcluded {
+    containers: Option<Spanned<String>>,
+    sim: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscovery {
+    kind: StoreKind,
+    #[serde(default = "one")]
+    nodes: Spanned<u32>,
+    ttl: Option<Spanned<Time>>,
+    prefix: Option<String>,
+    cluster: Option<Spanned<String>>,
+}
+
+fn one() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    kind: Spanned<ClusterKind>,
+    nodes: Spanned<u32>,
+    names: Option<Spanned<Vec<String>>>,
+    image: Option<String>,
+    command: Option<Spanned<Vec<String>>>,
+    port: Option<u16>,
+    probe: Option<RawProbe>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    #[serde(default = "get")]
+    method: Spanned<String>,
+    path: String,
+    port: u16,
+    body: Option<String>,
+    members: Spanned<String>,
+    leader: Spanned<String>,
+}
+
+fn get() -> Spanned<String> {
+    Spanned::new(0..0, "GET".to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    at: Spanned<Time>,
+    action: Spanned<String>,
+    target: Option<Spanned<Value>>,
+    groups: Option<Spanned<Value>>,
+    from: Option<Spanned<Value>>,
+    to: Option<Spanned<Value>>,
+    via: Option<Spanned<String>>,
+    rate: Option<Spanned<f64>>,
+    #[serde(rename = "for")]
+    duration: Option<Spanned<Time>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    rate: Spanned<u32>,
+    keys: Spanned<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    converge_within: Option<Time>,
+    single_leader: Option<bool>,
+    leader_key_matches: Option<bool>,
+    announced_equals_live: Option<bool>,
+    no_lost_writes: Option<bool>,
+    single_bootstrap: Option<bool>,
+    failover_within: Option<Time>,
+}
+
+/// Every action a fault can name, for errors and hints.
+pub const ACTIONS: [&str; 12] = [
+    "isolate",
+    "partition",
+    "partition-one-way",
+    "bridge",
+    "cut-discovery",
+    "packet-loss",
+    "pause",
+    "kill",
+    "restart",
+    "kill-leader",
+    "kill-store-leader",
+    "heal",
+];
+
+/// Reads and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, Box<ScenarioError>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Box::new(ScenarioError::whole(
+            &file,
+            format!("cannot read the scenario: {e}"),
+            Some("check the path; `clusterlab list` shows the shipped scenarios".into()),
+        ))
+    })?;
+    let stem = path.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    parse(&file, &stem, &text)
+}
+
+/// Validates scenario `text`; `file` names it in errors and `stem` is the
+/// default name.
+pub fn parse(file: &str, stem: &str, text: &str) -> Result<Scenario, Box<ScenarioError>> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let (message, hint) = explain(e.message());
+        Box::new(ScenarioError::at(file, text, span, message, hint))
+    })?;
+    Checker { file, text }.scenario(raw, stem).map_err(Box::new)
+}
+
+/// Turns serde's wording into ours and adds a hint where one helps.
+fn explain(msg: &str) -> (String, Option<String>) {
+    let msg = msg.trim().to_string();
+    let hint = if msg.contains("unknown field") {
+        Some("remove the field or fix its spelling; the schema is in scenarios/README.md".to_string())
+    } else if msg.contains("missing field") {
+        Some("add the field; the schema is in scenarios/README.md".to_string())
+    } else if msg.contains("unit") || msg.contains("ambiguous") {
+        Some("times are strings with a unit: \"500ms\", \"10s\", \"2m\"".to_string())
+    } else if msg.contains("unknown variant") {
+        Some("use one of the listed values".to_string())
+    } else if msg.contains("invalid") || msg.contains("expected") || msg.contains("unterminated") {
+        Some("the file is not valid TOML here; check quotes, brackets and `key = value` pairs".to_string())
+    } else {
+        None
+    };
+    (msg, hint)
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+type Check<T> = Result<T, ScenarioError>;
+
+impl Checker<'_> {
+    fn err(&self, span: Range<usize>, message: String, hint: &str) -> ScenarioError {
+        let hint = (!hint.is_empty()).then(|| hint.to_string());
+        ScenarioError::at(self.file, self.text, span, message, hint)
+    }
+
+    /// Narrows `span` to the `nth` quoted occurrence of `word` inside it.
+    fn find(&self, span: &Range<usize>, word: &str, nth: usize) -> Range<usize> {
+        let hay = &self.text[span.clone()];
+        let quoted = format!("\"{word}\"");
+        hay.match_indices(&quoted)
+            .nth(nth)
+            .map(|(i, _)| span.start + i..span.start + i + quoted.len())
+            .unwrap_or_else(|| span.clone())
+    }
+
+    fn scenario(&self, raw: RawScenario, stem: &str) -> Check<Scenario> {
+        let name = raw.name.unwrap_or_else(|| stem.to_string());
+        let (worlds, excluded) = self.worlds(&raw.worlds, &raw.excluded)?;
+        let discovery = self.discovery(raw.discovery, &name)?;
+        let cluster = self.cluster(raw.cluster)?;
+        let mut faults = raw
+            .faults
+            .into_iter()
+            .map(|f| self.fault(f, &cluster.nodes))
+            .collect::<Check<Vec<_>>>()?;
+        faults.sort_by_key(|f| f.at);
+        let workload = raw
+            .workload
+            .map(|w| {
+                for (what, v) in [("rate", &w.rate), ("keys", &w.keys)] {
+                    if *v.get_ref() == 0 {
+                        return Err(self.err(v.span(), format!("workload {what} must be at least 1"), ""));
+                    }
+                }
+                Ok(Workload {
+                    rate: w.rate.into_inner(),
+                    keys: w.keys.into_inner(),
+                })
+            })
+            .transpose()?;
+        let e = raw.expect;
+        let expect = Expect {
+            converge_within: e.converge_within.map_or(Duration::from_secs(60), |t| t.0),
+            single_leader: e.single_leader.unwrap_or(true),
+            leader_key_matches: e.leader_key_matches.unwrap_or(true),
+            announced_equals_live: e.announced_equals_live.unwrap_or(true),
+            no_lost_writes: e.no_lost_writes.unwrap_or(true),
+            single_bootstrap: e.single_bootstrap.unwrap_or(true),
+            failover_within: e.failover_within.map(|t| t.0),
+        };
+        let mut s = Scenario {
+            name,
+            description: raw.description.unwrap_or_default(),
+            worlds,
+            excluded,
+            duration: Duration::ZERO,
+            discovery,
+            cluster,
+            faults,
+            workload,
+            expect,
+        };
+        let needed = s.last_heal() + s.expect.converge_within;
+        s.duration = match raw.duration {
+            Some(d) if d.get_ref().0 < s.last_heal() => {
+                return Err(self.err(
+                    d.span(),
+                    format!("duration {:?} ends before the last fault is undone at {:?}", d.get_ref().0, s.last_heal()),
+                    "lengthen the duration or move the faults earlier",
+                ))
+            }
+            Some(d) => d.into_inner().0,
+            None => needed,
+        };
+        Ok(s)
+    }
+
+    fn worlds(
+        &self,
+        worlds: &Spanned<Vec<World>>,
+        ex: &RawExcluded,
+    ) -> Check<(Vec<World>, BTreeMap<World, String>)> {
+        let list = worlds.get_ref().clone();
+        if list.is_empty() {
+            return Err(self.err(worlds.span(), "a scenario must run in at least one world".into(), "worlds = [\"containers\", \"sim\"]"));
+        }
+        let mut excluded = BTreeMap::new();
+        for (world, reason) in [(World::Containers, &ex.containers), (World::Sim, &ex.sim)] {
+            match (list.contains(&world), reason) {
+                (true, Some(r)) => {
+                    return Err(self.err(
+                        r.span(),
+                        format!("{} is both listed in worlds and excluded", world.as_str()),
+                        "drop it from one of the two",
+                    ))
+                }
+                (false, None) => {
+                    return Err(self.err(
+                        worlds.span(),
+                        format!("the {} world is not listed and no reason is given", world.as_str()),
+                        &format!("add it to worlds, or say why under [excluded]: {} = \"...\"", world.as_str()),
+                    ))
+                }
+                (false, Some(r)) => {
+                    excluded.insert(world, r.get_ref().clone());
+                }
+                (true, None) => {}
+            }
+        }
+        Ok((list, excluded))
+    }
+
+    fn discovery(&self, d: RawDiscovery, name: &str) -> Check<Discovery> {
+        let nodes = *d.nodes.get_ref();
+        if nodes == 0 || nodes % 2 == 0 {
+            return Err(self.err(d.nodes.span(), format!("{nodes} store nodes: a quorum store needs an odd count"), "use 1, 3 or 5"));
+        }
+        let ttl = d.ttl.as_ref().map_or(Duration::from_secs(10), |t| t.get_ref().0);
+        if let Some(t) = &d.ttl {
+            let min = if d.kind == StoreKind::Consul { 10 } else { 1 };
+            if ttl < Duration::from_secs(min) || ttl.subsec_nanos() != 0 {
+                return Err(self.err(
+                    t.span(),
+                    format!("ttl {ttl:?} is not whole seconds >= {min}s"),
+                    if min == 10 { "Consul sessions take 10s to 24h" } else { "etcd leases take whole seconds" },
+                ));
+            }
+        }
+        let cluster = match d.cluster {
+            Some(c) => {
+                self.segment(&c, "cluster")?;
+                c.into_inner()
+            }
+            None => name.to_string(),
+        };
+        Ok(Discovery {
+            kind: d.kind,
+            nodes,
+            ttl,
+            prefix: d.prefix.unwrap_or_else(|| "disco".into()),
+            cluster,
+        })
+    }
+
+    fn segment(&self, v: &Spanned<String>, what: &str) -> Check<()> {
+        let s = v.get_ref();
+        if s.is_empty() || s.contains('/') || s.chars().any(char::is_whitespace) {
+            return Err(self.err(v.span(), format!("{what} {s:?} must be non-empty without '/' or spaces"), "it becomes a key segment"));
+        }
+        Ok(())
+    }
+
+    fn cluster(&self, c: RawCluster) -> Check<Cluster> {
+        let n = *c.nodes.get_ref();
+        if !(1..=64).contains(&n) {
+            return Err(self.err(c.nodes.span(), format!("{n} nodes: use 1 to 64"), ""));
+        }
+        let nodes: Vec<String> = match &c.names {
+            Some(names) => {
+                let list = names.get_ref();
+                if list.len() != n as usize {
+                    return Err(self.err(
+                        names.span(),
+                        format!("{} names for {n} nodes", list.len()),
+                        "give one name per node, or drop `names` for n1..nN",
+                    ));
+                }
+                let mut seen = BTreeSet::new();
+                for name in list {
+                    let span = self.find(&names.span(), name, 0);
+                    if !seen.insert(name.as_str()) {
+                        return Err(self.err(self.find(&names.span(), name, 1), format!("node name {name:?} appears twice"), "names must be unique"));
+                    }
+                    if Role::ALL.iter().any(|(r, _)| r == name) {
+                        return Err(self.err(span, format!("{name:?} is a role, not a node name"), "pick another name"));
+                    }
+                    self.segment(&Spanned::new(span, name.clone()), "node name")?;
+                }
+                list.clone()
+            }
+            None => (1..=n).map(|i| format!("n{i}")).collect(),
+        };
+        let kind = *c.kind.get_ref();
+        let generic = if kind == ClusterKind::Generic {
+            let missing = |what: &str| {
+                self.err(
+                    c.kind.span(),
+                    format!("a generic cluster needs `{what}`"),
+                    "generic clusters give image, command, port and [cluster.probe]",
+                )
+            };
+            let command = c.command.ok_or_else(|| missing("command"))?;
+            disco::render::validate(command.get_ref()).map_err(|e| {
+                let span = self.find(&command.span(), &e.arg, 0);
+                self.err(span, e.reason.clone(), "placeholders: {id} {advertise} {state} {peers} {members} {initial_cluster} {leader} {peer}")
+            })?;
+            let p = c.probe.ok_or_else(|| missing("[cluster.probe]"))?;
+            let method = p.method.get_ref().to_ascii_uppercase();
+            if method != "GET" && method != "POST" {
+                return Err(self.err(p.method.span(), format!("probe method {method:?}"), "use GET or POST"));
+            }
+            let sel = |s: &Spanned<String>| {
+                Selector::parse(s.get_ref()).map_err(|m| self.err(s.span(), m, "e.g. \"/nodes/*/id\" or \"/*[leader=true]/id\""))
+            };
+            Some(Generic {
+                image: c.image.ok_or_else(|| missing("image"))?,
+                command: command.into_inner(),
+                port: c.port.ok_or_else(|| missing("port"))?,
+                probe: Probe {
+                    method,
+                    path: p.path,
+                    port: p.port,
+                    body: p.body,
+                    members: sel(&p.members)?,
+                    leader: sel(&p.leader)?,
+                },
+            })
+        } else {
+            if let Some(cmd) = &c.command {
+                return Err(self.err(cmd.span(), format!("`command` is only for generic clusters, not {kind:?}"), "clusterlab builds and runs this kind itself; remove `command`"));
+            }
+            None
+        };
+        Ok(Cluster { kind, nodes, generic })
+    }
+
+    /// A target value: one name or role, or a list of them.
+    fn targets(&self, v: &Spanned<Value>, nodes: &[String], field: &str) -> Check<Vec<Target>> {
+        let items: Vec<&Value> = match v.get_ref() {
+            Value::Array(a) => a.iter().collect(),
+            one => vec![one],
+        };
+        if items.is_empty() {
+            return Err(self.err(v.span(), format!("`{field}` is empty"), "name at least one node or role"));
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let Value::String(s) = item else {
+                return Err(self.err(v.span(), format!("`{field}` must be a node name, a role, or a list of them"), "e.g. target = \"n1\" or target = [\"n1\", \"n2\"] or target = \"leader\""));
+            };
+            if let Some((_, role)) = Role::ALL.iter().find(|(r, _)| r == s) {
+                out.push(Target::Role(*role));
+            } else if nodes.contains(s) {
+                out.push(Target::Node(s.clone()));
+            } else {
+                return Err(self.err(
+                    self.find(&v.span(), s, 0),
+                    format!("target {s:?} is neither a node nor a role"),
+                    &format!("nodes: {}; roles: leader, follower, minority, majority, random", nodes.join(", ")),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Explicit groups: lists of node names, no node twice.
+    fn group_lists(&self, v: &Spanned<Value>, nodes: &[String]) -> Check<Vec<Vec<String>>> {
+        let shape = || self.err(v.span(), "`groups` must be a list of lists of node names, \"halves\" or \"majority-minority\"".into(), "e.g. groups = [[\"n1\", \"n2\"], [\"n3\"]]");
+        let Value::Array(groups) = v.get_ref() else { return Err(shape()) };
+        if groups.len() < 2 {
+            return Err(self.err(v.span(), format!("{} group: a partition needs at least two", groups.len()), ""));
+        }
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut out = Vec::new();
+        for g in groups {
+            let Value::Array(members) = g else { return Err(shape()) };
+            let mut group = Vec::new();
+            for m in members {
+                let Value::String(name) = m else { return Err(shape()) };
+                let count = seen.entry(name.as_str()).or_insert(0);
+                *count += 1;
+                if *count > 1 {
+                    return Err(self.err(
+                        self.find(&v.span(), name, *count - 1),
+                        format!("node {name:?} is in more than one partition group"),
+                        "a node can be on one side of a partition only",
+                    ));
+                }
+                if !nodes.contains(name) {
+                    return Err(self.err(self.find(&v.span(), name, 0), format!("group member {name:?} is not a node"), &format!("nodes: {}", nodes.join(", "))));
+                }
+                group.push(name.clone());
+            }
+            if group.is_empty() {
+                return Err(self.err(v.span(), "an empty partition group".into(), "remove it"));
+            }
+            out.push(group);
+        }
+        Ok(out)
+    }
+
+    fn fault(&self, f: RawFault, nodes: &[String]) -> Check<Fault> {
+        let action = f.action.get_ref().as_str();
+        let aspan = f.action.span();
+        let need = |v: Option<&'_ Spanned<Value>>, field: &str| -> Check<Spanned<Value>> {
+            v.cloned().ok_or_else(|| self.err(aspan.clone(), format!("`{action}` needs `{field}`"), &format!("add {field} = ... to this fault")))
+        };
+        // Fields that the action does not use are errors, not silently ignored.
+        let used: &[&str] = match action {
+            "isolate" | "cut-discovery" | "pause" | "kill" | "restart" => &["target"],
+            "packet-loss" => &["target", "rate"],
+            "partition" => &["groups"],
+            "bridge" => &["groups", "via"],
+            "partition-one-way" => &["from", "to"],
+            "kill-leader" | "kill-store-leader" | "heal" => &[],
+            other => {
+                let near = ACTIONS.iter().min_by_key(|a| distance(a, other)).copied().unwrap_or("heal");
+                return Err(self.err(
+                    aspan,
+                    format!("unknown action {other:?}"),
+                    &format!("did you mean {near:?}? actions: {}", ACTIONS.join(", ")),
+                ));
+            }
+        };
+        let present = [
+            ("target", f.target.as_ref().map(Spanned::span)),
+            ("groups", f.groups.as_ref().map(Spanned::span)),
+            ("from", f.from.as_ref().map(Spanned::span)),
+            ("to", f.to.as_ref().map(Spanned::span)),
+            ("via", f.via.as_ref().map(Spanned::span)),
+            ("rate", f.rate.as_ref().map(Spanned::span)),
+        ];
+        for (field, span) in present {
+            if let Some(span) = span {
+                if !used.contains(&field) {
+                    return Err(self.err(span, format!("`{action}` takes no `{field}`"), &format!("`{action}` uses: {}", if used.is_empty() { "nothing but at".into() } else { used.join(", ") })));
+                }
+            }
+        }
+        if action == "heal" {
+            if let Some(d) = &f.duration {
+                return Err(self.err(d.span(), "`heal` takes no `for`".into(), "remove it"));
+            }
+        }
+        let act = match action {
+            "isolate" => Action::Isolate { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
+            "cut-discovery" => Action::CutDiscovery { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
+            "pause" => Action::Pause { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
+            "kill" => Action::Kill { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
+            "restart" => Action::Restart { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
+            "packet-loss" => {
+                let target = self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?;
+                let rate = f.rate.as_ref().ok_or_else(|| self.err(aspan.clone(), "`packet-loss` needs `rate`".into(), "rate = 0.3 drops 30% of packets"))?;
+                let r = *rate.get_ref();
+                if !(r > 0.0 && r <= 1.0) {
+                    return Err(self.err(rate.span(), format!("rate {r} is outside (0, 1]"), "rate = 0.3 drops 30% of packets"));
+                }
+                Action::PacketLoss { target, rate: r }
+            }
+            "partition" => {
+                let g = &need(f.groups.as_ref(), "groups")?;
+                let groups = match g.get_ref() {
+                    Value::String(s) if s == "halves" => Groups::Halves,
+                    Value::String(s) if s == "majority-minority" => Groups::MajorityMinority,
+                    Value::String(s) => return Err(self.err(g.span(), format!("unknown group preset {s:?}"), "use \"halves\", \"majority-minority\" or explicit lists")),
+                    _ => Groups::Explicit(self.group_lists(g, nodes)?),
+                };
+                Action::Partition { groups }
+            }
+            "bridge" => {
+                let g = &need(f.groups.as_ref(), "groups")?;
+                let groups = self.group_lists(g, nodes)?;
+                if groups.len() != 2 {
+                    return Err(self.err(g.span(), format!("{} groups: a bridge joins exactly two", groups.len()), ""));
+                }
+                let via = f.via.as_ref().ok_or_else(|| self.err(aspan.clone(), "`bridge` needs `via`".into(), "via = \"n3\": the node both sides reach"))?;
+                let name = via.get_ref();
+                if !nodes.contains(name) {
+                    return Err(self.err(via.span(), format!("via {name:?} is not a node"), &format!("nodes: {}", nodes.join(", "))));
+                }
+                if groups.iter().flatten().any(|n| n == name) {
+                    return Err(self.err(via.span(), format!("via {name:?} is also in a group"), "the bridge node stands between the groups"));
+                }
+                Action::Bridge { groups, via: name.clone() }
+            }
+            "partition-one-way" => Action::PartitionOneWay {
+                from: self.targets(&need(f.from.as_ref(), "from")?, nodes, "from")?,
+                to: self.targets(&need(f.to.as_ref(), "to")?, nodes, "to")?,
+            },
+            "kill-leader" => Action::KillLeader,
+            "kill-store-leader" => Action::KillStoreLeader,
+            _ => Action::Heal,
+        };
+        Ok(Fault {
+            at: f.at.into_inner().0,
+            duration: f.duration.map(|d| d.into_inner().0),
+            action: act,
+        })
+    }
+}
+
+/// Edit distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

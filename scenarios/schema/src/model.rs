@@ -1,0 +1,332 @@
+//! A validated scenario: what the container and simulated worlds run.
+//! Every name here exists and every fault is well-formed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::probe::Selector;
+
+/// A world a scenario can run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    /// Real processes in Docker containers (`clusterlab run`).
+    Containers,
+    /// turmoil's deterministic simulator (`clusterlab sim`).
+    Sim,
+}
+
+impl World {
+    /// The word used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::Containers => "containers",
+            World::Sim => "sim",
+        }
+    }
+}
+
+/// The discovery store kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// etcd v3.
+    Etcd,
+    /// Consul KV + sessions.
+    Consul,
+}
+
+/// The discovery store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Discovery {
+    /// etcd or Consul.
+    pub kind: StoreKind,
+    /// Store nodes (1, 3, 5).
+    pub nodes: u32,
+    /// Lease TTL of the cluster's nodes.
+    pub ttl: Duration,
+    /// Key prefix.
+    pub prefix: String,
+    /// Cluster name under the prefix.
+    pub cluster: String,
+}
+
+/// What kind of database cluster is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClusterKind {
+    /// etcd members found through a separate discovery store.
+    Etcd,
+    /// Consul servers.
+    Consul,
+    /// Patroni + PostgreSQL.
+    Patroni,
+    /// Any image, described by a command template and an HTTP probe.
+    Generic,
+}
+
+/// How a generic system is run and observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Generic {
+    /// Image to run (must exist locally or be pullable).
+    pub image: String,
+    /// Command template rendered by disco-agent (`{peer}`, `{leader}`...).
+    pub command: Vec<String>,
+    /// Port the database advertises to peers.
+    pub port: u16,
+    /// The HTTP probe.
+    pub probe: Probe,
+}
+
+/// An HTTP probe: fetch `path` on `port` of a node and read the membership
+/// and leader from the JSON answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probe {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// URL path, e.g. `/nodes`.
+    pub path: String,
+    /// Port the probe talks to.
+    pub port: u16,
+    /// Request body for `POST`.
+    pub body: Option<String>,
+    /// Selects the member names (a list).
+    pub members: Selector,
+    /// Selects the leader's name (one value).
+    pub leader: Selector,
+}
+
+/// The database cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cluster {
+    /// Which system.
+    pub kind: ClusterKind,
+    /// Node names, in order.
+    pub nodes: Vec<String>,
+    /// For `generic`: how to run and probe it.
+    pub generic: Option<Generic>,
+}
+
+/// A node chosen when the fault fires, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The current leader.
+    Leader,
+    /// One follower.
+    Follower,
+    /// A minority of the nodes (leader excluded where possible).
+    Minority,
+    /// A majority of the nodes.
+    Majority,
+    /// One node picked by the run's seed.
+    Random,
+}
+
+impl Role {
+    /// All roles, as written in files.
+    pub const ALL: [(&'static str, Role); 5] = [
+        ("leader", Role::Leader),
+        ("follower", Role::Follower),
+        ("minority", Role::Minority),
+        ("majority", Role::Majority),
+        ("random", Role::Random),
+    ];
+}
+
+/// A fault's target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// A node by name.
+    Node(String),
+    /// Nodes resolved by role when the fault fires.
+    Role(Role),
+}
+
+/// How a partition splits the nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Groups {
+    /// Named groups; nodes in no group stay connected to everyone.
+    Explicit(Vec<Vec<String>>),
+    /// Two halves (the first half gets the extra node).
+    Halves,
+    /// A majority containing the leader and a minority without it.
+    MajorityMinority,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    /// Cut the targets off from every other node and the store.
+    Isolate {
+        /// Who.
+        target: Vec<Target>,
+    },
+    /// Split into groups that cannot reach each other.
+    Partition {
+        /// The groups.
+        groups: Groups,
+    },
+    /// `from` cannot send to `to`; the reverse direction still works.
+    PartitionOneWay {
+        /// Senders that are cut.
+        from: Vec<Target>,
+        /// Receivers they cannot reach.
+        to: Vec<Target>,
+    },
+    /// Two groups that cannot reach each other but both reach `via`.
+    Bridge {
+        /// The two sides.
+        groups: Vec<Vec<String>>,
+        /// The node both sides reach.
+        via: String,
+    },
+    /// Cut the targets from the discovery store only (their TTL expires
+    /// while their database keeps serving).
+    CutDiscovery {
+        /// Who.
+        target: Vec<Target>,
+    },
+    /// Drop a fraction of the targets' packets.
+    PacketLoss {
+        /// Who.
+        target: Vec<Target>,
+        /// Fraction dropped, in (0, 1].
+        rate: f64,
+    },
+    /// Freeze the targets' processes.
+    Pause {
+        /// Who.
+        target: Vec<Target>,
+    },
+    /// Kill the targets (SIGKILL).
+    Kill {
+        /// Who.
+        target: Vec<Target>,
+    },
+    /// Restart the targets with their data.
+    Restart {
+        /// Who.
+        target: Vec<Target>,
+    },
+    /// Kill whichever node leads when the fault fires.
+    KillLeader,
+    /// Kill the discovery store's leader.
+    KillStoreLeader,
+    /// Undo every active fault.
+    Heal,
+}
+
+impl Action {
+    /// The word used in files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Isolate { .. } => "isolate",
+            Action::Partition { .. } => "partition",
+            Action::PartitionOneWay { .. } => "partition-one-way",
+            Action::Bridge { .. } => "bridge",
+            Action::CutDiscovery { .. } => "cut-discovery",
+            Action::PacketLoss { .. } => "packet-loss",
+            Action::Pause { .. } => "pause",
+            Action::Kill { .. } => "kill",
+            Action::Restart { .. } => "restart",
+            Action::KillLeader => "kill-leader",
+            Action::KillStoreLeader => "kill-store-leader",
+            Action::Heal => "heal",
+        }
+    }
+}
+
+/// One scheduled fault.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fault {
+    /// When it fires, from the start of the run.
+    pub at: Duration,
+    /// How long until it is undone (`None`: until a `heal` or the end).
+    pub duration: Option<Duration>,
+    /// What it does.
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// A writer that records every acknowledged write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workload {
+    /// Writes per second.
+    pub rate: u32,
+    /// Distinct keys written.
+    pub keys: u32,
+}
+
+/// What must hold after the last heal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expect {
+    /// All checks must pass within this time after the last heal.
+    pub converge_within: Duration,
+    /// Exactly one leader.
+    pub single_leader: bool,
+    /// The discovery leader key names the real leader.
+    pub leader_key_matches: bool,
+    /// The announced set equals the live set (once TTLs have run out).
+    pub announced_equals_live: bool,
+    /// Every acknowledged write is read back.
+    pub no_lost_writes: bool,
+    /// Exactly one bootstrap over the whole run.
+    pub single_bootstrap: bool,
+    /// Bound on failover time, if any.
+    pub failover_within: Option<Duration>,
+}
+
+/// A whole validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Name (the file stem unless set).
+    pub name: String,
+    /// One line for `clusterlab list`.
+    pub description: String,
+    /// Worlds it runs in.
+    pub worlds: Vec<World>,
+    /// Worlds it does not run in, with the reason.
+    pub excluded: BTreeMap<World, String>,
+    /// Total run length (faults, then convergence).
+    pub duration: Duration,
+    /// The discovery store.
+    pub discovery: Discovery,
+    /// The database cluster.
+    pub cluster: Cluster,
+    /// Faults, in firing order.
+    pub faults: Vec<Fault>,
+    /// The writer, if any.
+    pub workload: Option<Workload>,
+    /// The checks.
+    pub expect: Expect,
+}
+
+impl Scenario {
+    /// Whether the scenario runs in `world`; the reason if not.
+    pub fn supports(&self, world: World) -> Result<(), String> {
+        if self.worlds.contains(&world) {
+            Ok(())
+        } else {
+            Err(self
+                .excluded
+                .get(&world)
+                .cloned()
+                .unwrap_or_else(|| format!("not written for the {} world", world.as_str())))
+        }
+    }
+
+    /// When the last fault is undone (by `for` or a `heal`), or 0.
+    pub fn last_heal(&self) -> Duration {
+        self.faults
+            .iter()
+            .map(|f| f.at + f.duration.unwrap_or_default())
+            .max()
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,80 @@
+//! Times in scenario files: always a string with a unit (`500ms`, `10s`,
+//! `2m`, `1h`), so that `at = 10` can never mean seconds to one reader and
+//! milliseconds to another.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written with a unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Time(pub Duration);
+
+/// Parses `500ms`, `10s`, `2m`, `1h` (also `1.5s`).
+pub fn parse(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a time; write a number and a unit, e.g. \"10s\""))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "" => return Err(format!("{s:?} has no unit; write e.g. \"{num}s\" (units: ms, s, m, h)")),
+        u => return Err(format!("unknown time unit {u:?} in {s:?}; use ms, s, m or h (e.g. \"{num}s\")")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Time;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a time with a unit, e.g. \"10s\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Time, E> {
+                parse(v).map(Time).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Time, E> {
+                Err(E::custom(format!(
+                    "a bare number is ambiguous; write the unit: \"{v}s\" or \"{v}ms\""
+                )))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Time, E> {
+                Err(E::custom(format!(
+                    "a bare number is ambiguous; write the unit: \"{v}s\""
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}ms", self.0.as_millis()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse("10").unwrap_err().contains("no unit"));
+        assert!(parse("10sec").unwrap_err().contains("unknown time unit \"sec\""));
+        assert!(parse("soon").is_err());
+    }
+}
