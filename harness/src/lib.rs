@@ -1,5 +1,8 @@
 //! The container world: runs `disco` against real etcd, Consul and Patroni
 //! clusters in Docker, injects faults and checks convergence and data safety.
+//! Also home of the `clusterlab` command.
 //!
-//! Not built yet; the `disco` crate's `Registry` trait is the boundary this
-//! crate will drive.
+//! The container world itself is not built yet; [`catalog`] finds scenario
+//! files for the command.
+
+pub mod catalog;

@@ -147,7 +147,9 @@ pub fn load(path: &Path) -> Result<Scenario, Box<ScenarioError>> {
             Some("check the path; `clusterlab list` shows the shipped scenarios".into()),
         ))
     })?;
-    let stem = path.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let stem = path
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
     parse(&file, &stem, &text)
 }
 
@@ -159,14 +161,17 @@ pub fn parse(file: &str, stem: &str, text: &str) -> Result<Scenario, Box<Scenari
         let (message, hint) = explain(e.message());
         Box::new(ScenarioError::at(file, text, span, message, hint))
     })?;
-    Checker { file, text }.scenario(raw, stem).map_err(Box::new)
+    Checker { file, text }.scenario(raw, stem)
 }
 
 /// Turns serde's wording into ours and adds a hint where one helps.
 fn explain(msg: &str) -> (String, Option<String>) {
     let msg = msg.trim().to_string();
     let hint = if msg.contains("unknown field") {
-        Some("remove the field or fix its spelling; the schema is in scenarios/README.md".to_string())
+        Some(
+            "remove the field or fix its spelling; the schema is in scenarios/README.md"
+                .to_string(),
+        )
     } else if msg.contains("missing field") {
         Some("add the field; the schema is in scenarios/README.md".to_string())
     } else if msg.contains("unit") || msg.contains("ambiguous") {
@@ -174,7 +179,10 @@ fn explain(msg: &str) -> (String, Option<String>) {
     } else if msg.contains("unknown variant") {
         Some("use one of the listed values".to_string())
     } else if msg.contains("invalid") || msg.contains("expected") || msg.contains("unterminated") {
-        Some("the file is not valid TOML here; check quotes, brackets and `key = value` pairs".to_string())
+        Some(
+            "the file is not valid TOML here; check quotes, brackets and `key = value` pairs"
+                .to_string(),
+        )
     } else {
         None
     };
@@ -186,12 +194,12 @@ struct Checker<'a> {
     text: &'a str,
 }
 
-type Check<T> = Result<T, ScenarioError>;
+type Check<T> = Result<T, Box<ScenarioError>>;
 
 impl Checker<'_> {
-    fn err(&self, span: Range<usize>, message: String, hint: &str) -> ScenarioError {
+    fn err(&self, span: Range<usize>, message: String, hint: &str) -> Box<ScenarioError> {
         let hint = (!hint.is_empty()).then(|| hint.to_string());
-        ScenarioError::at(self.file, self.text, span, message, hint)
+        Box::new(ScenarioError::at(self.file, self.text, span, message, hint))
     }
 
     /// Narrows `span` to the `nth` quoted occurrence of `word` inside it.
@@ -220,7 +228,11 @@ impl Checker<'_> {
             .map(|w| {
                 for (what, v) in [("rate", &w.rate), ("keys", &w.keys)] {
                     if *v.get_ref() == 0 {
-                        return Err(self.err(v.span(), format!("workload {what} must be at least 1"), ""));
+                        return Err(self.err(
+                            v.span(),
+                            format!("workload {what} must be at least 1"),
+                            "",
+                        ));
                     }
                 }
                 Ok(Workload {
@@ -256,7 +268,11 @@ impl Checker<'_> {
             Some(d) if d.get_ref().0 < s.last_heal() => {
                 return Err(self.err(
                     d.span(),
-                    format!("duration {:?} ends before the last fault is undone at {:?}", d.get_ref().0, s.last_heal()),
+                    format!(
+                        "duration {:?} ends before the last fault is undone at {:?}",
+                        d.get_ref().0,
+                        s.last_heal()
+                    ),
                     "lengthen the duration or move the faults earlier",
                 ))
             }
@@ -273,7 +289,11 @@ impl Checker<'_> {
     ) -> Check<(Vec<World>, BTreeMap<World, String>)> {
         let list = worlds.get_ref().clone();
         if list.is_empty() {
-            return Err(self.err(worlds.span(), "a scenario must run in at least one world".into(), "worlds = [\"containers\", \"sim\"]"));
+            return Err(self.err(
+                worlds.span(),
+                "a scenario must run in at least one world".into(),
+                "worlds = [\"containers\", \"sim\"]",
+            ));
         }
         let mut excluded = BTreeMap::new();
         for (world, reason) in [(World::Containers, &ex.containers), (World::Sim, &ex.sim)] {
@@ -288,8 +308,14 @@ impl Checker<'_> {
                 (false, None) => {
                     return Err(self.err(
                         worlds.span(),
-                        format!("the {} world is not listed and no reason is given", world.as_str()),
-                        &format!("add it to worlds, or say why under [excluded]: {} = \"...\"", world.as_str()),
+                        format!(
+                            "the {} world is not listed and no reason is given",
+                            world.as_str()
+                        ),
+                        &format!(
+                            "add it to worlds, or say why under [excluded]: {} = \"...\"",
+                            world.as_str()
+                        ),
                     ))
                 }
                 (false, Some(r)) => {
@@ -304,16 +330,27 @@ impl Checker<'_> {
     fn discovery(&self, d: RawDiscovery, name: &str) -> Check<Discovery> {
         let nodes = *d.nodes.get_ref();
         if nodes == 0 || nodes % 2 == 0 {
-            return Err(self.err(d.nodes.span(), format!("{nodes} store nodes: a quorum store needs an odd count"), "use 1, 3 or 5"));
+            return Err(self.err(
+                d.nodes.span(),
+                format!("{nodes} store nodes: a quorum store needs an odd count"),
+                "use 1, 3 or 5",
+            ));
         }
-        let ttl = d.ttl.as_ref().map_or(Duration::from_secs(10), |t| t.get_ref().0);
+        let ttl = d
+            .ttl
+            .as_ref()
+            .map_or(Duration::from_secs(10), |t| t.get_ref().0);
         if let Some(t) = &d.ttl {
             let min = if d.kind == StoreKind::Consul { 10 } else { 1 };
             if ttl < Duration::from_secs(min) || ttl.subsec_nanos() != 0 {
                 return Err(self.err(
                     t.span(),
                     format!("ttl {ttl:?} is not whole seconds >= {min}s"),
-                    if min == 10 { "Consul sessions take 10s to 24h" } else { "etcd leases take whole seconds" },
+                    if min == 10 {
+                        "Consul sessions take 10s to 24h"
+                    } else {
+                        "etcd leases take whole seconds"
+                    },
                 ));
             }
         }
@@ -336,7 +373,11 @@ impl Checker<'_> {
     fn segment(&self, v: &Spanned<String>, what: &str) -> Check<()> {
         let s = v.get_ref();
         if s.is_empty() || s.contains('/') || s.chars().any(char::is_whitespace) {
-            return Err(self.err(v.span(), format!("{what} {s:?} must be non-empty without '/' or spaces"), "it becomes a key segment"));
+            return Err(self.err(
+                v.span(),
+                format!("{what} {s:?} must be non-empty without '/' or spaces"),
+                "it becomes a key segment",
+            ));
         }
         Ok(())
     }
@@ -360,10 +401,18 @@ impl Checker<'_> {
                 for name in list {
                     let span = self.find(&names.span(), name, 0);
                     if !seen.insert(name.as_str()) {
-                        return Err(self.err(self.find(&names.span(), name, 1), format!("node name {name:?} appears twice"), "names must be unique"));
+                        return Err(self.err(
+                            self.find(&names.span(), name, 1),
+                            format!("node name {name:?} appears twice"),
+                            "names must be unique",
+                        ));
                     }
                     if Role::ALL.iter().any(|(r, _)| r == name) {
-                        return Err(self.err(span, format!("{name:?} is a role, not a node name"), "pick another name"));
+                        return Err(self.err(
+                            span,
+                            format!("{name:?} is a role, not a node name"),
+                            "pick another name",
+                        ));
                     }
                     self.segment(&Spanned::new(span, name.clone()), "node name")?;
                 }
@@ -388,10 +437,20 @@ impl Checker<'_> {
             let p = c.probe.ok_or_else(|| missing("[cluster.probe]"))?;
             let method = p.method.get_ref().to_ascii_uppercase();
             if method != "GET" && method != "POST" {
-                return Err(self.err(p.method.span(), format!("probe method {method:?}"), "use GET or POST"));
+                return Err(self.err(
+                    p.method.span(),
+                    format!("probe method {method:?}"),
+                    "use GET or POST",
+                ));
             }
             let sel = |s: &Spanned<String>| {
-                Selector::parse(s.get_ref()).map_err(|m| self.err(s.span(), m, "e.g. \"/nodes/*/id\" or \"/*[leader=true]/id\""))
+                Selector::parse(s.get_ref()).map_err(|m| {
+                    self.err(
+                        s.span(),
+                        m,
+                        "e.g. \"/nodes/*/id\" or \"/*[leader=true]/id\"",
+                    )
+                })
             };
             Some(Generic {
                 image: c.image.ok_or_else(|| missing("image"))?,
@@ -408,11 +467,19 @@ impl Checker<'_> {
             })
         } else {
             if let Some(cmd) = &c.command {
-                return Err(self.err(cmd.span(), format!("`command` is only for generic clusters, not {kind:?}"), "clusterlab builds and runs this kind itself; remove `command`"));
+                return Err(self.err(
+                    cmd.span(),
+                    format!("`command` is only for generic clusters, not {kind:?}"),
+                    "clusterlab builds and runs this kind itself; remove `command`",
+                ));
             }
             None
         };
-        Ok(Cluster { kind, nodes, generic })
+        Ok(Cluster {
+            kind,
+            nodes,
+            generic,
+        })
     }
 
     /// A target value: one name or role, or a list of them.
@@ -422,12 +489,20 @@ impl Checker<'_> {
             one => vec![one],
         };
         if items.is_empty() {
-            return Err(self.err(v.span(), format!("`{field}` is empty"), "name at least one node or role"));
+            return Err(self.err(
+                v.span(),
+                format!("`{field}` is empty"),
+                "name at least one node or role",
+            ));
         }
         let mut out = Vec::new();
         for item in items {
             let Value::String(s) = item else {
-                return Err(self.err(v.span(), format!("`{field}` must be a node name, a role, or a list of them"), "e.g. target = \"n1\" or target = [\"n1\", \"n2\"] or target = \"leader\""));
+                return Err(self.err(
+                    v.span(),
+                    format!("`{field}` must be a node name, a role, or a list of them"),
+                    "e.g. target = \"n1\" or target = [\"n1\", \"n2\"] or target = \"leader\"",
+                ));
             };
             if let Some((_, role)) = Role::ALL.iter().find(|(r, _)| r == s) {
                 out.push(Target::Role(*role));
@@ -437,7 +512,10 @@ impl Checker<'_> {
                 return Err(self.err(
                     self.find(&v.span(), s, 0),
                     format!("target {s:?} is neither a node nor a role"),
-                    &format!("nodes: {}; roles: leader, follower, minority, majority, random", nodes.join(", ")),
+                    &format!(
+                        "nodes: {}; roles: leader, follower, minority, majority, random",
+                        nodes.join(", ")
+                    ),
                 ));
             }
         }
@@ -446,18 +524,30 @@ impl Checker<'_> {
 
     /// Explicit groups: lists of node names, no node twice.
     fn group_lists(&self, v: &Spanned<Value>, nodes: &[String]) -> Check<Vec<Vec<String>>> {
-        let shape = || self.err(v.span(), "`groups` must be a list of lists of node names, \"halves\" or \"majority-minority\"".into(), "e.g. groups = [[\"n1\", \"n2\"], [\"n3\"]]");
-        let Value::Array(groups) = v.get_ref() else { return Err(shape()) };
+        let shape = || {
+            self.err(v.span(), "`groups` must be a list of lists of node names, \"halves\" or \"majority-minority\"".into(), "e.g. groups = [[\"n1\", \"n2\"], [\"n3\"]]")
+        };
+        let Value::Array(groups) = v.get_ref() else {
+            return Err(shape());
+        };
         if groups.len() < 2 {
-            return Err(self.err(v.span(), format!("{} group: a partition needs at least two", groups.len()), ""));
+            return Err(self.err(
+                v.span(),
+                format!("{} group: a partition needs at least two", groups.len()),
+                "",
+            ));
         }
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         let mut out = Vec::new();
         for g in groups {
-            let Value::Array(members) = g else { return Err(shape()) };
+            let Value::Array(members) = g else {
+                return Err(shape());
+            };
             let mut group = Vec::new();
             for m in members {
-                let Value::String(name) = m else { return Err(shape()) };
+                let Value::String(name) = m else {
+                    return Err(shape());
+                };
                 let count = seen.entry(name.as_str()).or_insert(0);
                 *count += 1;
                 if *count > 1 {
@@ -468,7 +558,11 @@ impl Checker<'_> {
                     ));
                 }
                 if !nodes.contains(name) {
-                    return Err(self.err(self.find(&v.span(), name, 0), format!("group member {name:?} is not a node"), &format!("nodes: {}", nodes.join(", "))));
+                    return Err(self.err(
+                        self.find(&v.span(), name, 0),
+                        format!("group member {name:?} is not a node"),
+                        &format!("nodes: {}", nodes.join(", ")),
+                    ));
                 }
                 group.push(name.clone());
             }
@@ -484,7 +578,13 @@ impl Checker<'_> {
         let action = f.action.get_ref().as_str();
         let aspan = f.action.span();
         let need = |v: Option<&'_ Spanned<Value>>, field: &str| -> Check<Spanned<Value>> {
-            v.cloned().ok_or_else(|| self.err(aspan.clone(), format!("`{action}` needs `{field}`"), &format!("add {field} = ... to this fault")))
+            v.cloned().ok_or_else(|| {
+                self.err(
+                    aspan.clone(),
+                    format!("`{action}` needs `{field}`"),
+                    &format!("add {field} = ... to this fault"),
+                )
+            })
         };
         // Fields that the action does not use are errors, not silently ignored.
         let used: &[&str] = match action {
@@ -495,7 +595,11 @@ impl Checker<'_> {
             "partition-one-way" => &["from", "to"],
             "kill-leader" | "kill-store-leader" | "heal" => &[],
             other => {
-                let near = ACTIONS.iter().min_by_key(|a| distance(a, other)).copied().unwrap_or("heal");
+                let near = ACTIONS
+                    .iter()
+                    .min_by_key(|a| distance(a, other))
+                    .copied()
+                    .unwrap_or("heal");
                 return Err(self.err(
                     aspan,
                     format!("unknown action {other:?}"),
@@ -514,7 +618,18 @@ impl Checker<'_> {
         for (field, span) in present {
             if let Some(span) = span {
                 if !used.contains(&field) {
-                    return Err(self.err(span, format!("`{action}` takes no `{field}`"), &format!("`{action}` uses: {}", if used.is_empty() { "nothing but at".into() } else { used.join(", ") })));
+                    return Err(self.err(
+                        span,
+                        format!("`{action}` takes no `{field}`"),
+                        &format!(
+                            "`{action}` uses: {}",
+                            if used.is_empty() {
+                                "nothing but at".into()
+                            } else {
+                                used.join(", ")
+                            }
+                        ),
+                    ));
                 }
             }
         }
@@ -524,17 +639,37 @@ impl Checker<'_> {
             }
         }
         let act = match action {
-            "isolate" => Action::Isolate { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
-            "cut-discovery" => Action::CutDiscovery { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
-            "pause" => Action::Pause { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
-            "kill" => Action::Kill { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
-            "restart" => Action::Restart { target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")? },
+            "isolate" => Action::Isolate {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "cut-discovery" => Action::CutDiscovery {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "pause" => Action::Pause {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "kill" => Action::Kill {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "restart" => Action::Restart {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
             "packet-loss" => {
                 let target = self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?;
-                let rate = f.rate.as_ref().ok_or_else(|| self.err(aspan.clone(), "`packet-loss` needs `rate`".into(), "rate = 0.3 drops 30% of packets"))?;
+                let rate = f.rate.as_ref().ok_or_else(|| {
+                    self.err(
+                        aspan.clone(),
+                        "`packet-loss` needs `rate`".into(),
+                        "rate = 0.3 drops 30% of packets",
+                    )
+                })?;
                 let r = *rate.get_ref();
                 if !(r > 0.0 && r <= 1.0) {
-                    return Err(self.err(rate.span(), format!("rate {r} is outside (0, 1]"), "rate = 0.3 drops 30% of packets"));
+                    return Err(self.err(
+                        rate.span(),
+                        format!("rate {r} is outside (0, 1]"),
+                        "rate = 0.3 drops 30% of packets",
+                    ));
                 }
                 Action::PacketLoss { target, rate: r }
             }
@@ -543,7 +678,13 @@ impl Checker<'_> {
                 let groups = match g.get_ref() {
                     Value::String(s) if s == "halves" => Groups::Halves,
                     Value::String(s) if s == "majority-minority" => Groups::MajorityMinority,
-                    Value::String(s) => return Err(self.err(g.span(), format!("unknown group preset {s:?}"), "use \"halves\", \"majority-minority\" or explicit lists")),
+                    Value::String(s) => {
+                        return Err(self.err(
+                            g.span(),
+                            format!("unknown group preset {s:?}"),
+                            "use \"halves\", \"majority-minority\" or explicit lists",
+                        ))
+                    }
                     _ => Groups::Explicit(self.group_lists(g, nodes)?),
                 };
                 Action::Partition { groups }
@@ -552,17 +693,38 @@ impl Checker<'_> {
                 let g = &need(f.groups.as_ref(), "groups")?;
                 let groups = self.group_lists(g, nodes)?;
                 if groups.len() != 2 {
-                    return Err(self.err(g.span(), format!("{} groups: a bridge joins exactly two", groups.len()), ""));
+                    return Err(self.err(
+                        g.span(),
+                        format!("{} groups: a bridge joins exactly two", groups.len()),
+                        "",
+                    ));
                 }
-                let via = f.via.as_ref().ok_or_else(|| self.err(aspan.clone(), "`bridge` needs `via`".into(), "via = \"n3\": the node both sides reach"))?;
+                let via = f.via.as_ref().ok_or_else(|| {
+                    self.err(
+                        aspan.clone(),
+                        "`bridge` needs `via`".into(),
+                        "via = \"n3\": the node both sides reach",
+                    )
+                })?;
                 let name = via.get_ref();
                 if !nodes.contains(name) {
-                    return Err(self.err(via.span(), format!("via {name:?} is not a node"), &format!("nodes: {}", nodes.join(", "))));
+                    return Err(self.err(
+                        via.span(),
+                        format!("via {name:?} is not a node"),
+                        &format!("nodes: {}", nodes.join(", ")),
+                    ));
                 }
                 if groups.iter().flatten().any(|n| n == name) {
-                    return Err(self.err(via.span(), format!("via {name:?} is also in a group"), "the bridge node stands between the groups"));
+                    return Err(self.err(
+                        via.span(),
+                        format!("via {name:?} is also in a group"),
+                        "the bridge node stands between the groups",
+                    ));
                 }
-                Action::Bridge { groups, via: name.clone() }
+                Action::Bridge {
+                    groups,
+                    via: name.clone(),
+                }
             }
             "partition-one-way" => Action::PartitionOneWay {
                 from: self.targets(&need(f.from.as_ref(), "from")?, nodes, "from")?,
@@ -587,7 +749,11 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }

@@ -32,7 +32,9 @@ impl Selector {
     /// Parses `/a/*/b`, `/*[leader=true]/id`, `/` (the whole answer).
     pub fn parse(text: &str) -> Result<Selector, String> {
         let Some(rest) = text.strip_prefix('/') else {
-            return Err(format!("selector {text:?} must start with '/', e.g. \"/nodes/*/id\""));
+            return Err(format!(
+                "selector {text:?} must start with '/', e.g. \"/nodes/*/id\""
+            ));
         };
         let mut steps = Vec::new();
         for part in rest.split('/').filter(|p| !p.is_empty()) {
@@ -50,7 +52,9 @@ impl Selector {
                 }
                 Step::Where(field.to_string(), value.to_string())
             } else if part.contains(['*', '[', ']']) {
-                return Err(format!("step {part:?} in {text:?}: use `*` or `*[field=value]` alone"));
+                return Err(format!(
+                    "step {part:?} in {text:?}: use `*` or `*[field=value]` alone"
+                ));
             } else {
                 Step::Key(part.to_string())
             };
@@ -79,7 +83,8 @@ impl Selector {
                     }
                     Step::Any => next.extend(children(v)),
                     Step::Where(f, want) => next.extend(
-                        children(v).filter(|c| c.get(f.as_str()).is_some_and(|x| render(x) == *want)),
+                        children(v)
+                            .filter(|c| c.get(f.as_str()).is_some_and(|x| render(x) == *want)),
                     ),
                 }
             }

@@ -25,8 +25,16 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        "" => return Err(format!("{s:?} has no unit; write e.g. \"{num}s\" (units: ms, s, m, h)")),
-        u => return Err(format!("unknown time unit {u:?} in {s:?}; use ms, s, m or h (e.g. \"{num}s\")")),
+        "" => {
+            return Err(format!(
+                "{s:?} has no unit; write e.g. \"{num}s\" (units: ms, s, m, h)"
+            ))
+        }
+        u => {
+            return Err(format!(
+                "unknown time unit {u:?} in {s:?}; use ms, s, m or h (e.g. \"{num}s\")"
+            ))
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -74,7 +82,9 @@ mod tests {
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
         assert!(parse("10").unwrap_err().contains("no unit"));
-        assert!(parse("10sec").unwrap_err().contains("unknown time unit \"sec\""));
+        assert!(parse("10sec")
+            .unwrap_err()
+            .contains("unknown time unit \"sec\""));
         assert!(parse("soon").is_err());
     }
 }

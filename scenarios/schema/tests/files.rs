@@ -18,10 +18,17 @@ fn tomls(dir: &Path) -> Vec<PathBuf> {
 fn every_shipped_scenario_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let files = tomls(&dir);
-    assert!(files.len() >= 10, "scenarios/ holds the shipped files: {files:?}");
+    assert!(
+        files.len() >= 10,
+        "scenarios/ holds the shipped files: {files:?}"
+    );
     for f in files {
         let s = clusterlab_scenario::load(&f).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!s.description.is_empty(), "{} has a description", f.display());
+        assert!(
+            !s.description.is_empty(),
+            "{} has a description",
+            f.display()
+        );
         assert!(s.duration >= s.last_heal(), "{}", f.display());
     }
 }
@@ -44,11 +51,33 @@ fn every_broken_fixture_fails_precisely() {
             Ok(_) => panic!("{} must not validate", f.display()),
             Err(e) => e,
         };
-        assert!(e.message.contains(&want), "{}: want {want:?}, got {:?}", f.display(), e.message);
-        assert_eq!(format!("{}:{}", e.line, e.column), at, "{}: {}", f.display(), e);
-        assert!(!e.snippet.is_empty(), "{}: shows the offending text", f.display());
-        assert!(e.to_string().starts_with(&format!("{}:{at}:", f.display())), "{e}");
-        assert!(messages.insert(e.message.clone()), "each fixture has its own error: {}", e.message);
+        assert!(
+            e.message.contains(&want),
+            "{}: want {want:?}, got {:?}",
+            f.display(),
+            e.message
+        );
+        assert_eq!(
+            format!("{}:{}", e.line, e.column),
+            at,
+            "{}: {}",
+            f.display(),
+            e
+        );
+        assert!(
+            !e.snippet.is_empty(),
+            "{}: shows the offending text",
+            f.display()
+        );
+        assert!(
+            e.to_string().starts_with(&format!("{}:{at}:", f.display())),
+            "{e}"
+        );
+        assert!(
+            messages.insert(e.message.clone()),
+            "each fixture has its own error: {}",
+            e.message
+        );
     }
 }
 
@@ -60,5 +89,12 @@ fn hints_point_at_the_fix() {
         "worlds = [\"sim\", \"containers\"]\n[discovery]\nkind = \"etcd\"\n[cluster]\nkind = \"etcd\"\nnodes = 3\n[[faults]]\nat = \"1s\"\naction = \"paus\"\ntarget = \"n1\"\n",
     )
     .unwrap_err();
-    assert!(e.hint.as_deref().unwrap().contains("did you mean \"pause\""), "{:?}", e.hint);
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap()
+            .contains("did you mean \"pause\""),
+        "{:?}",
+        e.hint
+    );
 }

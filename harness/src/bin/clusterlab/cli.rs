@@ -1,0 +1,78 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Run database clusters that form through etcd or Consul, inject faults,
+/// and check convergence and data safety: in containers or in a
+/// deterministic simulator, from one scenario file.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Cli {
+    /// Folder of shipped scenarios (default: $CLUSTERLAB_SCENARIOS or ./scenarios).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub scenario_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios against real containers (default: the quick scenario).
+    Run(RunArgs),
+    /// Run one scenario under the deterministic simulator, over many seeds.
+    Sim(SimArgs),
+    /// List the shipped scenarios with their worlds and length.
+    List,
+    /// Check scenario files (default: every shipped one); exit 2 on any error.
+    Validate {
+        /// Files to check.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `clusterlab run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario names (in the scenarios folder) or paths; none runs `quick`.
+    pub scenarios: Vec<String>,
+    /// Where results go: <OUT>/<scenario>/<run-id>/ with a `latest` link.
+    #[arg(long, value_name = "DIR", default_value = "target/clusterlab")]
+    pub out: PathBuf,
+    /// Seed for `random` targets and jitter (default: from the run id).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Keep containers and networks after the run, for inspection.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// `clusterlab sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Scenario name (in the scenarios folder) or path.
+    pub scenario: String,
+    /// How many seeds to run, from 0 (in parallel across cores).
+    #[arg(long, default_value_t = 100, conflicts_with = "seed")]
+    pub seeds: u64,
+    /// Replay exactly this seed, writing its full trace.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Fault schedules: the scenario's own, or generated and shrunk on failure.
+    #[arg(long, value_enum, default_value = "scenario")]
+    pub schedule: Schedule,
+    /// Where results go: <OUT>/<scenario>/<run-id>/.
+    #[arg(long, value_name = "DIR", default_value = "target/clusterlab")]
+    pub out: PathBuf,
+}
+
+/// Where a simulated run's faults come from.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Schedule {
+    /// The scenario file's [[faults]].
+    Scenario,
+    /// Generated per seed by proptest; failures are shrunk.
+    Generated,
+}
