@@ -3,6 +3,8 @@
 //! Also home of the `clusterlab` command.
 //!
 //! The container world itself is not built yet; [`catalog`] finds scenario
-//! files for the command.
+//! files for the command and [`report`] writes the per-run reports every
+//! world shares.
 
 pub mod catalog;
+pub mod report;

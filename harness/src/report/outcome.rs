@@ -1,0 +1,197 @@
+//! A run's verdict and figures, derived from its trace so that every world
+//! reports the same way.
+
+use std::time::Duration;
+
+use clusterlab_scenario::trace::{EventKind, NodeRole, Trace};
+use clusterlab_scenario::{Scenario, World};
+use serde::Serialize;
+
+/// One check's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckResult {
+    /// The check.
+    pub name: String,
+    /// Passed or not.
+    pub passed: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Everything `results.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// Scenario name.
+    pub scenario: String,
+    /// Which world ran it.
+    pub world: World,
+    /// The run's id.
+    pub run_id: String,
+    /// Seed used for `random` targets and jitter.
+    pub seed: u64,
+    /// Why the run did not happen, if it did not.
+    pub skipped: Option<String>,
+    /// All checks passed (false when skipped).
+    pub passed: bool,
+    /// Wall (or simulated) length of the run.
+    pub elapsed_ms: u64,
+    /// From the last heal to the `converged` check passing.
+    pub convergence_ms: Option<u64>,
+    /// Longest time from a leader's loss to another node leading.
+    pub failover_ms: Option<u64>,
+    /// Writes acknowledged.
+    pub writes_acked: u64,
+    /// Writes that failed (not acknowledged: allowed).
+    pub writes_failed: u64,
+    /// Acknowledged writes not read back (must be 0).
+    pub writes_lost: u64,
+    /// Every check, in order.
+    pub checks: Vec<CheckResult>,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Outcome {
+    /// A run that did not happen, with the reason.
+    pub fn skipped(scenario: &Scenario, world: World, run_id: &str, reason: String) -> Outcome {
+        Outcome {
+            scenario: scenario.name.clone(),
+            world,
+            run_id: run_id.to_string(),
+            seed: 0,
+            skipped: Some(reason),
+            passed: false,
+            elapsed_ms: 0,
+            convergence_ms: None,
+            failover_ms: None,
+            writes_acked: 0,
+            writes_failed: 0,
+            writes_lost: 0,
+            checks: Vec::new(),
+        }
+    }
+
+    /// Derives the verdict and figures from a finished run's trace.
+    /// `writes_lost` counts `Check` events named `lost-write`.
+    pub fn from_trace(
+        scenario: &Scenario,
+        world: World,
+        run_id: &str,
+        seed: u64,
+        trace: &Trace,
+    ) -> Outcome {
+        let mut checks = Vec::new();
+        let (mut acked, mut failed, mut lost) = (0, 0, 0);
+        let mut last_heal = 0u64;
+        let mut converged_at = None;
+        for e in &trace.events {
+            match &e.kind {
+                EventKind::Write { acked: true, .. } => acked += 1,
+                EventKind::Write { acked: false, .. } => failed += 1,
+                EventKind::FaultEnd { .. } => last_heal = last_heal.max(e.at_ms),
+                EventKind::Check {
+                    name,
+                    passed,
+                    detail,
+                } => {
+                    if name == "lost-write" {
+                        lost += 1;
+                    }
+                    if name == "converged" && *passed {
+                        converged_at = Some(e.at_ms);
+                    }
+                    checks.push(CheckResult {
+                        name: name.clone(),
+                        passed: *passed,
+                        detail: detail.clone(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Outcome {
+            scenario: scenario.name.clone(),
+            world,
+            run_id: run_id.to_string(),
+            seed,
+            skipped: None,
+            passed: !checks.is_empty() && checks.iter().all(|c| c.passed),
+            elapsed_ms: ms(trace.end()),
+            convergence_ms: converged_at.map(|t| t.saturating_sub(last_heal)),
+            failover_ms: failover(trace),
+            writes_acked: acked,
+            writes_failed: failed,
+            writes_lost: lost,
+            checks,
+        }
+    }
+
+    /// One line for the terminal.
+    pub fn summary(&self) -> String {
+        if let Some(reason) = &self.skipped {
+            return format!(
+                "SKIP  {} [{}]: {reason}",
+                self.scenario,
+                self.world.as_str()
+            );
+        }
+        let secs =
+            |v: Option<u64>| v.map_or("-".to_string(), |m| format!("{:.1}s", m as f64 / 1000.0));
+        format!(
+            "{}  {} [{}] {:.1}s  converge {}  failover {}  writes {} acked / {} failed / {} lost",
+            if self.passed { "PASS" } else { "FAIL" },
+            self.scenario,
+            self.world.as_str(),
+            self.elapsed_ms as f64 / 1000.0,
+            secs(self.convergence_ms),
+            secs(self.failover_ms),
+            self.writes_acked,
+            self.writes_failed,
+            self.writes_lost,
+        )
+    }
+}
+
+/// The longest gap between a leader going down (or its fault starting)
+/// and another node becoming leader.
+fn failover(trace: &Trace) -> Option<u64> {
+    let mut leader: Option<(String, u64)> = None; // (node, since)
+    let mut lost_at: Option<(String, u64)> = None;
+    let mut worst: Option<u64> = None;
+    for e in &trace.events {
+        match &e.kind {
+            EventKind::Role {
+                node,
+                role: NodeRole::Leader,
+            } => {
+                if let Some((old, t0)) = lost_at.take() {
+                    if *node != old {
+                        let gap = e.at_ms - t0;
+                        worst = Some(worst.map_or(gap, |w| w.max(gap)));
+                    }
+                }
+                leader = Some((node.clone(), e.at_ms));
+            }
+            EventKind::Role { node, role } if leader.as_ref().is_some_and(|(l, _)| l == node) => {
+                if matches!(
+                    role,
+                    NodeRole::Down | NodeRole::Paused | NodeRole::Follower | NodeRole::Starting
+                ) {
+                    lost_at = Some((node.clone(), e.at_ms));
+                    leader = None;
+                }
+            }
+            EventKind::FaultStart { nodes, .. } => {
+                if let Some((l, _)) = &leader {
+                    if nodes.contains(l) && lost_at.is_none() {
+                        lost_at = Some((l.clone(), e.at_ms));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    worst
+}
