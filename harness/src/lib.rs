@@ -7,4 +7,5 @@
 //! world shares.
 
 pub mod catalog;
+pub mod docker;
 pub mod report;

@@ -115,3 +115,44 @@ fn list_shows_every_scenario_with_its_worlds() {
     }
     assert!(out.contains("containers,sim"));
 }
+
+#[test]
+fn seed_systems_without_their_image_are_skipped_with_the_reason() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = run(&[
+        "run",
+        "rqlite",
+        "patroni-etcd-failover",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    // rqlite is skipped (no image here); patroni needs the container world.
+    assert_eq!(code, Some(2), "{stdout}{err}");
+    assert!(
+        stdout.contains("SKIP  rqlite [containers]: image rqlite/rqlite:8 is not present locally"),
+        "{stdout}{err}"
+    );
+    assert!(
+        !stdout.contains("PASS"),
+        "a skipped scenario never passes: {stdout}"
+    );
+    let junit = std::fs::read_to_string(out.path().join("rqlite/latest/junit.xml")).unwrap();
+    assert!(junit.contains("<skipped"), "{junit}");
+}
+
+#[test]
+fn a_missing_docker_daemon_is_one_clear_line_and_exit_2() {
+    let out = Command::new(BIN)
+        .args(["run", "quick"])
+        .current_dir(root())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot reach the Docker daemon (unix:///nonexistent/docker.sock)"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
