@@ -8,4 +8,5 @@
 
 pub mod catalog;
 pub mod docker;
+pub mod image;
 pub mod report;

@@ -159,6 +159,10 @@ impl Server {
         };
         let leader = format!("{}/v1/status/leader", s.url);
         s.wait_ready(&leader, |b| b.trim().len() > 2).await;
+        // Sessions need the server's own node in the catalog, which lands a
+        // moment after the leader is elected ("Missing node registration").
+        let node = format!("{}/v1/catalog/node/t{http}", s.url);
+        s.wait_ready(&node, |b| b.contains("\"Node\"")).await;
         s
     }
 

@@ -15,7 +15,7 @@ use clap::Parser;
 ///   disco-agent --etcd http://etcd:2379 --cluster rdb --node-id n1
 ///   --advertise n1:29015 -- rethinkdb --bind all --join={peer}
 #[derive(Debug, Parser)]
-#[command(version, verbatim_doc_comment)]
+#[command(name = "disco-agent", version, verbatim_doc_comment)]
 pub struct Args {
     /// etcd endpoints (comma-separated http://host:port).
     #[arg(

@@ -1,0 +1,110 @@
+//! What goes into an image: host files, where they land, and the hash that
+//! names the result.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use super::build::ImageError;
+
+/// A `FROM scratch` image made of host files.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// Repository name, e.g. `clusterlab/etcd`.
+    pub name: String,
+    /// Destination path in the image (no leading `/`) -> host file.
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+impl Recipe {
+    /// An empty recipe for `name`.
+    pub fn new(name: &str) -> Recipe {
+        Recipe {
+            name: name.to_string(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a binary at `dest` and every shared library it links, at the
+    /// paths the dynamic loader will look for them.
+    pub fn binary(mut self, host: &Path, dest: &str) -> Result<Recipe, ImageError> {
+        if !host.is_file() {
+            return Err(ImageError::Input {
+                path: host.to_path_buf(),
+                reason: "missing; run `bash ci/setup.sh` (servers) or `cargo build` (disco-agent)"
+                    .into(),
+            });
+        }
+        self.files
+            .insert(dest.trim_start_matches('/').to_string(), host.to_path_buf());
+        for lib in shared_libraries(host)? {
+            let dest = lib.to_string_lossy().trim_start_matches('/').to_string();
+            self.files.insert(dest, lib);
+        }
+        Ok(self)
+    }
+
+    /// The Dockerfile: copy the root filesystem, nothing else.
+    pub fn dockerfile(&self) -> String {
+        "FROM scratch\nCOPY rootfs/ /\n".to_string()
+    }
+
+    /// `name:<first 16 hex digits of the inputs' hash>`.
+    pub fn tag(&self) -> Result<String, ImageError> {
+        let mut h = Sha256::new();
+        h.update(self.dockerfile());
+        for (dest, host) in &self.files {
+            let bytes = std::fs::read(host).map_err(|e| ImageError::Input {
+                path: host.clone(),
+                reason: e.to_string(),
+            })?;
+            h.update(dest.as_bytes());
+            h.update([0]);
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+        let hex: String = h
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(format!("{}:{hex}", self.name))
+    }
+}
+
+/// The libraries `ldd` resolves for `binary` (absolute paths), including
+/// the dynamic loader. A static binary has none.
+fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, ImageError> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(|e| ImageError::Input {
+            path: binary.to_path_buf(),
+            reason: format!("cannot run ldd: {e}"),
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("not a dynamic executable") || text.contains("statically linked") {
+        return Ok(Vec::new());
+    }
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        } else if line.contains("not found") {
+            return Err(ImageError::Input {
+                path: binary.to_path_buf(),
+                reason: format!("links a library the host lacks: {line}"),
+            });
+        }
+    }
+    Ok(libs)
+}
