@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptions,
+};
 use bollard::Docker;
 use futures_util::StreamExt;
 
@@ -44,9 +46,52 @@ pub struct Built {
     pub fresh: bool,
 }
 
-/// Builds `recipe` unless an image with its tag exists already.
+/// Other tags of a repository older than this are pruned by [`ensure`]:
+/// old enough that no concurrent run can still be about to use them.
+const STALE_AFTER_SECS: i64 = 3600;
+
+/// Builds `recipe` unless an image with its tag exists already, then prunes
+/// stale tags of the same repository.
 pub async fn ensure(docker: &Docker, recipe: &Recipe) -> Result<Built, ImageError> {
     let tag = recipe.tag()?;
+    let built = build_if_missing(docker, recipe, tag).await?;
+    prune_stale(docker, &recipe.name, &built.tag).await;
+    Ok(built)
+}
+
+/// Removes tags of `repo` other than `keep` that are over an hour old.
+/// Without force, so an image any container still uses stays; failures are
+/// ignored (pruning is housekeeping, not the caller's goal).
+async fn prune_stale(docker: &Docker, repo: &str, keep: &str) {
+    let filters = std::collections::HashMap::from([("reference", vec![repo.to_string()])]);
+    let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
+    let Ok(images) = docker.list_images(Some(opts)).await else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    for img in images {
+        if now - img.created < STALE_AFTER_SECS {
+            continue;
+        }
+        for t in img
+            .repo_tags
+            .iter()
+            .filter(|t| t.as_str() != keep && t.starts_with(&format!("{repo}:")))
+        {
+            let _ = docker
+                .remove_image(t, None::<RemoveImageOptions>, None)
+                .await;
+        }
+    }
+}
+
+async fn build_if_missing(
+    docker: &Docker,
+    recipe: &Recipe,
+    tag: String,
+) -> Result<Built, ImageError> {
     if docker::has_image(docker, &tag).await? {
         return Ok(Built { tag, fresh: false });
     }
