@@ -10,3 +10,4 @@ pub mod catalog;
 pub mod docker;
 pub mod image;
 pub mod report;
+pub mod run;
