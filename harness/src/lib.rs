@@ -9,5 +9,6 @@
 pub mod catalog;
 pub mod docker;
 pub mod image;
+pub mod nemesis;
 pub mod report;
 pub mod run;
