@@ -7,32 +7,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bollard::models::NetworkCreateRequest;
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use bollard::Docker;
 use clusterlab_harness::image::{self, stock};
 use clusterlab_harness::run::{self, Run, HOST_LABEL, PID_LABEL, RUN_LABEL};
 
 /// (containers, networks) labelled with run `id`.
 async fn resources(docker: &Docker, id: &str) -> (usize, usize) {
-    let filter = HashMap::from([("label", vec![format!("{RUN_LABEL}={id}")])]);
-    let c = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
+    let (c, n) = run::labelled(docker, &format!("{RUN_LABEL}={id}"))
         .await
-        .unwrap()
-        .len();
-    let n = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .unwrap()
-        .len();
-    (c, n)
+        .unwrap();
+    (c.len(), n.len())
 }
 
 async fn etcd_image(docker: &Docker) -> String {

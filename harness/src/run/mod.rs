@@ -7,7 +7,9 @@ pub mod reap;
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, HostConfig, Network, NetworkCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -155,9 +157,13 @@ impl Drop for Run {
     }
 }
 
-/// Removes the containers (forcibly, with volumes) and networks of run `id`.
-pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
-    let filter = HashMap::from([("label", vec![format!("{RUN_LABEL}={id}")])]);
+/// Containers (in any state) and networks carrying `label`: a key alone
+/// (`clusterlab.run`) or `key=value`.
+pub async fn labelled(
+    docker: &Docker,
+    label: &str,
+) -> Result<(Vec<ContainerSummary>, Vec<Network>), RunError> {
+    let filter = HashMap::from([("label", vec![label.to_string()])]);
     let containers = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()
@@ -166,7 +172,19 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
                 .build(),
         ))
         .await
-        .map_err(ctx(format!("list containers of run {id}")))?;
+        .map_err(ctx(format!("list containers labelled {label}")))?;
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .map_err(ctx(format!("list networks labelled {label}")))?;
+    Ok((containers, networks))
+}
+
+/// Removes the containers (forcibly, with volumes) and networks of run `id`.
+pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
+    let (containers, networks) = labelled(docker, &format!("{RUN_LABEL}={id}")).await?;
     for c in containers {
         if let Some(cid) = c.id {
             docker
@@ -183,12 +201,6 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
                 .map_err(ctx(format!("remove container {cid}")))?;
         }
     }
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .map_err(ctx(format!("list networks of run {id}")))?;
     for n in networks {
         if let Some(nid) = n.id {
             docker

@@ -5,10 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use bollard::Docker;
 
-use super::{hostname, remove_run, RunError, HOST_LABEL, PID_LABEL, RUN_LABEL};
+use super::{hostname, labelled, remove_run, RunError, HOST_LABEL, PID_LABEL, RUN_LABEL};
 
 /// Whether process `pid` exists on this machine.
 fn alive(pid: i32) -> bool {
@@ -17,37 +16,15 @@ fn alive(pid: i32) -> bool {
 
 /// Removes the resources of every dead run; returns their ids.
 pub async fn reap(docker: &Docker) -> Result<Vec<String>, RunError> {
-    let filter = HashMap::from([("label", vec![RUN_LABEL.to_string()])]);
+    let (containers, networks) = labelled(docker, RUN_LABEL).await?;
     let mut owners: BTreeMap<String, HashMap<String, String>> = BTreeMap::new();
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(|source| RunError {
-            action: "list labelled containers".into(),
-            source,
-        })?;
-    for labels in containers.into_iter().filter_map(|c| c.labels) {
-        if let Some(id) = labels.get(RUN_LABEL) {
-            owners.insert(id.clone(), labels.clone());
-        }
-    }
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .map_err(|source| RunError {
-            action: "list labelled networks".into(),
-            source,
-        })?;
-    for labels in networks.into_iter().filter_map(|n| n.labels) {
-        if let Some(id) = labels.get(RUN_LABEL) {
-            owners.entry(id.clone()).or_insert(labels);
+    let labels = containers
+        .into_iter()
+        .filter_map(|c| c.labels)
+        .chain(networks.into_iter().filter_map(|n| n.labels));
+    for l in labels {
+        if let Some(id) = l.get(RUN_LABEL) {
+            owners.entry(id.clone()).or_insert(l);
         }
     }
     let me = hostname();
