@@ -20,11 +20,13 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 2; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# --- build tools: protoc for etcd-client's build script --------------------
+# --- tools: protoc (etcd-client's build), iptables+nsenter (nemesis), curl --
 missing=()
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v dpkg-deb >/dev/null || missing+=(dpkg)
 command -v iptables >/dev/null || missing+=(iptables)
+command -v nsenter >/dev/null || missing+=(util-linux)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -q >/dev/null
