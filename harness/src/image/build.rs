@@ -8,7 +8,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::recipe::Recipe;
+use super::recipe::{Inputs, Recipe};
 use crate::docker;
 
 /// Why an image could not be had.
@@ -53,8 +53,8 @@ const STALE_AFTER_SECS: i64 = 3600;
 /// Builds `recipe` unless an image with its tag exists already, then prunes
 /// stale tags of the same repository.
 pub async fn ensure(docker: &Docker, recipe: &Recipe) -> Result<Built, ImageError> {
-    let tag = recipe.tag()?;
-    let built = build_if_missing(docker, recipe, tag).await?;
+    let inputs = recipe.read()?;
+    let built = build_if_missing(docker, &inputs).await?;
     prune_stale(docker, &recipe.name, &built.tag).await;
     Ok(built)
 }
@@ -87,15 +87,12 @@ async fn prune_stale(docker: &Docker, repo: &str, keep: &str) {
     }
 }
 
-async fn build_if_missing(
-    docker: &Docker,
-    recipe: &Recipe,
-    tag: String,
-) -> Result<Built, ImageError> {
+async fn build_if_missing(docker: &Docker, inputs: &Inputs) -> Result<Built, ImageError> {
+    let tag = inputs.tag();
     if docker::has_image(docker, &tag).await? {
         return Ok(Built { tag, fresh: false });
     }
-    let context = tar_context(recipe)?;
+    let context = tar_context(inputs)?;
     let opts = BuildImageOptionsBuilder::new()
         .dockerfile("Dockerfile")
         .t(&tag)
@@ -135,32 +132,26 @@ async fn build_if_missing(
 }
 
 /// The build context: `Dockerfile` and `rootfs/<dest>` for every file.
-fn tar_context(recipe: &Recipe) -> Result<Vec<u8>, ImageError> {
+fn tar_context(inputs: &Inputs) -> Result<Vec<u8>, ImageError> {
     let mut tar = tar::Builder::new(Vec::new());
-    let add = |tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32| {
+    let mut add = |path: &str, bytes: &[u8], mode: u32| {
         let mut h = tar::Header::new_gnu();
         h.set_size(bytes.len() as u64);
         h.set_mode(mode);
         h.set_mtime(0);
         h.set_cksum();
         tar.append_data(&mut h, path, bytes)
+            .map_err(|e| ImageError::Input {
+                path: PathBuf::from(path),
+                reason: format!("adding to the build context: {e}"),
+            })
     };
-    let io = |path: PathBuf| {
-        move |e: std::io::Error| ImageError::Input {
-            path,
-            reason: e.to_string(),
-        }
-    };
-    add(
-        &mut tar,
-        "Dockerfile",
-        recipe.dockerfile().as_bytes(),
-        0o644,
-    )
-    .map_err(io(PathBuf::from("Dockerfile")))?;
-    for (dest, host) in &recipe.files {
-        let bytes = std::fs::read(host).map_err(io(host.clone()))?;
-        add(&mut tar, &format!("rootfs/{dest}"), &bytes, 0o755).map_err(io(host.clone()))?;
+    add("Dockerfile", inputs.dockerfile.as_bytes(), 0o644)?;
+    for (dest, bytes) in &inputs.files {
+        add(&format!("rootfs/{dest}"), bytes, 0o755)?;
     }
-    tar.into_inner().map_err(io(PathBuf::from("context.tar")))
+    tar.into_inner().map_err(|e| ImageError::Input {
+        path: PathBuf::from("context.tar"),
+        reason: e.to_string(),
+    })
 }

@@ -11,4 +11,4 @@ pub mod recipe;
 pub mod stock;
 
 pub use build::{ensure, Built, ImageError};
-pub use recipe::Recipe;
+pub use recipe::{Inputs, Recipe};

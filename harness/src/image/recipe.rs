@@ -53,17 +53,54 @@ impl Recipe {
 
     /// `name:<first 16 hex digits of the inputs' hash>`.
     pub fn tag(&self) -> Result<String, ImageError> {
+        Ok(self.read()?.tag())
+    }
+
+    /// Reads every input once: the bytes both name the image (the hash)
+    /// and make up its build context.
+    pub fn read(&self) -> Result<Inputs, ImageError> {
+        let files = self
+            .files
+            .iter()
+            .map(|(dest, host)| {
+                std::fs::read(host)
+                    .map(|bytes| (dest.clone(), bytes))
+                    .map_err(|e| ImageError::Input {
+                        path: host.clone(),
+                        reason: e.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Inputs {
+            name: self.name.clone(),
+            dockerfile: self.dockerfile(),
+            files,
+        })
+    }
+}
+
+/// A recipe's inputs, read: what is hashed and what is sent to the daemon.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// Repository name.
+    pub name: String,
+    /// The Dockerfile text.
+    pub dockerfile: String,
+    /// (destination in the image, contents), in destination order.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Inputs {
+    /// `name:<first 16 hex digits of the hash of the Dockerfile and every
+    /// file's destination and contents>`.
+    pub fn tag(&self) -> String {
         let mut h = Sha256::new();
-        h.update(self.dockerfile());
-        for (dest, host) in &self.files {
-            let bytes = std::fs::read(host).map_err(|e| ImageError::Input {
-                path: host.clone(),
-                reason: e.to_string(),
-            })?;
+        h.update(&self.dockerfile);
+        for (dest, bytes) in &self.files {
             h.update(dest.as_bytes());
             h.update([0]);
             h.update((bytes.len() as u64).to_le_bytes());
-            h.update(&bytes);
+            h.update(bytes);
         }
         let hex: String = h
             .finalize()
@@ -71,7 +108,7 @@ impl Recipe {
             .take(8)
             .map(|b| format!("{b:02x}"))
             .collect();
-        Ok(format!("{}:{hex}", self.name))
+        format!("{}:{hex}", self.name)
     }
 }
 
