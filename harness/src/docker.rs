@@ -18,6 +18,14 @@ pub enum DockerError {
         /// What failed.
         reason: String,
     },
+    /// The daemon answered with an error.
+    #[error("docker: {action}: {reason}")]
+    Api {
+        /// What was asked.
+        action: String,
+        /// The daemon's answer.
+        reason: String,
+    },
 }
 
 /// Connects (honouring `DOCKER_HOST`) and checks the daemon answers.
@@ -43,8 +51,8 @@ pub async fn has_image(docker: &Docker, image: &str) -> Result<bool, DockerError
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(false),
-        Err(e) => Err(DockerError::Unreachable {
-            endpoint: "docker".into(),
+        Err(e) => Err(DockerError::Api {
+            action: format!("inspect image {image}"),
             reason: e.to_string(),
         }),
     }
