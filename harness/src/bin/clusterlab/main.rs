@@ -71,17 +71,31 @@ fn load_all(dir: &std::path::Path, names: &[String]) -> Option<Vec<Scenario>> {
     (!failed).then_some(ok)
 }
 
+/// The scenario files in `dir`, or exit 2 with a hint.
+fn shipped(dir: &std::path::Path) -> Result<Vec<PathBuf>, ExitCode> {
+    catalog::files_in(dir).map_err(|e| {
+        eprintln!(
+            "clusterlab: cannot read {}: {e}; pass --scenario-dir DIR or set CLUSTERLAB_SCENARIOS",
+            dir.display()
+        );
+        ExitCode::from(BAD_INPUT)
+    })
+}
+
+/// `containers, sim`.
+fn world_names(s: &Scenario, sep: &str) -> String {
+    s.worlds
+        .iter()
+        .map(|w| w.as_str())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 fn validate(dir: &std::path::Path, files: Vec<PathBuf>) -> ExitCode {
     let files = if files.is_empty() {
-        match catalog::files_in(dir) {
+        match shipped(dir) {
             Ok(f) => f,
-            Err(e) => {
-                eprintln!(
-                    "clusterlab: cannot read {}: {e}; pass files or --scenario-dir DIR",
-                    dir.display()
-                );
-                return ExitCode::from(BAD_INPUT);
-            }
+            Err(code) => return code,
         }
     } else {
         files
@@ -90,11 +104,10 @@ fn validate(dir: &std::path::Path, files: Vec<PathBuf>) -> ExitCode {
     for f in &files {
         match clusterlab_scenario::load(f) {
             Ok(s) => {
-                let worlds: Vec<&str> = s.worlds.iter().map(|w| w.as_str()).collect();
                 println!(
                     "ok    {} ({}; {} faults)",
                     f.display(),
-                    worlds.join(", "),
+                    world_names(&s, ", "),
                     s.faults.len()
                 );
             }
@@ -114,25 +127,18 @@ fn validate(dir: &std::path::Path, files: Vec<PathBuf>) -> ExitCode {
 }
 
 fn list(dir: &std::path::Path) -> ExitCode {
-    let files = match catalog::files_in(dir) {
+    let files = match shipped(dir) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!(
-                "clusterlab: cannot read {}: {e}; pass --scenario-dir DIR",
-                dir.display()
-            );
-            return ExitCode::from(BAD_INPUT);
-        }
+        Err(code) => return code,
     };
     let mut code = ExitCode::SUCCESS;
     for f in files {
         match clusterlab_scenario::load(&f) {
             Ok(s) => {
-                let worlds: Vec<&str> = s.worlds.iter().map(|w| w.as_str()).collect();
                 println!(
                     "{:<28} {:<16} {:>5}s  {}",
                     s.name,
-                    worlds.join(","),
+                    world_names(&s, ","),
                     s.duration.as_secs(),
                     s.description
                 );
