@@ -12,3 +12,4 @@ pub mod image;
 pub mod nemesis;
 pub mod report;
 pub mod run;
+pub mod world;

@@ -1,6 +1,7 @@
 //! Per-run reports, the same for every world: in
 //! `<out>/<scenario>/<run-id>/` (and a `latest` link beside it) the files
-//! `results.json`, `junit.xml`, `events.jsonl` and `timeline.svg`.
+//! `results.json`, `junit.xml`, `events.jsonl` and `timeline.svg`; and, for
+//! a failed run, each container's output in `logs/`.
 
 pub mod junit;
 pub mod outcome;
@@ -47,4 +48,17 @@ pub fn write_run(
     let _ = std::fs::remove_file(&latest);
     std::os::unix::fs::symlink(&outcome.run_id, &latest)?;
     Ok(dir)
+}
+
+/// Writes each container's output to `<dir>/logs/<name>.log`.
+pub fn write_logs(
+    dir: &Path,
+    logs: &std::collections::BTreeMap<String, String>,
+) -> std::io::Result<()> {
+    let logs_dir = dir.join("logs");
+    std::fs::create_dir_all(&logs_dir)?;
+    for (name, text) in logs {
+        std::fs::write(logs_dir.join(format!("{name}.log")), text)?;
+    }
+    Ok(())
 }

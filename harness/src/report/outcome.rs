@@ -154,9 +154,9 @@ impl Outcome {
     }
 }
 
-/// The longest gap between a leader going down (or its fault starting)
+/// The longest gap (ms) between a leader going down (or its fault starting)
 /// and another node becoming leader.
-fn failover(trace: &Trace) -> Option<u64> {
+pub fn failover(trace: &Trace) -> Option<u64> {
     let mut leader: Option<(String, u64)> = None; // (node, since)
     let mut lost_at: Option<(String, u64)> = None;
     let mut worst: Option<u64> = None;

@@ -8,13 +8,15 @@ pub mod reap;
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerSummary, HostConfig, Network, NetworkCreateRequest,
+    ContainerCreateBody, ContainerSummary, EndpointSettings, HostConfig, Network,
+    NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
+use futures_util::StreamExt;
 
 /// The label every resource of a run carries; its value is the run id.
 pub const RUN_LABEL: &str = "clusterlab.run";
@@ -96,15 +98,21 @@ impl Run {
         &self.network
     }
 
+    /// The Docker name of this run's container `name`.
+    pub fn container(&self, name: &str) -> String {
+        format!("{}-{name}", self.network)
+    }
+
     /// Creates and starts container `name` (prefixed with the run id) from
-    /// `image` running `cmd` on the run's network, with `name` as hostname.
+    /// `image` running `cmd` on the run's network, with `name` as hostname
+    /// and as its DNS name on the network.
     pub async fn start_container(
         &self,
         name: &str,
         image: &str,
         cmd: &[&str],
     ) -> Result<String, RunError> {
-        let full = format!("{}-{name}", self.network);
+        let full = self.container(name);
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
             cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
@@ -113,6 +121,15 @@ impl Run {
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
                 ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![name.to_string()]),
+                        ..Default::default()
+                    },
+                )])),
             }),
             ..Default::default()
         };
@@ -127,6 +144,67 @@ impl Run {
             .await
             .map_err(ctx(format!("start container {full}")))?;
         Ok(created.id)
+    }
+
+    /// Sends SIGKILL to container `name` (no clean shutdown).
+    pub async fn kill(&self, name: &str) -> Result<(), RunError> {
+        let full = self.container(name);
+        self.docker
+            .kill_container(
+                &full,
+                Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
+            )
+            .await
+            .map_err(ctx(format!("kill container {full}")))
+    }
+
+    /// Starts stopped container `name` again, with its data.
+    pub async fn restart(&self, name: &str) -> Result<(), RunError> {
+        let full = self.container(name);
+        self.docker
+            .start_container(&full, None)
+            .await
+            .map_err(ctx(format!("start container {full}")))
+    }
+
+    /// Freezes container `name` (cgroup freezer).
+    pub async fn pause(&self, name: &str) -> Result<(), RunError> {
+        let full = self.container(name);
+        self.docker
+            .pause_container(&full)
+            .await
+            .map_err(ctx(format!("pause container {full}")))
+    }
+
+    /// Thaws container `name`.
+    pub async fn unpause(&self, name: &str) -> Result<(), RunError> {
+        let full = self.container(name);
+        self.docker
+            .unpause_container(&full)
+            .await
+            .map_err(ctx(format!("unpause container {full}")))
+    }
+
+    /// Container `name`'s stdout and stderr so far, over all its lives.
+    pub async fn logs(&self, name: &str) -> Result<String, RunError> {
+        let full = self.container(name);
+        let opts = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .build();
+        let mut stream = self.docker.logs(&full, Some(opts));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(ctx(format!("logs of container {full}")))?;
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        Ok(text)
+    }
+
+    /// The Docker client.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
     }
 
     /// Removes every container and network labelled with this run's id,

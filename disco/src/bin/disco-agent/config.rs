@@ -54,6 +54,20 @@ pub struct Args {
     /// A joining node waits this long for another member to appear.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub join_timeout: Duration,
+    /// Campaign for the leader key only while this URL (on the local
+    /// database) answers 2xx, and its body contains --leader-match if given:
+    /// the key then always names the database's real leader.
+    #[arg(long, env = "DISCO_LEADER_PROBE")]
+    pub leader_probe: Option<String>,
+    /// Text the --leader-probe answer must contain to mean "I lead".
+    #[arg(long, env = "DISCO_LEADER_MATCH", requires = "leader_probe")]
+    pub leader_match: Option<String>,
+    /// The database is etcd: before a joiner starts it, add it as a member
+    /// through a peer's client port (this port on the peer's host), one
+    /// joiner at a time, and render {initial_cluster} from the answer.
+    /// --advertise must then be the peer URL (http://host:2380).
+    #[arg(long, env = "DISCO_ETCD_MEMBER_ADD", value_name = "CLIENT_PORT")]
+    pub etcd_member_add: Option<u16>,
     /// Keep this file holding the current members' addresses, one per line.
     #[arg(long, env = "DISCO_PEERS_FILE")]
     pub peers_file: Option<PathBuf>,
@@ -90,6 +104,17 @@ impl Args {
                 "--ttl {:?} must be whole seconds, at least 1s",
                 self.ttl
             ));
+        }
+        if self.etcd_member_add.is_some() && !self.advertise.starts_with("http://") {
+            return Err(format!(
+                "--etcd-member-add needs --advertise to be the etcd peer URL (http://host:2380), not {:?}",
+                self.advertise
+            ));
+        }
+        if let Some(p) = &self.leader_probe {
+            if !p.starts_with("http://") {
+                return Err(format!("--leader-probe {p:?} must start with http://"));
+            }
         }
         disco::render::validate(&self.command).map_err(|e| e.to_string())?;
         match (&self.etcd[..], &self.consul) {

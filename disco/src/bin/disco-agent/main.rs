@@ -2,11 +2,15 @@
 //! the database with a command line rendered from them.
 
 mod config;
+mod etcd_join;
+mod leader_gate;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use disco::backend::{ConsulRegistry, EtcdRegistry};
+use disco::keys::Keys;
+use disco::leader::LeaderRecord;
 use disco::node::{Node, NodeConfig};
 use disco::peers::Membership;
 use disco::{render, supervise, Registry};
@@ -63,19 +67,38 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
         node: args.node_id.clone(),
         address: args.advertise.clone(),
         ttl: args.ttl,
-        campaign: !args.no_leader,
+        // With a leader probe, the gate below campaigns instead.
+        campaign: !args.no_leader && args.leader_probe.is_none(),
     };
     info!(backend = registry.kind(), node = %cfg.node, cluster = %cfg.cluster, "starting");
-    let node = Node::start(registry, cfg, args.startup_timeout).await?;
-    let plan = node.join_plan(args.join_timeout).await?;
+    let node = Node::start(registry.clone(), cfg.clone(), args.startup_timeout).await?;
+    let mut plan = node.join_plan(args.join_timeout).await?;
+    let learner = match (args.etcd_member_add, plan.peers.is_empty()) {
+        (Some(port), false) => etcd_join::member_add(&mut plan, port, args.join_timeout).await?,
+        _ => None,
+    };
     info!(role = ?plan.role, peers = ?plan.peers, leader = ?plan.leader, "resolved peers");
     let argv = render::render(&args.command, &plan);
     let peers_file = args.peers_file.clone().map(|path| {
         let rx = node.peers().subscribe();
         tokio::spawn(write_peers_file(path, rx))
     });
+    let gate = match (&args.leader_probe, args.no_leader) {
+        (Some(url), false) => Some(tokio::spawn(leader_gate::follow(
+            registry,
+            Keys::new(&cfg.prefix, &cfg.cluster),
+            LeaderRecord {
+                node: cfg.node.clone(),
+                address: cfg.address.clone(),
+            },
+            node.announcement().subscribe(),
+            leader_gate::Probe::new(url.clone(), args.leader_match.clone()),
+        ))),
+        _ => None,
+    };
+    let promote = learner.map(|l| tokio::spawn(etcd_join::promote(l, args.join_timeout)));
     let status = supervise::run(&argv).await;
-    if let Some(t) = peers_file {
+    for t in [peers_file, gate, promote].into_iter().flatten() {
         t.abort();
     }
     node.shutdown().await;

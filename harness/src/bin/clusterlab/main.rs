@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clusterlab_harness::{catalog, report};
+use clusterlab_harness::{catalog, report, world};
 use clusterlab_scenario::trace::Trace;
 use clusterlab_scenario::{Scenario, World};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use cli::{Cli, Command};
 
@@ -152,8 +153,10 @@ fn list(dir: &std::path::Path) -> ExitCode {
     code
 }
 
-/// Runs scenarios in containers: what cannot run here is reported as
-/// skipped, with its reports written; the rest needs the container world.
+/// Runs scenarios in containers, one after another. What cannot run here
+/// is reported as skipped (never as passed); every run writes its reports,
+/// plus the containers' logs when it fails. Ctrl-C or SIGTERM stops the
+/// run and removes its containers before exiting.
 fn run_containers(scenarios: &[Scenario], args: &cli::RunArgs) -> ExitCode {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async {
@@ -164,14 +167,17 @@ fn run_containers(scenarios: &[Scenario], args: &cli::RunArgs) -> ExitCode {
                 return ExitCode::from(BAD_INPUT);
             }
         };
-        let mut unrunnable = Vec::new();
+        let mut failed = false;
         for s in scenarios {
             let run_id = run_id();
             let reason = match s.supports(World::Containers) {
                 Err(reason) => Some(reason),
                 Ok(()) => match &s.cluster.generic {
                     Some(g) => match clusterlab_harness::docker::has_image(&docker, &g.image).await {
-                        Ok(true) => None,
+                        Ok(true) => Some(format!(
+                            "image {} is present, but generic clusters are not run by the container world yet",
+                            g.image
+                        )),
                         Ok(false) => Some(format!(
                             "image {} is not present locally and clusterlab does not pull; `docker pull {}` (or load it) first",
                             g.image, g.image
@@ -184,25 +190,113 @@ fn run_containers(scenarios: &[Scenario], args: &cli::RunArgs) -> ExitCode {
                     None => None,
                 },
             };
-            match reason {
-                Some(reason) => {
-                    let outcome = report::Outcome::skipped(s, World::Containers, &run_id, reason);
-                    match report::write_run(&args.out, s, &outcome, &Trace::default()) {
-                        Ok(dir) => println!("{}  ({})", outcome.summary(), dir.display()),
-                        Err(e) => {
-                            eprintln!("clusterlab: cannot write reports under {}: {e}", args.out.display());
-                            return ExitCode::from(1);
-                        }
+            if let Some(reason) = reason {
+                let outcome = report::Outcome::skipped(s, World::Containers, &run_id, reason);
+                if let Err(code) = write(args, s, &outcome, &Trace::default(), None) {
+                    return code;
+                }
+                continue;
+            }
+            let seed = args.seed.unwrap_or_else(|| fnv(&run_id));
+            let bar = progress(s);
+            let opts = world::Options {
+                run_id: run_id.clone(),
+                seed,
+                keep: args.keep,
+                progress: Some(bar.clone()),
+            };
+            let result = tokio::select! {
+                r = world::run(&docker, s, &opts) => r,
+                sig = interrupted() => {
+                    bar.finish_and_clear();
+                    // Dropping the run future removed its containers.
+                    eprintln!("clusterlab: {sig}: run {run_id} stopped and removed");
+                    return ExitCode::from(130);
+                }
+            };
+            bar.finish_and_clear();
+            match result {
+                Ok(done) => {
+                    let outcome =
+                        report::Outcome::from_trace(s, World::Containers, &run_id, seed, &done.trace);
+                    failed |= !outcome.passed;
+                    let logs = (!outcome.passed).then_some(&done.logs);
+                    if let Err(code) = write(args, s, &outcome, &done.trace, logs) {
+                        return code;
                     }
                 }
-                None => unrunnable.push(s.clone()),
+                Err(e) => {
+                    eprintln!("clusterlab: {}: {e}", s.name);
+                    return ExitCode::from(match e {
+                        world::WorldError::Timeout(_) | world::WorldError::Nemesis(_) => 1,
+                        _ => BAD_INPUT,
+                    });
+                }
             }
         }
-        if unrunnable.is_empty() {
-            ExitCode::SUCCESS
+        if failed {
+            ExitCode::from(1)
         } else {
-            not_built(&unrunnable, World::Containers, "the container world (harness issue)")
+            ExitCode::SUCCESS
         }
+    })
+}
+
+/// Writes a run's reports (and `logs/<node>.log` if given) and prints its
+/// summary line.
+fn write(
+    args: &cli::RunArgs,
+    s: &Scenario,
+    outcome: &report::Outcome,
+    trace: &Trace,
+    logs: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<(), ExitCode> {
+    let written = report::write_run(&args.out, s, outcome, trace).and_then(|dir| {
+        if let Some(logs) = logs {
+            report::write_logs(&dir, logs)?;
+        }
+        Ok(dir)
+    });
+    match written {
+        Ok(dir) => {
+            println!("{}  ({})", outcome.summary(), dir.display());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "clusterlab: cannot write reports under {}: {e}",
+                args.out.display()
+            );
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// A bar over the scenario's length, in seconds.
+fn progress(s: &Scenario) -> ProgressBar {
+    let bar = ProgressBar::new(s.duration.as_secs());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
+}
+
+/// A seed derived from the run id (FNV-1a).
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 

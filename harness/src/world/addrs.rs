@@ -1,0 +1,42 @@
+//! Where each container of the run can be reached from the host, and its
+//! namespace for the nemesis. Looked up again after a restart, since Docker
+//! may give a restarted container a new address and always a new PID.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use crate::nemesis::{NemesisError, Node};
+use crate::run::Run;
+
+/// Addresses by node name.
+#[derive(Debug, Clone, Default)]
+pub struct Addrs {
+    nodes: Arc<Mutex<BTreeMap<String, Node>>>,
+}
+
+impl Addrs {
+    /// Looks up `name` (a running container of `run`) and remembers it.
+    pub async fn refresh(&self, run: &Run, name: &str) -> Result<Node, NemesisError> {
+        let node = Node::of(run.docker(), name, &run.container(name), run.network()).await?;
+        self.nodes
+            .lock()
+            .expect("addrs lock")
+            .insert(name.to_string(), node.clone());
+        Ok(node)
+    }
+
+    /// The last known address of `name`.
+    pub fn ip(&self, name: &str) -> Option<Ipv4Addr> {
+        self.nodes
+            .lock()
+            .expect("addrs lock")
+            .get(name)
+            .map(|n| n.ip)
+    }
+
+    /// The last known namespace handle of `name`.
+    pub fn node(&self, name: &str) -> Option<Node> {
+        self.nodes.lock().expect("addrs lock").get(name).cloned()
+    }
+}

@@ -1,0 +1,54 @@
+//! The run's clock and trace, shared by the observer, the writer and the
+//! fault schedule: every event is stamped with the time since the cluster
+//! nodes were started.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clusterlab_scenario::trace::{EventKind, Trace};
+use tokio::time::Instant;
+
+/// A cheap handle; clones share one trace.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    start: Instant,
+    trace: Arc<Mutex<Trace>>,
+}
+
+impl Recorder {
+    /// Starts the clock now.
+    pub fn start() -> Recorder {
+        Recorder {
+            start: Instant::now(),
+            trace: Arc::default(),
+        }
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The instant `at` after the start.
+    pub fn instant(&self, at: Duration) -> Instant {
+        self.start + at
+    }
+
+    /// Records `kind` now.
+    pub fn push(&self, kind: EventKind) {
+        let at = self.elapsed();
+        self.trace.lock().expect("recorder lock").push(at, kind);
+    }
+
+    /// Records `kind` at an earlier time `at`, keeping the trace in order.
+    pub fn insert(&self, at: Duration, kind: EventKind) {
+        let mut t = self.trace.lock().expect("recorder lock");
+        t.push(at, kind);
+        t.events.sort_by_key(|e| e.at_ms);
+    }
+
+    /// A copy of the trace so far.
+    pub fn trace(&self) -> Trace {
+        self.trace.lock().expect("recorder lock").clone()
+    }
+}
