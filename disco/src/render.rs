@@ -13,6 +13,8 @@
 //! | `{leader}`          | the address to join through; the argument is dropped when there is none |
 //! | `{peer}`            | the argument is repeated once per peer (RethinkDB `--join={peer}`), dropped when there are none |
 //!
+//! `{{` and `}}` stand for literal braces.
+//!
 //! So RethinkDB is `rethinkdb --join={peer}`, CrateDB
 //! `-Cdiscovery.seed_hosts={members}`, rqlite `-join={leader}`, etcd
 //! `--initial-cluster={initial_cluster} --initial-cluster-state={state}`.
@@ -54,6 +56,10 @@ pub fn validate(args: &[String]) -> Result<(), TemplateError> {
     for (index, arg) in args.iter().enumerate() {
         let mut rest = arg.as_str();
         while let Some(open) = rest.find('{') {
+            if rest[open..].starts_with("{{") {
+                rest = &rest[open + 2..];
+                continue;
+            }
             let after = &rest[open + 1..];
             let Some(close) = after.find('}') else {
                 return Err(TemplateError {
@@ -110,10 +116,14 @@ pub fn render(args: &[String], plan: &JoinPlan) -> Vec<String> {
             ),
         ),
     ];
+    // `{{` and `}}` are literal braces (HCL or JSON in an argument).
     let fill = |arg: &str| {
+        let escaped = arg.replace("{{", "\u{1}").replace("}}", "\u{2}");
         scalars
             .iter()
-            .fold(arg.to_string(), |acc, (k, v)| acc.replace(k, v))
+            .fold(escaped, |acc, (k, v)| acc.replace(k, v))
+            .replace('\u{1}', "{")
+            .replace('\u{2}', "}")
     };
     let mut out = Vec::new();
     for arg in args {
@@ -218,6 +228,25 @@ mod tests {
                 &p
             ),
             s(&["rqlited", "new"])
+        );
+    }
+
+    #[test]
+    fn doubled_braces_are_literal() {
+        let p = plan(Role::Bootstrap, vec![]);
+        let args = s(&[
+            "consul",
+            "-hcl=performance {{ raft_multiplier = 1 }}",
+            "-node={id}",
+        ]);
+        assert!(validate(&args).is_ok());
+        assert_eq!(
+            render(&args, &p),
+            s(&[
+                "consul",
+                "-hcl=performance { raft_multiplier = 1 }",
+                "-node=n2"
+            ])
         );
     }
 

@@ -127,7 +127,19 @@ pub async fn run(
     } else {
         run.teardown().await?;
     }
-    let rec = result?;
+    // A failure once containers exist is a failed run with logs, not a
+    // missing one.
+    let rec = match result {
+        Ok(rec) => rec,
+        Err((rec, e)) => {
+            rec.push(EventKind::Check {
+                name: "run".into(),
+                passed: false,
+                detail: e.to_string(),
+            });
+            rec
+        }
+    };
     // Bootstraps, from the agents' own words.
     for (n, text) in &logs {
         if text.contains("won the bootstrap key") {
@@ -196,6 +208,24 @@ async fn drive(
     node_image: &str,
     store_image: &str,
     say: &dyn Fn(&str),
+) -> Result<Recorder, (Recorder, WorldError)> {
+    let rec = Recorder::start();
+    let r = rec.clone();
+    drive_inner(run, kind, scenario, opts, node_image, store_image, say, r)
+        .await
+        .map_err(|e| (rec, e))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive_inner(
+    run: &Run,
+    kind: Kind,
+    scenario: &Scenario,
+    opts: &Options,
+    node_image: &str,
+    store_image: &str,
+    say: &dyn Fn(&str),
+    rec: Recorder,
 ) -> Result<Recorder, WorldError> {
     let addrs = Addrs::default();
     say("starting the discovery store");
@@ -217,7 +247,7 @@ async fn drive(
             .collect::<BTreeMap<_, _>>(),
     ));
     say("starting the cluster");
-    let rec = Recorder::start();
+    rec.restart();
     let url = store.url();
     for n in &nodes {
         let argv = kind.command(scenario, n, &url);

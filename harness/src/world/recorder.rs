@@ -11,7 +11,7 @@ use tokio::time::Instant;
 /// A cheap handle; clones share one trace.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    start: Instant,
+    start: Arc<Mutex<Instant>>,
     trace: Arc<Mutex<Trace>>,
 }
 
@@ -19,19 +19,24 @@ impl Recorder {
     /// Starts the clock now.
     pub fn start() -> Recorder {
         Recorder {
-            start: Instant::now(),
+            start: Arc::new(Mutex::new(Instant::now())),
             trace: Arc::default(),
         }
     }
 
+    /// Moves the start to now (when the cluster nodes are started).
+    pub fn restart(&self) {
+        *self.start.lock().expect("recorder lock") = Instant::now();
+    }
+
     /// Time since the start.
     pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        self.start.lock().expect("recorder lock").elapsed()
     }
 
     /// The instant `at` after the start.
     pub fn instant(&self, at: Duration) -> Instant {
-        self.start + at
+        *self.start.lock().expect("recorder lock") + at
     }
 
     /// Records `kind` now.

@@ -32,8 +32,12 @@ pub fn agent_args(node: &str, n: usize) -> Vec<String> {
         "/data",
         "-client",
         "0.0.0.0",
-        "-retry-join",
-        "{peer}",
+        // One argument, so that it is dropped whole when there is no peer.
+        "-retry-join={peer}",
+        // Consul's default (5) is tuned for slow machines: elections
+        // after 5-10 s; 1 is HashiCorp's production recommendation. Braces are
+        // doubled for disco-agent's template.
+        "-hcl=performance {{ raft_multiplier = 1 }}",
         "-log-level",
         "warn",
     ]
