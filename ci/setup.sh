@@ -5,7 +5,8 @@
 # The binaries come from Debian's own packages through a private apt source list
 # that points at the mirror this machine already uses (read from its apt
 # configuration, never hard-coded). Nothing is installed system-wide except the
-# build tools; the servers are unpacked into .cache/servers/bin.
+# build tools; the servers are unpacked into .cache/servers/bin. Last, the
+# Patroni base image is built if missing (ci/patroni-base.sh).
 # Idempotent: a second run with everything in place does no network I/O.
 set -euo pipefail
 
@@ -27,6 +28,7 @@ command -v dpkg-deb >/dev/null || missing+=(dpkg)
 command -v iptables >/dev/null || missing+=(iptables)
 command -v nsenter >/dev/null || missing+=(util-linux)
 command -v curl >/dev/null || missing+=(curl)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -q >/dev/null
@@ -34,25 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     || die "apt-get install ${missing[*]} failed; run it by hand to see why"
 fi
 
-# --- the mirror this machine uses -------------------------------------------
-# deb822 (.sources) first, then the one-line format. The first stanza whose
-# suites are not '-security' names the main archive.
-find_mirror() {
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    awk '
-      /^[[:space:]]*$/ { if (uri != "" && suites !~ /security/) { print uri; exit } uri=""; suites=""; next }
-      /^URIs:/ { uri=$2 }
-      /^Suites:/ { suites=$0 }
-      END { if (uri != "" && suites !~ /security/) print uri }
-    ' "$f" | head -n1
-  done | head -n1
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -f "$f" ] || continue
-    awk '$1=="deb" && $0 !~ /security/ { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' "$f"
-  done | head -n1
-}
+source "$root/ci/mirror.sh"
 
 have_servers() {
   [ -x "$bin/etcd" ] && [ -x "$bin/consul" ] && [ -f "$cache/stamp" ] \
@@ -61,7 +45,7 @@ have_servers() {
 
 if have_servers; then
   log "servers present: $("$bin/etcd" --version | head -n1); $("$bin/consul" version | head -n1)"
-  exit 0
+  exec bash "$root/ci/patroni-base.sh"
 fi
 
 mirror=$(find_mirror | head -n1)
@@ -103,3 +87,4 @@ install -m 0755 "$apt_dir/root/usr/bin/consul" "$bin/consul"
 echo "etcd-server/$ETCD_SUITE consul/$CONSUL_SUITE" >"$cache/stamp"
 rm -rf "$apt_dir/root" "$apt_dir/lists" "$apt_dir/cache"
 log "servers ready in $bin: $("$bin/etcd" --version | head -n1); $("$bin/consul" version | head -n1)"
+exec bash "$root/ci/patroni-base.sh"

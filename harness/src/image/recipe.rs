@@ -9,11 +9,13 @@ use sha2::{Digest, Sha256};
 
 use super::build::ImageError;
 
-/// A `FROM scratch` image made of host files.
+/// An image made of host files, on `scratch` or on a local base image.
 #[derive(Debug, Clone)]
 pub struct Recipe {
     /// Repository name, e.g. `clusterlab/etcd`.
     pub name: String,
+    /// Base image (`None`: scratch). Its tag is part of the hash.
+    pub base: Option<String>,
     /// Destination path in the image (no leading `/`) -> host file.
     pub files: BTreeMap<String, PathBuf>,
 }
@@ -23,8 +25,29 @@ impl Recipe {
     pub fn new(name: &str) -> Recipe {
         Recipe {
             name: name.to_string(),
+            base: None,
             files: BTreeMap::new(),
         }
+    }
+
+    /// Builds on `base` (a local image) instead of scratch.
+    pub fn on(mut self, base: &str) -> Recipe {
+        self.base = Some(base.to_string());
+        self
+    }
+
+    /// Adds one host file at `dest`, without its libraries (for a base
+    /// that has them).
+    pub fn file(mut self, host: &Path, dest: &str) -> Result<Recipe, ImageError> {
+        if !host.is_file() {
+            return Err(ImageError::Input {
+                path: host.to_path_buf(),
+                reason: "missing; run `bash ci/setup.sh` and `cargo build`".into(),
+            });
+        }
+        self.files
+            .insert(dest.trim_start_matches('/').to_string(), host.to_path_buf());
+        Ok(self)
     }
 
     /// Adds a binary at `dest` and every shared library it links, at the
@@ -46,9 +69,12 @@ impl Recipe {
         Ok(self)
     }
 
-    /// The Dockerfile: copy the root filesystem, nothing else.
+    /// The Dockerfile: the base, then the files, nothing else.
     pub fn dockerfile(&self) -> String {
-        "FROM scratch\nCOPY rootfs/ /\n".to_string()
+        format!(
+            "FROM {}\nCOPY rootfs/ /\n",
+            self.base.as_deref().unwrap_or("scratch")
+        )
     }
 
     /// `name:<first 16 hex digits of the inputs' hash>`.

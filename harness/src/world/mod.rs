@@ -101,7 +101,7 @@ pub async fn run(
         tracing::info!(scenario = %scenario.name, "{msg}");
     };
     say("building images");
-    let node_image = image::ensure(docker, &kind.recipe()?).await?.tag;
+    let node_image = image::ensure(docker, &kind.recipe(scenario)?).await?.tag;
     let store_image = match scenario.discovery.kind {
         clusterlab_scenario::StoreKind::Etcd => {
             image::ensure(docker, &image::stock::etcd()?).await?.tag
@@ -274,6 +274,7 @@ async fn drive_inner(
             statuses.clone(),
             addrs.clone(),
             rec.clone(),
+            rx.clone(),
         )
     });
     let mut nemesis = Nemesis {
@@ -340,6 +341,18 @@ async fn drive_inner(
         .await
         .unwrap_or_else(|| rx.borrow().clone());
         let (hit, undo) = nemesis.apply(&fault.action, &sample).await?;
+        if hit.is_empty() {
+            // A fault that hit nobody tested nothing: say so.
+            rec.push(EventKind::Check {
+                name: "fault-target".into(),
+                passed: false,
+                detail: format!(
+                    "fault {i} ({}) resolved to no node (leaders seen: {:?})",
+                    fault.action.name(),
+                    sample.leaders()
+                ),
+            });
+        }
         rec.push(EventKind::FaultStart {
             fault: i,
             action: fault.action.name().into(),
@@ -389,7 +402,11 @@ async fn drive_inner(
     if let Some(w) = writer {
         say("reading acknowledged writes back");
         let ledger = w.stop().await;
-        let ips: Vec<_> = last.live.iter().filter_map(|n| addrs.ip(n)).collect();
+        // The leader first: it has every committed write.
+        let leaders = last.leaders();
+        let mut order: Vec<&String> = last.live.iter().collect();
+        order.sort_by_key(|n| !leaders.contains(n));
+        let ips: Vec<_> = order.iter().filter_map(|n| addrs.ip(n)).collect();
         writer::verify(kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
     }
     Ok(rec)

@@ -18,7 +18,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::addrs::Addrs;
 use super::kind::Kind;
-use super::observe::{Status, Statuses};
+use super::observe::{Sample, Status, Statuses};
 use super::recorder::Recorder;
 
 /// The last acknowledged sequence number of each key.
@@ -44,6 +44,7 @@ impl Writer {
         statuses: Statuses,
         addrs: Addrs,
         rec: Recorder,
+        samples: tokio::sync::watch::Receiver<Sample>,
     ) -> Writer {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
@@ -67,8 +68,16 @@ impl Writer {
                         .cloned()
                         .collect()
                 };
-                let Some(ip) = up
-                    .get(seq as usize % up.len().max(1))
+                // The leader if the kind needs it and one is known, else the
+                // live nodes in turn.
+                let leader = kind
+                    .writes_to_leader()
+                    .then(|| samples.borrow().leaders())
+                    .filter(|l| l.len() == 1)
+                    .and_then(|l| l.into_iter().next());
+                let Some(ip) = leader
+                    .as_ref()
+                    .or_else(|| up.get(seq as usize % up.len().max(1)))
                     .and_then(|n| addrs.ip(n))
                 else {
                     continue;

@@ -5,6 +5,7 @@
 
 pub mod consul;
 pub mod etcd;
+pub mod patroni;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -38,6 +39,8 @@ pub enum Kind {
     Etcd,
     /// Consul servers.
     Consul,
+    /// Patroni + PostgreSQL.
+    Patroni,
 }
 
 impl Kind {
@@ -46,16 +49,17 @@ impl Kind {
         match scenario.cluster.kind {
             ClusterKind::Etcd => Ok(Kind::Etcd),
             ClusterKind::Consul => Ok(Kind::Consul),
-            ClusterKind::Patroni => Err("the patroni cluster kind is not built yet".into()),
+            ClusterKind::Patroni => Ok(Kind::Patroni),
             ClusterKind::Generic => Err("generic clusters need their own image".into()),
         }
     }
 
-    /// The image recipe.
-    pub fn recipe(self) -> Result<Recipe, ImageError> {
+    /// The image recipe for `scenario`.
+    pub fn recipe(self, scenario: &Scenario) -> Result<Recipe, ImageError> {
         match self {
             Kind::Etcd => stock::etcd(),
             Kind::Consul => stock::consul(),
+            Kind::Patroni => stock::patroni(patroni::lock_ttl(scenario).as_secs()),
         }
     }
 
@@ -83,6 +87,7 @@ impl Kind {
         argv.extend(match self {
             Kind::Etcd => etcd::agent_args(node),
             Kind::Consul => consul::agent_args(node, scenario.cluster.nodes.len()),
+            Kind::Patroni => patroni::agent_args(node, &d.cluster, store),
         });
         argv
     }
@@ -92,6 +97,7 @@ impl Kind {
         match self {
             Kind::Etcd => etcd::probe(http, ip).await,
             Kind::Consul => consul::probe(http, ip).await,
+            Kind::Patroni => patroni::probe(http, ip).await,
         }
     }
 
@@ -100,6 +106,7 @@ impl Kind {
         match self {
             Kind::Etcd => etcd::write(http, ip, key, value).await,
             Kind::Consul => consul::write(http, ip, key, value).await,
+            Kind::Patroni => patroni::write(ip, key, value).await,
         }
     }
 
@@ -113,6 +120,12 @@ impl Kind {
         match self {
             Kind::Etcd => etcd::read(http, ip, key).await,
             Kind::Consul => consul::read(http, ip, key).await,
+            Kind::Patroni => patroni::read(ip, key).await,
         }
+    }
+
+    /// Whether writes must go to the leader (the others refuse them).
+    pub fn writes_to_leader(self) -> bool {
+        self == Kind::Patroni
     }
 }
