@@ -92,6 +92,18 @@ async fn consul_leader_kill() {
     shipped("consul-leader-kill").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patroni_etcd_failover() {
+    shipped("patroni-etcd-failover").await;
+}
+
+/// Also the proof that disco-agent reaps orphans as PID 1: without it the
+/// old primary's postmaster stays a zombie and Patroni never rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patroni_consul_ttl_expiry() {
+    shipped("patroni-consul-ttl-expiry").await;
+}
+
 /// The checks are not rubber stamps: a failover bound no cluster can meet
 /// fails the run, and only that check fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,8 +56,7 @@ pub fn consul() -> Result<Recipe, ImageError> {
 
 /// The tag of the Patroni base image `ci/patroni-base.sh` built.
 pub fn patroni_base() -> Result<String, ImageError> {
-    let file =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/images/patroni-base.tag");
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/images/patroni-base.tag");
     std::fs::read_to_string(&file)
         .map(|t| t.trim().to_string())
         .map_err(|e| ImageError::Input {

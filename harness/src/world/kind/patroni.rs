@@ -85,10 +85,13 @@ pub async fn probe(http: &reqwest::Client, ip: Ipv4Addr) -> Option<View> {
 
 async fn connect(ip: Ipv4Addr) -> Result<tokio_postgres::Client, String> {
     let conf = format!("host={ip} port=5432 user=postgres dbname=postgres connect_timeout=1");
-    let (client, conn) = tokio::time::timeout(Duration::from_secs(2), tokio_postgres::connect(&conf, NoTls))
-        .await
-        .map_err(|_| format!("connect to {ip}: timed out"))?
-        .map_err(|e| format!("connect to {ip}: {e}"))?;
+    let (client, conn) = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio_postgres::connect(&conf, NoTls),
+    )
+    .await
+    .map_err(|_| format!("connect to {ip}: timed out"))?
+    .map_err(|e| format!("connect to {ip}: {e}"))?;
     tokio::spawn(conn);
     Ok(client)
 }
@@ -100,9 +103,11 @@ pub async fn write(ip: Ipv4Addr, key: &str, value: &str) -> bool {
     };
     let attempt = async {
         let c = connect(ip).await.ok()?;
-        c.batch_execute("CREATE TABLE IF NOT EXISTS clusterlab_w (k text PRIMARY KEY, seq bigint NOT NULL)")
-            .await
-            .ok()?;
+        c.batch_execute(
+            "CREATE TABLE IF NOT EXISTS clusterlab_w (k text PRIMARY KEY, seq bigint NOT NULL)",
+        )
+        .await
+        .ok()?;
         c.execute(
             "INSERT INTO clusterlab_w (k, seq) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET seq = excluded.seq",
             &[&key, &seq],
