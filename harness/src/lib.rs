@@ -2,9 +2,10 @@
 //! clusters in Docker, injects faults and checks convergence and data safety.
 //! Also home of the `clusterlab` command.
 //!
-//! The container world itself is not built yet; [`catalog`] finds scenario
-//! files for the command and [`report`] writes the per-run reports every
-//! world shares.
+//! [`world`] runs one scenario in containers; [`image`] builds the images it
+//! needs offline; [`run`] owns a run's Docker resources; [`nemesis`] injects
+//! network faults; [`catalog`] finds scenario files for the command and
+//! [`report`] writes the per-run reports every world shares.
 
 pub mod catalog;
 pub mod docker;
