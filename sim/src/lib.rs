@@ -1,5 +1,9 @@
 //! The simulated world: runs the unchanged `disco` logic under turmoil's
 //! deterministic network, seeded, replayable and shrinkable.
 //!
-//! Not built yet; the `disco` crate's `Registry` trait is the boundary this
-//! crate will drive.
+//! Built so far: [`etcd`], a model of etcd's semantics served through
+//! etcd's own gRPC API, so that `disco`'s real etcd backend talks to it
+//! unchanged; the differential tests (`tests/differential.rs`) hold it to
+//! real etcd. The turmoil world that runs nodes against it comes next.
+
+pub mod etcd;

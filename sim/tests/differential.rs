@@ -1,0 +1,297 @@
+//! Differential conformance: the same sequences of registry operations,
+//! through disco's real etcd backend, against real etcd 3.5 and against the
+//! model behind its gRPC API. Every observable result must match: values,
+//! revisions (relative to the sequence's start), create revisions, which
+//! writes happen, lease attachment, errors. This is what makes the
+//! simulator's verdicts about disco worth trusting.
+
+#[path = "../../disco/tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clusterlab_sim::etcd::server::Store;
+use disco::backend::EtcdRegistry;
+use disco::registry::{Cas, Entry, LeaseId, Revision};
+use disco::{Registry, RegistryError};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use tokio::net::TcpListener;
+
+/// One registry operation; keys and leases are small indices so that
+/// sequences collide on purpose.
+#[derive(Debug, Clone)]
+enum Op {
+    Grant(u64),
+    Put(u8, u8, Option<u8>),
+    Create(u8, u8, Option<u8>),
+    /// CAS against the key's current revision (true) or a stale one.
+    Cas(u8, bool, u8),
+    Cad(u8, bool),
+    Delete(u8),
+    Get(u8),
+    List,
+    KeepAlive(u8),
+    Revoke(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let k = 0u8..4;
+    let l = proptest::option::of(0u8..3);
+    prop_oneof![
+        (1u64..4).prop_map(Op::Grant),
+        (k.clone(), any::<u8>(), l.clone()).prop_map(|(k, v, l)| Op::Put(k, v, l)),
+        (k.clone(), any::<u8>(), l).prop_map(|(k, v, l)| Op::Create(k, v, l)),
+        (k.clone(), any::<bool>(), any::<u8>()).prop_map(|(k, f, v)| Op::Cas(k, f, v)),
+        (k.clone(), any::<bool>()).prop_map(|(k, f)| Op::Cad(k, f)),
+        k.clone().prop_map(Op::Delete),
+        k.prop_map(Op::Get),
+        Just(Op::List),
+        (0u8..3).prop_map(Op::KeepAlive),
+        (0u8..3).prop_map(Op::Revoke),
+    ]
+}
+
+/// Normalises what a registry shows: revisions relative to `base`, lease
+/// ids by order of grant.
+struct Observer {
+    prefix: String,
+    base: u64,
+    leases: Vec<LeaseId>,
+    names: HashMap<String, usize>,
+}
+
+impl Observer {
+    fn rev(&self, r: Revision) -> i64 {
+        r.0 as i64 - self.base as i64
+    }
+
+    fn entry(&self, e: &Entry) -> String {
+        let lease = e.lease.as_ref().map(|l| {
+            self.names
+                .get(&l.0)
+                .map_or("?".to_string(), |i| format!("L{i}"))
+        });
+        format!(
+            "{}={} rev {} created {} lease {:?}",
+            e.key.trim_start_matches(&self.prefix),
+            e.value,
+            self.rev(e.revision),
+            self.rev(e.created),
+            lease
+        )
+    }
+
+    fn err(e: &RegistryError) -> String {
+        match e {
+            RegistryError::LeaseLost(_) => "lease-lost".into(),
+            RegistryError::Rejected { .. } => "rejected".into(),
+            other => format!("other: {other}"),
+        }
+    }
+
+    fn lease(&self, i: u8) -> Option<LeaseId> {
+        self.leases.get(i as usize).cloned()
+    }
+}
+
+async fn run<R: Registry>(r: &R, prefix: &str, ops: &[Op]) -> Vec<String> {
+    let base = r.list(prefix).await.expect("list").revision.0;
+    let mut o = Observer {
+        prefix: prefix.to_string(),
+        base,
+        leases: Vec::new(),
+        names: HashMap::new(),
+    };
+    let key = |k: u8| format!("{prefix}k{k}");
+    let mut out = Vec::new();
+    for op in ops {
+        let line = match op {
+            Op::Grant(ttl) => match r.grant(Duration::from_secs(*ttl)).await {
+                Ok(l) => {
+                    o.names.insert(l.id.0.clone(), o.leases.len());
+                    o.leases.push(l.id);
+                    format!("grant ttl {:?}", l.ttl)
+                }
+                Err(e) => Observer::err(&e),
+            },
+            Op::Put(k, v, l) => {
+                let lease = l.and_then(|i| o.lease(i));
+                match r.put(&key(*k), &v.to_string(), lease.as_ref()).await {
+                    Ok(rev) => format!("put {}", o.rev(rev)),
+                    Err(e) => Observer::err(&e),
+                }
+            }
+            Op::Create(k, v, l) => {
+                let lease = l.and_then(|i| o.lease(i));
+                cas(&o, r.create(&key(*k), &v.to_string(), lease.as_ref()).await)
+            }
+            Op::Cas(k, fresh, v) => {
+                let expected = expected(r, &key(*k), *fresh).await;
+                cas(
+                    &o,
+                    r.compare_and_swap(&key(*k), expected, &v.to_string(), None)
+                        .await,
+                )
+            }
+            Op::Cad(k, fresh) => {
+                let expected = expected(r, &key(*k), *fresh).await;
+                match r.compare_and_delete(&key(*k), expected).await {
+                    Ok(b) => format!("cad {b}"),
+                    Err(e) => Observer::err(&e),
+                }
+            }
+            Op::Delete(k) => format!(
+                "delete {:?}",
+                r.delete(&key(*k)).await.map_err(|e| Observer::err(&e))
+            ),
+            Op::Get(k) => match r.get(&key(*k)).await {
+                Ok(e) => format!("get {:?}", e.map(|e| o.entry(&e))),
+                Err(e) => Observer::err(&e),
+            },
+            Op::List => match r.list(prefix).await {
+                Ok(s) => format!(
+                    "list @{} {:?}",
+                    o.rev(s.revision),
+                    s.entries.iter().map(|e| o.entry(e)).collect::<Vec<_>>()
+                ),
+                Err(e) => Observer::err(&e),
+            },
+            Op::KeepAlive(i) => match o.lease(*i) {
+                Some(l) => format!(
+                    "keepalive {:?}",
+                    r.keep_alive(&l).await.map_err(|e| Observer::err(&e))
+                ),
+                None => "keepalive: no such lease yet".into(),
+            },
+            Op::Revoke(i) => match o.lease(*i) {
+                Some(l) => format!(
+                    "revoke {:?}",
+                    r.revoke(&l).await.map_err(|e| Observer::err(&e))
+                ),
+                None => "revoke: no such lease yet".into(),
+            },
+        };
+        out.push(line);
+    }
+    // Leases left behind would expire during a later sequence and move
+    // the shared revision under it, on each side at its own moment.
+    for l in &o.leases {
+        let _ = r.revoke(l).await;
+    }
+    out
+}
+
+async fn expected<R: Registry>(r: &R, key: &str, fresh: bool) -> Revision {
+    if !fresh {
+        return Revision(1);
+    }
+    r.get(key)
+        .await
+        .ok()
+        .flatten()
+        .map_or(Revision(0), |e| e.revision)
+}
+
+fn cas(o: &Observer, c: Result<Cas, RegistryError>) -> String {
+    match c {
+        Ok(Cas::Written(rev)) => format!("written {}", o.rev(rev)),
+        Ok(Cas::Conflict(e)) => format!("conflict {:?}", e.map(|e| o.entry(&e))),
+        Err(e) => Observer::err(&e),
+    }
+}
+
+/// Serves the model on a loopback port; returns its client.
+async fn model() -> EtcdRegistry {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = Store::new();
+    tokio::spawn(store.clone().sweep());
+    let (kv, lease, watch) = store.services();
+    let incoming = futures_util::stream::unfold(listener, |l| async move {
+        Some((l.accept().await.map(|(s, _)| s), l))
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(kv)
+            .add_service(lease)
+            .add_service(watch)
+            .serve_with_incoming(incoming),
+    );
+    EtcdRegistry::connect(&[format!("http://{addr}")])
+        .await
+        .unwrap()
+}
+
+/// How many sequences were compared, for the closing figures.
+static CASES: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn model_matches_real_etcd_on_generated_sequences() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (etcd, sim, _server) = rt.block_on(async {
+        let server = support::Server::etcd().await;
+        (server.etcd_registry().await, model().await, server)
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = proptest::collection::vec(op(), 1..24);
+    runner
+        .run(&strategy, |ops| {
+            let n = CASES.fetch_add(1, Ordering::Relaxed);
+            let prefix = format!("diff/{n}/");
+            let (real, modelled) = rt.block_on(async {
+                (
+                    run(&etcd, &prefix, &ops).await,
+                    run(&sim, &prefix, &ops).await,
+                )
+            });
+            prop_assert_eq!(real, modelled, "ops: {:?}", ops);
+            Ok(())
+        })
+        .unwrap();
+    let n = CASES.load(Ordering::Relaxed);
+    println!("differential: {n} generated sequences agreed with real etcd");
+    assert!(n >= 256);
+}
+
+/// Lease expiry by the clock: a key on an unrenewed lease disappears from
+/// both, using the same revisions, within etcd's bounds.
+#[tokio::test]
+async fn expiry_matches_real_etcd() {
+    let server = support::Server::etcd().await;
+    let etcd = server.etcd_registry().await;
+    let sim = model().await;
+    let mut seen = Vec::new();
+    for r in [&etcd, &sim] {
+        let lease = r.grant(Duration::from_secs(1)).await.unwrap();
+        let base = r.list("exp/").await.unwrap().revision.0;
+        r.put("exp/k", "v", Some(&lease.id)).await.unwrap();
+        let gone = support::eventually(
+            "the leased key to expire",
+            Duration::from_secs(10),
+            || async { r.get("exp/k").await.unwrap().is_none() },
+        )
+        .await;
+        let after = r.list("exp/").await.unwrap().revision.0 - base;
+        let lost = r.keep_alive(&lease.id).await;
+        seen.push((
+            lease.ttl,
+            after,
+            matches!(lost, Err(RegistryError::LeaseLost(_))),
+        ));
+        assert!(
+            gone >= Duration::from_millis(1900) && gone < Duration::from_millis(3600),
+            "expired after {gone:?}"
+        );
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "real etcd vs model: (ttl, revisions used, keepalive lost)"
+    );
+}
