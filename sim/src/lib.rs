@@ -7,3 +7,5 @@
 //! real etcd. The turmoil world that runs nodes against it comes next.
 
 pub mod etcd;
+pub mod invariant;
+pub mod world;

@@ -47,16 +47,24 @@ impl Default for Store {
 impl Store {
     /// An empty store whose clock starts now.
     pub fn new() -> Store {
+        Store::shared(Arc::default())
+    }
+
+    /// A store over `model`, which outlives it: a registry host that is
+    /// crashed and restarted keeps its data, like a durable etcd.
+    pub fn shared(model: Arc<Mutex<Model>>) -> Store {
         let (changed, _) = watch::channel(1);
         Store {
-            model: Arc::default(),
+            model,
             start: Instant::now(),
             changed,
         }
     }
 
+    /// Simulated time under turmoil (so that lease deadlines survive a
+    /// restart of the registry host), else time since this store started.
     fn now(&self) -> Duration {
-        self.start.elapsed()
+        turmoil::sim_elapsed().unwrap_or_else(|| self.start.elapsed())
     }
 
     /// Runs `f` on the model (after expiring due leases) and wakes the

@@ -1,0 +1,444 @@
+//! The simulated world: one turmoil host serving the etcd model, one host
+//! per cluster node running `disco`, and a driver that fires the
+//! scenario's faults at their simulated times and checks the invariants
+//! after every step.
+
+pub mod board;
+pub mod net;
+pub mod node;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clusterlab_scenario::trace::{EventKind, Trace};
+use clusterlab_scenario::{Action, Groups, Role, Scenario, StoreKind, Target};
+
+use crate::etcd::model::Model;
+use crate::etcd::server::Store;
+use crate::invariant::{self, Violation};
+use board::Board;
+
+/// The registry host's name.
+pub const REGISTRY: &str = "registry";
+
+/// The simulation tick: every timer in disco is a multiple of 10 ms or far
+/// longer, and turmoil's cost grows with ticks, not events.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Why a scenario cannot be simulated.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The scenario asks for something the simulator does not model.
+    #[error("{0}")]
+    Unsupported(String),
+    /// turmoil stopped with an error (a host failed).
+    #[error("simulation failed: {0}")]
+    Turmoil(String),
+}
+
+/// One simulated run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Everything that happened, in simulated time.
+    pub trace: Trace,
+    /// Broken invariants, first first.
+    pub violations: Vec<Violation>,
+}
+
+/// Network cuts applied so far, to repair at heal.
+#[derive(Debug, Default)]
+struct Cuts {
+    pairs: Vec<(String, String)>,
+    oneway: Vec<(String, String)>,
+    held: Vec<(String, String)>,
+}
+
+/// Runs `scenario` with `seed`.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, SimError> {
+    scenario
+        .supports(clusterlab_scenario::World::Sim)
+        .map_err(SimError::Unsupported)?;
+    if scenario.discovery.kind != StoreKind::Etcd {
+        return Err(SimError::Unsupported(
+            "only the etcd registry model is built; the Consul model comes next".into(),
+        ));
+    }
+    let mut sim = turmoil::Builder::new()
+        .simulation_duration(scenario.duration + Duration::from_secs(60))
+        .tick_duration(TICK)
+        .rng_seed(seed)
+        .build();
+    let board = Board::default();
+    let model = Arc::new(Mutex::new(Model::default()));
+    sim.host(REGISTRY, move || {
+        let model = model.clone();
+        async move {
+            let store = Store::shared(model);
+            tokio::spawn(store.clone().sweep());
+            let (kv, lease, watch) = store.services();
+            tonic::transport::Server::builder()
+                .add_service(kv)
+                .add_service(lease)
+                .add_service(watch)
+                .serve_with_incoming(net::incoming(2379).await?)
+                .await?;
+            Ok(())
+        }
+    });
+    let d = &scenario.discovery;
+    for name in &scenario.cluster.nodes {
+        let (name, prefix, cluster, ttl, board) = (
+            name.clone(),
+            d.prefix.clone(),
+            d.cluster.clone(),
+            d.ttl,
+            board.clone(),
+        );
+        board.alive(Duration::ZERO, &name, true);
+        let host = name.clone();
+        sim.host(host.as_str(), move || {
+            node::run(
+                name.clone(),
+                prefix.clone(),
+                cluster.clone(),
+                ttl,
+                board.clone(),
+            )
+        });
+    }
+    let mut driver = Driver {
+        scenario,
+        board: board.clone(),
+        cuts: Cuts::default(),
+        seed,
+        active: Vec::new(),
+    };
+    let mut steps: Vec<(Duration, usize, bool)> = Vec::new();
+    for (i, f) in scenario.faults.iter().enumerate() {
+        steps.push((f.at, i, true));
+        if let Some(len) = f.duration {
+            steps.push((f.at + len, i, false));
+        }
+    }
+    steps.sort_by_key(|(at, i, start)| (*at, !*start, *i));
+    let mut steps = steps.into_iter().peekable();
+    let mut violations = Vec::new();
+    while sim.elapsed() < scenario.duration {
+        while let Some((at, i, start)) = steps.peek().copied() {
+            if at > sim.elapsed() {
+                break;
+            }
+            steps.next();
+            driver.fire(&mut sim, i, start)?;
+        }
+        sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
+        let now = sim.elapsed();
+        if let Some(v) = invariant::single_leader::check(now, &board.nodes()) {
+            violations.push(v);
+            break;
+        }
+        if let Some(v) = invariant::single_bootstrap::check(&board.bootstraps()) {
+            violations.push(v);
+            break;
+        }
+    }
+    let end = sim.elapsed();
+    if violations.is_empty() {
+        violations.extend(invariant::convergence::check(end, &board.nodes()));
+    }
+    for v in &violations {
+        board.event(
+            end,
+            EventKind::Check {
+                name: v.invariant.into(),
+                passed: false,
+                detail: v.detail.clone(),
+            },
+        );
+    }
+    if violations.is_empty() {
+        board.event(
+            end,
+            EventKind::Check {
+                name: "converged".into(),
+                passed: true,
+                detail: "every invariant held; live nodes agree on members and leader".into(),
+            },
+        );
+    }
+    Ok(Outcome {
+        trace: board.trace(),
+        violations,
+    })
+}
+
+struct Driver<'a> {
+    scenario: &'a Scenario,
+    board: Board,
+    cuts: Cuts,
+    seed: u64,
+    active: Vec<(usize, Vec<String>)>,
+}
+
+impl Driver<'_> {
+    fn pick(&mut self, len: usize) -> usize {
+        self.seed = self
+            .seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.seed >> 33) % len.max(1) as u64) as usize
+    }
+
+    fn live(&self) -> Vec<String> {
+        self.board
+            .nodes()
+            .into_iter()
+            .filter(|(_, s)| s.alive)
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    fn leader(&self, now: Duration) -> Option<String> {
+        self.board
+            .nodes()
+            .into_iter()
+            .find(|(_, s)| s.alive && s.leader.is_some_and(|(u, _)| u > now))
+            .map(|(n, _)| n)
+    }
+
+    fn resolve(&mut self, targets: &[Target], now: Duration) -> Vec<String> {
+        let leader = self.leader(now);
+        let others: Vec<String> = self
+            .live()
+            .into_iter()
+            .filter(|n| Some(n) != leader.as_ref())
+            .collect();
+        let n = self.scenario.cluster.nodes.len();
+        let mut out = Vec::new();
+        for t in targets {
+            match t {
+                Target::Node(x) => out.push(x.clone()),
+                Target::Role(Role::Leader) => out.extend(leader.clone()),
+                Target::Role(Role::Follower) if !others.is_empty() => {
+                    let i = self.pick(others.len());
+                    out.push(others[i].clone());
+                }
+                Target::Role(Role::Minority) => out.extend(others.iter().take((n - 1) / 2).cloned()),
+                Target::Role(Role::Majority) => {
+                    out.extend(leader.clone());
+                    let need = (n / 2 + 1).saturating_sub(out.len());
+                    out.extend(others.iter().take(need).cloned());
+                }
+                Target::Role(Role::Random) => {
+                    let live = self.live();
+                    if !live.is_empty() {
+                        let i = self.pick(live.len());
+                        out.push(live[i].clone());
+                    }
+                }
+                Target::Role(Role::Follower) => {}
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn partition(&mut self, sim: &mut turmoil::Sim<'_>, groups: &[Vec<String>]) {
+        for (i, a) in groups.iter().enumerate() {
+            for b in groups.iter().skip(i + 1) {
+                for x in a {
+                    for y in b {
+                        sim.partition(x.as_str(), y.as_str());
+                        self.cuts.pairs.push((x.clone(), y.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn everyone_but(&self, node: &str) -> Vec<String> {
+        self.scenario
+            .cluster
+            .nodes
+            .iter()
+            .filter(|n| *n != node)
+            .cloned()
+            .chain([REGISTRY.to_string()])
+            .collect()
+    }
+
+    fn heal(&mut self, sim: &mut turmoil::Sim<'_>) {
+        for (a, b) in self.cuts.pairs.drain(..) {
+            sim.repair(a.as_str(), b.as_str());
+        }
+        for (a, b) in self.cuts.oneway.drain(..) {
+            sim.repair_oneway(a.as_str(), b.as_str());
+        }
+        for (a, b) in self.cuts.held.drain(..) {
+            sim.release(a.as_str(), b.as_str());
+        }
+    }
+
+    fn crash(&mut self, sim: &mut turmoil::Sim<'_>, names: &[String], at: Duration) {
+        for n in names {
+            sim.crash(n.as_str());
+            self.board.alive(at, n, false);
+        }
+    }
+
+    fn restart(&mut self, sim: &mut turmoil::Sim<'_>, names: &[String], at: Duration) {
+        for n in names {
+            if n == REGISTRY {
+                sim.bounce(REGISTRY);
+            } else {
+                sim.bounce(n.as_str());
+                self.board.alive(at, n, true);
+            }
+        }
+    }
+
+    /// Applies the start (or end) of fault `i`.
+    fn fire(&mut self, sim: &mut turmoil::Sim<'_>, i: usize, start: bool) -> Result<(), SimError> {
+        let now = sim.elapsed();
+        let fault = &self.scenario.faults[i];
+        let name = fault.action.name();
+        if !start {
+            if let Some(pos) = self.active.iter().position(|(j, _)| *j == i) {
+                let (_, hit) = self.active.remove(pos);
+                match fault.action {
+                    Action::Kill { .. } | Action::KillLeader | Action::KillStoreLeader => {
+                        self.restart(sim, &hit, now)
+                    }
+                    _ => self.heal(sim),
+                }
+                self.board.event(now, EventKind::FaultEnd { fault: i, action: name.into() });
+            }
+            return Ok(());
+        }
+        let hit: Vec<String> = match &fault.action {
+            Action::Heal => {
+                let active: Vec<(usize, Vec<String>)> = self.active.drain(..).collect();
+                for (j, hit) in active {
+                    match self.scenario.faults[j].action {
+                        Action::Kill { .. } | Action::KillLeader | Action::KillStoreLeader => {
+                            self.restart(sim, &hit, now)
+                        }
+                        _ => {}
+                    }
+                    self.board.event(
+                        now,
+                        EventKind::FaultEnd {
+                            fault: j,
+                            action: self.scenario.faults[j].action.name().into(),
+                        },
+                    );
+                }
+                self.heal(sim);
+                Vec::new()
+            }
+            Action::Isolate { target } => {
+                let names = self.resolve(target, now);
+                for n in &names {
+                    let groups = vec![vec![n.clone()], self.everyone_but(n)];
+                    self.partition(sim, &groups);
+                }
+                names
+            }
+            Action::Partition { groups } => {
+                let groups: Vec<Vec<String>> = match groups {
+                    Groups::Explicit(g) => g.clone(),
+                    Groups::Halves => {
+                        let nodes = &self.scenario.cluster.nodes;
+                        let mid = nodes.len().div_ceil(2);
+                        vec![nodes[..mid].to_vec(), nodes[mid..].to_vec()]
+                    }
+                    Groups::MajorityMinority => {
+                        let maj = self.resolve(&[Target::Role(Role::Majority)], now);
+                        let min = self
+                            .scenario
+                            .cluster
+                            .nodes
+                            .iter()
+                            .filter(|n| !maj.contains(n))
+                            .cloned()
+                            .collect();
+                        vec![maj, min]
+                    }
+                };
+                self.partition(sim, &groups);
+                groups.concat()
+            }
+            Action::Bridge { groups, .. } => {
+                self.partition(sim, groups);
+                groups.concat()
+            }
+            Action::PartitionOneWay { from, to } => {
+                let (from, to) = (self.resolve(from, now), self.resolve(to, now));
+                for a in &from {
+                    for b in &to {
+                        sim.partition_oneway(a.as_str(), b.as_str());
+                        self.cuts.oneway.push((a.clone(), b.clone()));
+                    }
+                }
+                [from, to].concat()
+            }
+            Action::CutDiscovery { target } => {
+                let names = self.resolve(target, now);
+                for n in &names {
+                    sim.partition(n.as_str(), REGISTRY);
+                    self.cuts.pairs.push((n.clone(), REGISTRY.into()));
+                }
+                names
+            }
+            Action::Pause { target } => {
+                // Held messages: the node's timers still run. A frozen
+                // process (timers stopped too) is not modelled yet.
+                let names = self.resolve(target, now);
+                for n in &names {
+                    for other in self.everyone_but(n) {
+                        sim.hold(n.as_str(), other.as_str());
+                        self.cuts.held.push((n.clone(), other));
+                    }
+                }
+                names
+            }
+            Action::Kill { target } => {
+                let names = self.resolve(target, now);
+                self.crash(sim, &names, now);
+                names
+            }
+            Action::KillLeader => {
+                let names = self.resolve(&[Target::Role(Role::Leader)], now);
+                self.crash(sim, &names, now);
+                names
+            }
+            Action::Restart { target } => {
+                let names = self.resolve(target, now);
+                self.restart(sim, &names, now);
+                names
+            }
+            Action::KillStoreLeader => {
+                sim.crash(REGISTRY);
+                vec![REGISTRY.to_string()]
+            }
+            Action::PacketLoss { .. } => {
+                return Err(SimError::Unsupported(
+                    "packet-loss is not modelled in the simulator yet".into(),
+                ))
+            }
+        };
+        self.board.event(
+            now,
+            EventKind::FaultStart {
+                fault: i,
+                action: name.into(),
+                nodes: hit.clone(),
+            },
+        );
+        if !matches!(fault.action, Action::Heal) {
+            self.active.push((i, hit));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! A simulated cluster node: the unchanged `disco` node logic over disco's
+//! real etcd backend, dialling the registry host through turmoil. Instead
+//! of exec'ing a database it publishes what the database would be told
+//! (bootstrap or join, the members) and when it may act as leader.
+
+use std::time::Duration;
+
+use disco::backend::EtcdRegistry;
+use disco::bootstrap::Role;
+use disco::leader::Leadership;
+use disco::node::{Node, NodeConfig};
+use tokio::time::Instant;
+
+use super::board::{now, Board};
+use super::net;
+use super::REGISTRY;
+
+/// Runs node `name` until the simulation ends or the host is crashed.
+pub async fn run(name: String, prefix: String, cluster: String, ttl: Duration, board: Board) -> turmoil::Result {
+    let registry = EtcdRegistry::from_channel(etcd_client::Channel::Tonic(net::channel(REGISTRY, 2379)), REGISTRY)
+        .await?
+        .with_timeout(Duration::from_secs(1));
+    let cfg = NodeConfig {
+        prefix,
+        cluster,
+        node: name.clone(),
+        address: format!("{name}:7000"),
+        ttl,
+        campaign: true,
+    };
+    let node = Node::start(registry, cfg, Duration::from_secs(3600)).await?;
+    if *node.role() == Role::Bootstrap {
+        board.bootstrap(&name);
+    }
+    let plan = node.join_plan(Duration::from_secs(3600)).await?;
+    board.members(&name, plan.members().into_iter().map(|m| m.node).collect());
+    let mut lead = node.election().expect("campaigning").subscribe();
+    let mut peers = node.peers().subscribe();
+    loop {
+        let leader = match &*lead.borrow_and_update() {
+            Leadership::Leader { token, valid_until } => {
+                let left = valid_until.saturating_duration_since(Instant::now());
+                Some((now() + left, token.0))
+            }
+            _ => None,
+        };
+        board.leadership(&name, leader);
+        let members = peers
+            .borrow_and_update()
+            .as_ref()
+            .map(|m| m.members.iter().map(|x| x.node.clone()).collect());
+        if let Some(members) = members {
+            board.members(&name, members);
+        }
+        tokio::select! {
+            r = lead.changed() => if r.is_err() { return Ok(()) },
+            r = peers.changed() => if r.is_err() { return Ok(()) },
+        }
+    }
+}
