@@ -19,7 +19,11 @@ pub fn check(now: Duration, nodes: &BTreeMap<String, NodeState>) -> Vec<Violatio
         if s.members != live {
             out.push(Violation {
                 invariant: "convergence",
-                detail: format!("at {} ms {n} sees {:?}, live {live:?}", now.as_millis(), s.members),
+                detail: format!(
+                    "at {} ms {n} sees {:?}, live {live:?}",
+                    now.as_millis(),
+                    s.members
+                ),
             });
         }
     }

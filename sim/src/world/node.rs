@@ -16,10 +16,19 @@ use super::net;
 use super::REGISTRY;
 
 /// Runs node `name` until the simulation ends or the host is crashed.
-pub async fn run(name: String, prefix: String, cluster: String, ttl: Duration, board: Board) -> turmoil::Result {
-    let registry = EtcdRegistry::from_channel(etcd_client::Channel::Tonic(net::channel(REGISTRY, 2379)), REGISTRY)
-        .await?
-        .with_timeout(Duration::from_secs(1));
+pub async fn run(
+    name: String,
+    prefix: String,
+    cluster: String,
+    ttl: Duration,
+    board: Board,
+) -> turmoil::Result {
+    let registry = EtcdRegistry::from_channel(
+        etcd_client::Channel::Tonic(net::channel(REGISTRY, 2379)),
+        REGISTRY,
+    )
+    .await?
+    .with_timeout(Duration::from_secs(1));
     let cfg = NodeConfig {
         prefix,
         cluster,

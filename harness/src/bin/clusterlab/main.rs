@@ -51,7 +51,7 @@ fn main() -> ExitCode {
             let Some(loaded) = load_all(&dir, std::slice::from_ref(&args.scenario)) else {
                 return ExitCode::from(BAD_INPUT);
             };
-            not_built(&loaded, World::Sim, "the simulated world (sim issue)")
+            simulate(&loaded[0], &args)
         }
     }
 }
@@ -308,20 +308,104 @@ fn run_id() -> String {
     format!("{ms}-{}", std::process::id())
 }
 
-fn not_built(scenarios: &[Scenario], world: World, what: &str) -> ExitCode {
-    for s in scenarios {
-        match s.supports(world) {
-            Ok(()) => println!(
-                "valid {} ({} faults, {}s)",
-                s.name,
-                s.faults.len(),
-                s.duration.as_secs()
-            ),
-            Err(reason) => println!("skip  {}: {reason}", s.name),
-        }
+/// `clusterlab sim`: one seed replayed with its full reports, or many seeds
+/// in parallel with a replay command for each failure.
+fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
+    if let Err(reason) = s.supports(World::Sim) {
+        println!("SKIP  {} [sim]: {reason}", s.name);
+        return ExitCode::SUCCESS;
     }
-    eprintln!(
-        "clusterlab: {what} is not built yet; the scenarios above are valid. `bash ci/demo.sh` runs a cold start and leader loss through real etcd today."
+    if matches!(args.schedule, cli::Schedule::Generated) {
+        eprintln!("clusterlab: generated fault schedules (and their shrinking) are not built yet; use --schedule scenario");
+        return ExitCode::from(BAD_INPUT);
+    }
+    if let Some(seed) = args.seed {
+        return match clusterlab_sim::world::run(s, seed) {
+            Ok(out) => {
+                let run_id = format!("seed-{seed}");
+                let outcome = report::Outcome::from_trace(s, World::Sim, &run_id, seed, &out.trace);
+                match report::write_run(&args.out, s, &outcome, &out.trace) {
+                    Ok(dir) => println!("{}  ({})", outcome.summary(), dir.display()),
+                    Err(e) => {
+                        eprintln!(
+                            "clusterlab: cannot write reports under {}: {e}",
+                            args.out.display()
+                        );
+                        return ExitCode::from(1);
+                    }
+                }
+                if outcome.passed {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("clusterlab: {}: {e}", s.name);
+                ExitCode::from(BAD_INPUT)
+            }
+        };
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bar = ProgressBar::new(args.seeds);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} seeds {msg}",
+        )
+        .expect("valid template"),
     );
-    ExitCode::from(BAD_INPUT)
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let failures = std::sync::Mutex::new(Vec::new());
+    let started = std::time::Instant::now();
+    let unsupported = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if seed >= args.seeds {
+                    return;
+                }
+                match clusterlab_sim::world::run(s, seed) {
+                    Ok(out) if out.violations.is_empty() => {}
+                    Ok(out) => failures
+                        .lock()
+                        .expect("failures lock")
+                        .push((seed, out.violations[0].clone())),
+                    Err(e) => {
+                        *unsupported.lock().expect("lock") = Some(e.to_string());
+                        return;
+                    }
+                }
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = unsupported.into_inner().expect("lock") {
+        eprintln!("clusterlab: {}: {e}", s.name);
+        return ExitCode::from(BAD_INPUT);
+    }
+    let mut failures = failures.into_inner().expect("failures lock");
+    failures.sort_by_key(|(seed, _)| *seed);
+    let secs = started.elapsed().as_secs_f64();
+    for (seed, v) in &failures {
+        println!(
+            "FAIL  {} seed {seed}: {}: {}\n      replay: clusterlab sim {} --seed {seed}",
+            s.name, v.invariant, v.detail, s.name
+        );
+    }
+    println!(
+        "{}  {} [sim] {} seeds, {} failed, {:.1}s on {workers} threads ({:.0} seeds/min)",
+        if failures.is_empty() { "PASS" } else { "FAIL" },
+        s.name,
+        args.seeds,
+        failures.len(),
+        secs,
+        args.seeds as f64 / secs * 60.0
+    );
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
