@@ -6,6 +6,7 @@
 //! unchanged; the differential tests (`tests/differential.rs`) hold it to
 //! real etcd. The turmoil world that runs nodes against it comes next.
 
+pub mod baseline;
 pub mod etcd;
 pub mod invariant;
 pub mod world;

@@ -2,6 +2,7 @@
 //! small module each. A violation names the instant and the nodes.
 
 pub mod convergence;
+pub mod leader_key;
 pub mod single_bootstrap;
 pub mod single_leader;
 

@@ -26,6 +26,7 @@ struct Inner {
     nodes: BTreeMap<String, NodeState>,
     bootstraps: Vec<String>,
     roles: BTreeMap<String, NodeRole>,
+    died: BTreeMap<String, Duration>,
 }
 
 /// Shared by the node hosts and the driver.
@@ -103,9 +104,12 @@ impl Board {
         self.with(|i| {
             let st = i.nodes.entry(node.to_string()).or_default();
             st.alive = alive;
-            if !alive {
+            if alive {
+                i.died.remove(node);
+            } else {
                 st.leader = None;
                 st.members.clear();
+                i.died.insert(node.to_string(), at);
             }
         });
         self.role(
@@ -122,6 +126,11 @@ impl Board {
     /// Every node's state.
     pub fn nodes(&self) -> BTreeMap<String, NodeState> {
         self.with(|i| i.nodes.clone())
+    }
+
+    /// When each dead node died.
+    pub fn died(&self) -> BTreeMap<String, Duration> {
+        self.with(|i| i.died.clone())
     }
 
     /// Every bootstrap, in order.

@@ -13,10 +13,12 @@ use std::time::Duration;
 use clusterlab_scenario::trace::{EventKind, Trace};
 use clusterlab_scenario::{Action, Groups, Role, Scenario, StoreKind, Target};
 
+use crate::baseline::{naive, rqlite_style, Strategy};
 use crate::etcd::model::Model;
 use crate::etcd::server::Store;
 use crate::invariant::{self, Violation};
 use board::Board;
+use disco::leader::LeaderRecord;
 
 /// The registry host's name.
 pub const REGISTRY: &str = "registry";
@@ -53,8 +55,13 @@ struct Cuts {
     held: Vec<(String, String)>,
 }
 
-/// Runs `scenario` with `seed`.
+/// Runs `scenario` with `seed` and disco's logic.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, SimError> {
+    run_with(scenario, seed, Strategy::Disco)
+}
+
+/// Runs `scenario` with `seed` and the given node logic.
+pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Outcome, SimError> {
     scenario
         .supports(clusterlab_scenario::World::Sim)
         .map_err(SimError::Unsupported)?;
@@ -70,6 +77,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, SimError> {
         .build();
     let board = Board::default();
     let model = Arc::new(Mutex::new(Model::default()));
+    let leader_key =
+        disco::keys::Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster)
+            .leader()
+            .into_bytes();
+    let observed = model.clone();
     sim.host(REGISTRY, move || {
         let model = model.clone();
         async move {
@@ -97,13 +109,17 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, SimError> {
         board.alive(Duration::ZERO, &name, true);
         let host = name.clone();
         sim.host(host.as_str(), move || {
-            node::run(
-                name.clone(),
-                prefix.clone(),
-                cluster.clone(),
-                ttl,
-                board.clone(),
-            )
+            let (name, prefix, cluster, board) =
+                (name.clone(), prefix.clone(), cluster.clone(), board.clone());
+            async move {
+                match strategy {
+                    Strategy::Disco => node::run(name, prefix, cluster, ttl, board).await,
+                    Strategy::Naive => naive::run(name, prefix, cluster, board).await,
+                    Strategy::RqliteStyle => {
+                        rqlite_style::run(name, prefix, cluster, ttl, board).await
+                    }
+                }
+            }
         });
     }
     let mut driver = Driver {
@@ -140,6 +156,22 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, SimError> {
             break;
         }
         if let Some(v) = invariant::single_bootstrap::check(&board.bootstraps()) {
+            violations.push(v);
+            break;
+        }
+        let named = {
+            let m = observed.lock().expect("model lock");
+            m.range(&leader_key, b"")
+                .first()
+                .and_then(|kv| LeaderRecord::parse(&String::from_utf8_lossy(&kv.value)))
+                .map(|r| r.node)
+        };
+        if let Some(v) = invariant::leader_key::check(
+            now,
+            named.as_deref(),
+            &board.died(),
+            scenario.discovery.ttl,
+        ) {
             violations.push(v);
             break;
         }

@@ -60,6 +60,11 @@ pub struct SimArgs {
     /// Replay exactly this seed, writing its full trace.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Node logic to simulate: disco, or a baseline the simulator must
+    /// catch (naive: the seeds' shell glue; rqlite-style: a leader key
+    /// with no TTL, overwritten unconditionally).
+    #[arg(long, default_value = "disco", value_parser = ["disco", "naive", "rqlite-style"])]
+    pub strategy: String,
     /// Fault schedules: the scenario's own, or generated and shrunk on failure.
     #[arg(long, value_enum, default_value = "scenario")]
     pub schedule: Schedule,

@@ -319,8 +319,10 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
         eprintln!("clusterlab: generated fault schedules (and their shrinking) are not built yet; use --schedule scenario");
         return ExitCode::from(BAD_INPUT);
     }
+    let strategy = clusterlab_sim::baseline::Strategy::parse(&args.strategy)
+        .expect("clap checked the strategy");
     if let Some(seed) = args.seed {
-        return match clusterlab_sim::world::run(s, seed) {
+        return match clusterlab_sim::world::run_with(s, seed, strategy) {
             Ok(out) => {
                 let run_id = format!("seed-{seed}");
                 let outcome = report::Outcome::from_trace(s, World::Sim, &run_id, seed, &out.trace);
@@ -365,7 +367,7 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
                 if seed >= args.seeds {
                     return;
                 }
-                match clusterlab_sim::world::run(s, seed) {
+                match clusterlab_sim::world::run_with(s, seed, strategy) {
                     Ok(out) if out.violations.is_empty() => {}
                     Ok(out) => failures
                         .lock()
@@ -390,8 +392,8 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
     let secs = started.elapsed().as_secs_f64();
     for (seed, v) in &failures {
         println!(
-            "FAIL  {} seed {seed}: {}: {}\n      replay: clusterlab sim {} --seed {seed}",
-            s.name, v.invariant, v.detail, s.name
+            "FAIL  {} seed {seed}: {}: {}\n      replay: clusterlab sim {} --strategy {} --seed {seed}",
+            s.name, v.invariant, v.detail, s.name, args.strategy
         );
     }
     println!(
