@@ -9,4 +9,5 @@
 pub mod baseline;
 pub mod etcd;
 pub mod invariant;
+pub mod schedule;
 pub mod world;

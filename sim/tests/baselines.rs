@@ -81,3 +81,24 @@ fn disco_holds_on_every_shipped_sim_scenario() {
     }
     assert!(ran >= 4, "only {ran} scenarios simulated");
 }
+
+/// Generated schedules: the search shrinks rqlite-style's failure to a
+/// single leader loss, and disco holds on the same search.
+#[test]
+fn generated_schedules_shrink_to_the_smallest_failure() {
+    use clusterlab_scenario::Action;
+    use clusterlab_sim::schedule;
+    let s = scenario("quick");
+    let found = schedule::search(&s, Strategy::RqliteStyle, 64, 0).expect("a failing schedule");
+    println!(
+        "rqlite-style, shrunk:\n{}",
+        schedule::to_toml(&found.faults)
+    );
+    assert_eq!(found.violation.invariant, "leader-key");
+    assert_eq!(found.faults.len(), 1, "{:?}", found.faults);
+    assert!(matches!(
+        found.faults[0].action,
+        Action::KillLeader | Action::Kill { .. }
+    ));
+    assert!(schedule::search(&s, Strategy::Disco, 16, 0).is_none());
+}

@@ -25,7 +25,14 @@ fn main() -> ExitCode {
     }));
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // Simulated nodes warn about every simulated fault.
+                if matches!(cli.command, Command::Sim(_)) {
+                    "error".into()
+                } else {
+                    "warn".into()
+                }
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -315,12 +322,11 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
         println!("SKIP  {} [sim]: {reason}", s.name);
         return ExitCode::SUCCESS;
     }
-    if matches!(args.schedule, cli::Schedule::Generated) {
-        eprintln!("clusterlab: generated fault schedules (and their shrinking) are not built yet; use --schedule scenario");
-        return ExitCode::from(BAD_INPUT);
-    }
     let strategy = clusterlab_sim::baseline::Strategy::parse(&args.strategy)
         .expect("clap checked the strategy");
+    if matches!(args.schedule, cli::Schedule::Generated) {
+        return generated(s, args, strategy);
+    }
     if let Some(seed) = args.seed {
         return match clusterlab_sim::world::run_with(s, seed, strategy) {
             Ok(out) => {
@@ -409,5 +415,41 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// `--schedule generated`: proptest draws `--seeds` fault schedules; the
+/// first that breaks an invariant is shrunk and printed as `[[faults]]`.
+fn generated(
+    s: &Scenario,
+    args: &cli::SimArgs,
+    strategy: clusterlab_sim::baseline::Strategy,
+) -> ExitCode {
+    use clusterlab_sim::schedule;
+    let cases = u32::try_from(args.seeds).unwrap_or(u32::MAX);
+    let started = std::time::Instant::now();
+    match schedule::search(s, strategy, cases, 0) {
+        None => {
+            println!(
+                "PASS  {} [sim, {}] {cases} generated schedules held every invariant ({:.1}s)",
+                s.name,
+                args.strategy,
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Some(found) => {
+            println!(
+                "FAIL  {} [sim, {}] {}: {}\nshrunk schedule:\n{}replay: clusterlab sim {} --strategy {} --schedule generated --seeds {cases}",
+                s.name,
+                args.strategy,
+                found.violation.invariant,
+                found.violation.detail,
+                schedule::to_toml(&found.faults),
+                s.name,
+                args.strategy
+            );
+            ExitCode::from(1)
+        }
     }
 }
