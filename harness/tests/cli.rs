@@ -88,7 +88,14 @@ fn help_explains_every_option() {
         );
     }
     let (_, sim_help, _) = run(&["sim", "--help"]);
-    for opt in ["--seeds", "--seed", "--schedule", "--out", "<SCENARIO>"] {
+    for opt in [
+        "--seeds",
+        "--seed",
+        "--schedule",
+        "--strategy",
+        "--out",
+        "<SCENARIO>",
+    ] {
         assert!(
             sim_help.contains(opt),
             "sim --help lacks {opt}:\n{sim_help}"
