@@ -23,9 +23,13 @@ use disco::leader::LeaderRecord;
 /// The registry host's name.
 pub const REGISTRY: &str = "registry";
 
-/// The simulation tick: every timer in disco is a multiple of 10 ms or far
-/// longer, and turmoil's cost grows with ticks, not events.
-pub const TICK: Duration = Duration::from_millis(10);
+/// The simulation tick. turmoil's cost grows with ticks x hosts (each tick
+/// polls every host's runtime), so the tick is as coarse as disco's timing
+/// allows: its tightest margin is a leader stepping down 10% of the TTL
+/// (200 ms at the 2 s minimum) before its lease can expire, four ticks.
+/// Measured on one core, 5 nodes, 60 simulated seconds: 431 seeds/min at
+/// 10 ms, 727 at 20 ms, 1,265 at 50 ms.
+pub const TICK: Duration = Duration::from_millis(50);
 
 /// Why a scenario cannot be simulated.
 #[derive(Debug, thiserror::Error)]
@@ -490,7 +494,15 @@ impl Driver<'_> {
                 nodes: hit.clone(),
             },
         );
-        if !matches!(fault.action, Action::Heal) {
+        if matches!(fault.action, Action::Heal) {
+            self.board.event(
+                now,
+                EventKind::FaultEnd {
+                    fault: i,
+                    action: name.into(),
+                },
+            );
+        } else {
             self.active.push((i, hit));
         }
         Ok(())

@@ -11,14 +11,15 @@ use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 /// A channel to `host:port` inside the simulation. Lazy: it dials on first
-/// use and again after a failure. HTTP/2 keepalive makes a silent
-/// partition visible, as with real etcd.
+/// use and again after a failure. HTTP/2 keepalive is disco's own
+/// (`EtcdRegistry::connect`: a ping every 10 s, 5 s to answer), so a
+/// silent partition is noticed as late as in production.
 pub fn channel(host: &'static str, port: u16) -> Channel {
     Endpoint::from_shared(format!("http://{host}:{port}"))
         .expect("valid uri")
         .connect_timeout(Duration::from_secs(1))
-        .http2_keep_alive_interval(Duration::from_secs(1))
-        .keep_alive_timeout(Duration::from_secs(1))
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
         .keep_alive_while_idle(true)
         .connect_with_connector_lazy(tower::service_fn(move |_: Uri| async move {
             let s = turmoil::net::TcpStream::connect((host, port)).await?;
