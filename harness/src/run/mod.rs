@@ -2,21 +2,27 @@
 //! it, all labelled with the run id, removed at teardown, on drop (pass,
 //! failure, panic) and, through the CLI's handler, on Ctrl-C. Resources of
 //! runs whose process died are reaped by the next run ([`reap`]).
+//!
+//! Containers are started by testcontainers' `AsyncRunner`; what it has no
+//! call for (the network with labels, kill with a signal, restart, pause,
+//! logs over all lives, removal by label) is plain bollard. Each container
+//! is reached on the network by its run-unique name ([`Run::container`]):
+//! testcontainers sets no network aliases, and a short name would collide
+//! between concurrent runs.
 
 pub mod reap;
 
 use std::collections::HashMap;
 
-use bollard::models::{
-    ContainerCreateBody, ContainerSummary, EndpointSettings, HostConfig, Network,
-    NetworkCreateRequest, NetworkingConfig,
-};
+use bollard::models::{ContainerSummary, Network, NetworkCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 /// The label every resource of a run carries; its value is the run id.
 pub const RUN_LABEL: &str = "clusterlab.run";
@@ -31,14 +37,19 @@ pub const HOST_LABEL: &str = "clusterlab.host";
 pub struct RunError {
     /// What we were doing.
     pub action: String,
-    /// The daemon's error.
+    /// The daemon's (or testcontainers') error.
     #[source]
-    pub source: bollard::errors::Error,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-fn ctx(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> RunError {
+fn ctx<E: std::error::Error + Send + Sync + 'static>(
+    action: impl Into<String>,
+) -> impl FnOnce(E) -> RunError {
     let action = action.into();
-    move |source| RunError { action, source }
+    move |source| RunError {
+        action,
+        source: Box::new(source),
+    }
 }
 
 /// This machine's name, for [`HOST_LABEL`].
@@ -49,12 +60,21 @@ pub fn hostname() -> String {
 }
 
 /// A live run. Call [`Run::teardown`]; dropping it tears down too.
-#[derive(Debug)]
 pub struct Run {
     docker: Docker,
     id: String,
     network: String,
     torn_down: bool,
+    started: std::sync::Mutex<Vec<ContainerAsync<GenericImage>>>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("id", &self.id)
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Run {
@@ -76,6 +96,7 @@ impl Run {
             id: id.to_string(),
             network,
             torn_down: false,
+            started: std::sync::Mutex::default(),
         })
     }
 
@@ -103,9 +124,9 @@ impl Run {
         format!("{}-{name}", self.network)
     }
 
-    /// Creates and starts container `name` (prefixed with the run id) from
-    /// `image` running `cmd` on the run's network, with `name` as hostname
-    /// and as its DNS name on the network.
+    /// Starts container `name` (prefixed with the run id) from the local
+    /// `image` running `cmd` on the run's network, with `name` as its
+    /// hostname, through testcontainers. Returns its id.
     pub async fn start_container(
         &self,
         name: &str,
@@ -113,37 +134,19 @@ impl Run {
         cmd: &[&str],
     ) -> Result<String, RunError> {
         let full = self.container(name);
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-            hostname: Some(name.to_string()),
-            labels: Some(Self::labels_for(&self.id)),
-            host_config: Some(HostConfig {
-                network_mode: Some(self.network.clone()),
-                ..Default::default()
-            }),
-            networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(
-                    self.network.clone(),
-                    EndpointSettings {
-                        aliases: Some(vec![name.to_string()]),
-                        ..Default::default()
-                    },
-                )])),
-            }),
-            ..Default::default()
-        };
-        let opts = CreateContainerOptionsBuilder::new().name(&full).build();
-        let created = self
-            .docker
-            .create_container(Some(opts), body)
+        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+        let container = GenericImage::new(repo, tag)
+            .with_cmd(cmd.iter().copied())
+            .with_network(self.network.clone())
+            .with_container_name(full.clone())
+            .with_hostname(name)
+            .with_labels(Self::labels_for(&self.id))
+            .start()
             .await
-            .map_err(ctx(format!("create container {full} from {image}")))?;
-        self.docker
-            .start_container(&created.id, None)
-            .await
-            .map_err(ctx(format!("start container {full}")))?;
-        Ok(created.id)
+            .map_err(ctx(format!("start container {full} from {image}")))?;
+        let id = container.id().to_string();
+        self.started.lock().expect("started lock").push(container);
+        Ok(id)
     }
 
     /// Sends SIGKILL to container `name` (no clean shutdown).
@@ -211,6 +214,12 @@ impl Run {
     /// whether or not this handle created it.
     pub async fn teardown(mut self) -> Result<(), RunError> {
         self.torn_down = true;
+        let started: Vec<_> = std::mem::take(&mut *self.started.lock().expect("started lock"));
+        for c in started {
+            // Already gone (killed and reaped) is fine: removal by label
+            // below is the backstop.
+            let _ = c.rm().await;
+        }
         remove_run(&self.docker, &self.id).await
     }
 }
@@ -220,6 +229,11 @@ impl Drop for Run {
         if self.torn_down {
             return;
         }
+        // testcontainers' own drop would remove each container with a
+        // blocking call on the current runtime, which a panicking or
+        // interrupted run may not have; removal by label below does it.
+        let started = std::mem::take(&mut *self.started.lock().unwrap_or_else(|e| e.into_inner()));
+        std::mem::forget(started);
         // Drop cannot await: tear down on a thread with its own runtime, and
         // wait for it, so that a panicking test still leaves nothing behind.
         let (docker, id) = (self.docker.clone(), self.id.clone());
@@ -276,6 +290,7 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
                     ),
                 )
                 .await
+                .or_else(gone)
                 .map_err(ctx(format!("remove container {cid}")))?;
         }
     }
@@ -284,8 +299,21 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
             docker
                 .remove_network(&nid)
                 .await
+                .or_else(gone)
                 .map_err(ctx(format!("remove network {nid}")))?;
         }
     }
     Ok(())
+}
+
+/// Something another process (a reaper, testcontainers) removed or is
+/// removing already counts as removed.
+fn gone(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        } => Ok(()),
+        e => Err(e),
+    }
 }

@@ -250,7 +250,7 @@ async fn drive_inner(
     rec.restart();
     let url = store.url();
     for n in &nodes {
-        let argv = kind.command(scenario, n, &url);
+        let argv = kind.command(scenario, n, &run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         run.start_container(n, node_image, &argv).await?;
     }

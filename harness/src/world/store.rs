@@ -26,6 +26,8 @@ pub struct Store {
     kind: StoreKind,
     /// Store node names.
     pub names: Vec<String>,
+    /// Their DNS names on the run network.
+    hosts: Vec<String>,
     keys: Keys,
     client: Client,
 }
@@ -45,14 +47,20 @@ pub struct StoreView {
     pub leader: Option<String>,
 }
 
-/// The store's start command for node `name` of `names`.
-fn command(kind: StoreKind, name: &str, names: &[String]) -> Vec<String> {
+/// The store's start command for node `name` of `names`; `dns` gives the
+/// name each is reachable by.
+fn command(
+    kind: StoreKind,
+    name: &str,
+    names: &[String],
+    dns: &dyn Fn(&str) -> String,
+) -> Vec<String> {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     match kind {
         StoreKind::Etcd => {
             let cluster = names
                 .iter()
-                .map(|n| format!("{n}=http://{n}:2380"))
+                .map(|n| format!("{n}=http://{}:2380", dns(n)))
                 .collect::<Vec<_>>()
                 .join(",");
             v(&[
@@ -64,11 +72,11 @@ fn command(kind: StoreKind, name: &str, names: &[String]) -> Vec<String> {
                 "--listen-client-urls",
                 "http://0.0.0.0:2379",
                 "--advertise-client-urls",
-                &format!("http://{name}:2379"),
+                &format!("http://{}:2379", dns(name)),
                 "--listen-peer-urls",
                 "http://0.0.0.0:2380",
                 "--initial-advertise-peer-urls",
-                &format!("http://{name}:2380"),
+                &format!("http://{}:2380", dns(name)),
                 "--initial-cluster",
                 &cluster,
                 "--initial-cluster-state",
@@ -94,7 +102,7 @@ fn command(kind: StoreKind, name: &str, names: &[String]) -> Vec<String> {
                 "warn",
             ]);
             for other in names.iter().filter(|n| *n != name) {
-                argv.push(format!("-retry-join={other}"));
+                argv.push(format!("-retry-join={}", dns(other)));
             }
             argv
         }
@@ -113,7 +121,7 @@ impl Store {
     ) -> Result<Store, WorldError> {
         let names: Vec<String> = (1..=d.nodes).map(|i| format!("s{i}")).collect();
         for name in &names {
-            let argv = command(d.kind, name, &names);
+            let argv = command(d.kind, name, &names, &|n| run.container(n));
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
             run.start_container(name, image, &argv).await?;
         }
@@ -150,9 +158,11 @@ impl Store {
                     .with_timeout(Duration::from_secs(1)),
             ),
         };
+        let hosts = names.iter().map(|n| run.container(n)).collect();
         Ok(Store {
             kind: d.kind,
             names,
+            hosts,
             keys: Keys::new(&d.prefix, &d.cluster),
             client,
         })
@@ -164,7 +174,7 @@ impl Store {
             StoreKind::Etcd => StoreUrl {
                 flag: "--etcd",
                 url: self
-                    .names
+                    .hosts
                     .iter()
                     .map(|n| format!("http://{n}:2379"))
                     .collect::<Vec<_>>()
@@ -172,7 +182,7 @@ impl Store {
             },
             StoreKind::Consul => StoreUrl {
                 flag: "--consul",
-                url: format!("http://{}:8500", self.names[0]),
+                url: format!("http://{}:8500", self.hosts[0]),
             },
         }
     }

@@ -11,11 +11,12 @@ use serde_json::Value;
 
 use super::View;
 
-/// The agent flags and consul command of node `node` in a cluster of `n`.
-pub fn agent_args(node: &str, n: usize) -> Vec<String> {
+/// The agent flags and consul command of the node reachable as `host`, in
+/// a cluster of `n`.
+pub fn agent_args(host: &str, n: usize) -> Vec<String> {
     [
         "--advertise",
-        &format!("{node}:8301"),
+        &format!("{host}:8301"),
         "--leader-probe",
         "http://127.0.0.1:8500/v1/agent/self",
         "--leader-match",

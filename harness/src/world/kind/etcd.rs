@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use super::View;
 
-/// The agent flags and etcd command of node `node`.
-pub fn agent_args(node: &str) -> Vec<String> {
-    let peer = format!("http://{node}:2380");
+/// The agent flags and etcd command of the node reachable as `host`.
+pub fn agent_args(host: &str) -> Vec<String> {
+    let peer = format!("http://{host}:2380");
     [
         "--advertise",
         &peer,
@@ -34,7 +34,7 @@ pub fn agent_args(node: &str) -> Vec<String> {
         "--listen-client-urls",
         "http://0.0.0.0:2379",
         "--advertise-client-urls",
-        &format!("http://{node}:2379"),
+        &format!("http://{host}:2379"),
         "--listen-peer-urls",
         "http://0.0.0.0:2380",
         "--initial-advertise-peer-urls",

@@ -63,8 +63,15 @@ impl Kind {
         }
     }
 
-    /// The container command of node `node`.
-    pub fn command(self, scenario: &Scenario, node: &str, store: &StoreUrl) -> Vec<String> {
+    /// The container command of node `node`, reachable by peers as `host`
+    /// (its run-unique container name).
+    pub fn command(
+        self,
+        scenario: &Scenario,
+        node: &str,
+        host: &str,
+        store: &StoreUrl,
+    ) -> Vec<String> {
         let d = &scenario.discovery;
         let mut argv: Vec<String> = [
             "/usr/local/bin/disco-agent",
@@ -85,9 +92,9 @@ impl Kind {
         .map(|s| s.to_string())
         .collect();
         argv.extend(match self {
-            Kind::Etcd => etcd::agent_args(node),
-            Kind::Consul => consul::agent_args(node, scenario.cluster.nodes.len()),
-            Kind::Patroni => patroni::agent_args(node, &d.cluster, store),
+            Kind::Etcd => etcd::agent_args(host),
+            Kind::Consul => consul::agent_args(host, scenario.cluster.nodes.len()),
+            Kind::Patroni => patroni::agent_args(host, &d.cluster, store),
         });
         argv
     }

@@ -26,8 +26,9 @@ pub fn lock_ttl(scenario: &Scenario) -> Duration {
     }
 }
 
-/// The agent flags and Patroni command of node `node` in cluster `scope`.
-pub fn agent_args(node: &str, scope: &str, store: &StoreUrl) -> Vec<String> {
+/// The agent flags and Patroni command of the node reachable as `host`,
+/// in cluster `scope`.
+pub fn agent_args(host: &str, scope: &str, store: &StoreUrl) -> Vec<String> {
     let hosts: Vec<&str> = store
         .url
         .split(',')
@@ -39,14 +40,14 @@ pub fn agent_args(node: &str, scope: &str, store: &StoreUrl) -> Vec<String> {
     };
     [
         "--advertise",
-        &format!("{node}:5432"),
+        &format!("{host}:5432"),
         "--leader-probe",
         "http://127.0.0.1:8008/primary",
         "--",
         "/usr/bin/env",
         "PATRONI_NAME={id}",
         &format!("PATRONI_SCOPE={scope}"),
-        &format!("PATRONI_RESTAPI_CONNECT_ADDRESS={node}:8008"),
+        &format!("PATRONI_RESTAPI_CONNECT_ADDRESS={host}:8008"),
         "PATRONI_POSTGRESQL_CONNECT_ADDRESS={advertise}",
         &dcs,
         "/usr/bin/patroni",
