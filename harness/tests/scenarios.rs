@@ -120,7 +120,7 @@ ttl = "2s"
 kind = "etcd"
 nodes = 3
 [[faults]]
-at = "8s"
+at = "12s"
 action = "kill-leader"
 for = "3s"
 [expect]

@@ -52,6 +52,23 @@ impl Recorder {
         t.events.sort_by_key(|e| e.at_ms);
     }
 
+    /// Records a failed check now.
+    pub fn fail(&self, name: &str, detail: String) {
+        self.push(EventKind::Check {
+            name: name.into(),
+            passed: false,
+            detail,
+        });
+    }
+
+    /// Whether `node` has ever been seen serving (leader or follower).
+    pub fn has_answered(&self, node: &str) -> bool {
+        use clusterlab_scenario::trace::NodeRole;
+        self.trace.lock().expect("recorder lock").events.iter().any(|e| {
+            matches!(&e.kind, EventKind::Role { node: n, role: NodeRole::Leader | NodeRole::Follower } if n == node)
+        })
+    }
+
     /// A copy of the trace so far.
     pub fn trace(&self) -> Trace {
         self.trace.lock().expect("recorder lock").clone()
