@@ -132,12 +132,28 @@ impl Node {
     pub async fn join_plan(&self, deadline: Duration) -> Result<JoinPlan, DiscoError> {
         let me = self.cfg.node.clone();
         let view: Membership = match &self.role {
-            Role::Join { .. } => {
-                self.peers
-                    .wait_for("another announced member to join", deadline, |m| {
-                        m.members.iter().any(|x| x.node != me)
+            Role::Join { bootstrapper } => {
+                // The bootstrapper announced itself before it won the key,
+                // but this node's watch may not show it yet: wait for it,
+                // so that a joiner never joins only other joiners. If it is
+                // gone (its lease ran out), join whoever is there.
+                let grace = (self.cfg.ttl * 2).min(deadline);
+                match self
+                    .peers
+                    .wait_for("the bootstrapper's announcement", grace, |m| {
+                        m.contains(bootstrapper)
                     })
-                    .await?
+                    .await
+                {
+                    Ok(m) => m,
+                    Err(_) => {
+                        self.peers
+                            .wait_for("another announced member to join", deadline, |m| {
+                                m.members.iter().any(|x| x.node != me)
+                            })
+                            .await?
+                    }
+                }
             }
             Role::Bootstrap | Role::Rejoin => {
                 self.peers
