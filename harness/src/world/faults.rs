@@ -62,44 +62,11 @@ impl Nemesis<'_> {
 
     fn resolve(&mut self, targets: &[Target], sample: &Sample) -> Vec<String> {
         let leader = sample.leaders().first().cloned();
-        let others: Vec<String> = sample
-            .live
-            .iter()
-            .filter(|n| Some(*n) != leader.as_ref())
-            .cloned()
-            .collect();
-        let n = self.nodes.len();
-        let mut out = Vec::new();
-        for t in targets {
-            match t {
-                Target::Node(name) => out.push(name.clone()),
-                Target::Role(Role::Leader) => out.extend(leader.clone()),
-                Target::Role(Role::Follower) => {
-                    if !others.is_empty() {
-                        let i = self.pick(others.len());
-                        out.push(others[i].clone());
-                    }
-                }
-                Target::Role(Role::Minority) => {
-                    out.extend(others.iter().take((n - 1) / 2).cloned())
-                }
-                Target::Role(Role::Majority) => {
-                    out.extend(leader.clone());
-                    let need = (n / 2 + 1).saturating_sub(out.len());
-                    out.extend(others.iter().take(need).cloned());
-                }
-                Target::Role(Role::Random) => {
-                    let live: Vec<&String> = sample.live.iter().collect();
-                    if !live.is_empty() {
-                        let i = self.pick(live.len());
-                        out.push(live[i].clone());
-                    }
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
+        let live: Vec<String> = sample.live.iter().cloned().collect();
+        let size = self.nodes.len();
+        clusterlab_scenario::target::resolve(targets, leader.as_ref(), &live, size, &mut |len| {
+            self.pick(len)
+        })
     }
 
     async fn handles(&self, names: &[String]) -> Result<Vec<Node>, WorldError> {

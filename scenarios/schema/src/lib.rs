@@ -10,6 +10,7 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod probe;
+pub mod target;
 pub mod time;
 pub mod trace;
 

@@ -258,42 +258,11 @@ impl Driver<'_> {
 
     fn resolve(&mut self, targets: &[Target], now: Duration) -> Vec<String> {
         let leader = self.leader(now);
-        let others: Vec<String> = self
-            .live()
-            .into_iter()
-            .filter(|n| Some(n) != leader.as_ref())
-            .collect();
-        let n = self.scenario.cluster.nodes.len();
-        let mut out = Vec::new();
-        for t in targets {
-            match t {
-                Target::Node(x) => out.push(x.clone()),
-                Target::Role(Role::Leader) => out.extend(leader.clone()),
-                Target::Role(Role::Follower) if !others.is_empty() => {
-                    let i = self.pick(others.len());
-                    out.push(others[i].clone());
-                }
-                Target::Role(Role::Minority) => {
-                    out.extend(others.iter().take((n - 1) / 2).cloned())
-                }
-                Target::Role(Role::Majority) => {
-                    out.extend(leader.clone());
-                    let need = (n / 2 + 1).saturating_sub(out.len());
-                    out.extend(others.iter().take(need).cloned());
-                }
-                Target::Role(Role::Random) => {
-                    let live = self.live();
-                    if !live.is_empty() {
-                        let i = self.pick(live.len());
-                        out.push(live[i].clone());
-                    }
-                }
-                Target::Role(Role::Follower) => {}
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
+        let live = self.live();
+        let size = self.scenario.cluster.nodes.len();
+        clusterlab_scenario::target::resolve(targets, leader.as_ref(), &live, size, &mut |len| {
+            self.pick(len)
+        })
     }
 
     fn partition(&mut self, sim: &mut turmoil::Sim<'_>, groups: &[Vec<String>]) {
