@@ -7,6 +7,7 @@
 //! real etcd. The turmoil world that runs nodes against it comes next.
 
 pub mod baseline;
+pub mod consul;
 pub mod etcd;
 pub mod invariant;
 pub mod schedule;

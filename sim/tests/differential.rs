@@ -1,19 +1,25 @@
 //! Differential conformance: the same sequences of registry operations,
-//! through disco's real etcd backend, against real etcd 3.5 and against the
-//! model behind its gRPC API. Every observable result must match: values,
-//! revisions (relative to the sequence's start), create revisions, which
-//! writes happen, lease attachment, errors. This is what makes the
-//! simulator's verdicts about disco worth trusting.
+//! through disco's real backends, against real etcd 3.5 and Consul 1.8 and
+//! against the models behind the same APIs. Every observable result must
+//! match: values, revisions, create revisions, which writes happen, lease
+//! attachment, errors. This is what makes the simulator's verdicts about
+//! disco worth trusting.
+//!
+//! etcd's revisions are compared relative to the sequence's start. Consul's
+//! raft index also moves for the server's own bookkeeping (catalog,
+//! coordinates), so its indexes are compared by identity: each distinct
+//! index is named by its order of first appearance.
 
 #[path = "../../disco/tests/support/mod.rs"]
 mod support;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clusterlab_sim::etcd::server::Store;
-use disco::backend::EtcdRegistry;
+use disco::backend::{ConsulRegistry, EtcdRegistry};
 use disco::registry::{Cas, Entry, LeaseId, Revision};
 use disco::{Registry, RegistryError};
 use proptest::prelude::*;
@@ -54,18 +60,36 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Normalises what a registry shows: revisions relative to `base`, lease
-/// ids by order of grant.
+/// How revisions are made comparable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Revisions {
+    /// Relative to the sequence's first list (etcd).
+    Relative,
+    /// By order of first appearance (Consul).
+    Labelled,
+}
+
+/// Normalises what a registry shows: revisions relative to `base` or by
+/// label, lease ids by order of grant.
 struct Observer {
     prefix: String,
     base: u64,
+    mode: Revisions,
+    labels: RefCell<HashMap<u64, i64>>,
     leases: Vec<LeaseId>,
     names: HashMap<String, usize>,
 }
 
 impl Observer {
     fn rev(&self, r: Revision) -> i64 {
-        r.0 as i64 - self.base as i64
+        match self.mode {
+            Revisions::Relative => r.0 as i64 - self.base as i64,
+            Revisions::Labelled => {
+                let mut labels = self.labels.borrow_mut();
+                let next = labels.len() as i64;
+                *labels.entry(r.0).or_insert(next)
+            }
+        }
     }
 
     fn entry(&self, e: &Entry) -> String {
@@ -97,19 +121,23 @@ impl Observer {
     }
 }
 
-async fn run<R: Registry>(r: &R, prefix: &str, ops: &[Op]) -> Vec<String> {
+async fn run<R: Registry>(r: &R, prefix: &str, ops: &[Op], mode: Revisions) -> Vec<String> {
     let base = r.list(prefix).await.expect("list").revision.0;
     let mut o = Observer {
         prefix: prefix.to_string(),
         base,
+        mode,
+        labels: RefCell::default(),
         leases: Vec::new(),
         names: HashMap::new(),
     };
+    // Consul sessions live 10 s to 24 h; etcd's leases from 1 s (2 s minimum).
+    let ttl_base = if mode == Revisions::Labelled { 9 } else { 0 };
     let key = |k: u8| format!("{prefix}k{k}");
     let mut out = Vec::new();
     for op in ops {
         let line = match op {
-            Op::Grant(ttl) => match r.grant(Duration::from_secs(*ttl)).await {
+            Op::Grant(ttl) => match r.grant(Duration::from_secs(ttl_base + *ttl)).await {
                 Ok(l) => {
                     o.names.insert(l.id.0.clone(), o.leases.len());
                     o.leases.push(l.id);
@@ -247,8 +275,8 @@ fn model_matches_real_etcd_on_generated_sequences() {
             let prefix = format!("diff/{n}/");
             let (real, modelled) = rt.block_on(async {
                 (
-                    run(&etcd, &prefix, &ops).await,
-                    run(&sim, &prefix, &ops).await,
+                    run(&etcd, &prefix, &ops, Revisions::Relative).await,
+                    run(&sim, &prefix, &ops, Revisions::Relative).await,
                 )
             });
             prop_assert_eq!(real, modelled, "ops: {:?}", ops);
@@ -293,5 +321,101 @@ async fn expiry_matches_real_etcd() {
     assert_eq!(
         seen[0], seen[1],
         "real etcd vs model: (ttl, revisions used, keepalive lost)"
+    );
+}
+
+/// Serves the Consul model on a loopback port; returns its client.
+async fn consul_model() -> ConsulRegistry {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = clusterlab_sim::consul::server::Store::default();
+    tokio::spawn(store.clone().sweep());
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(store.clone().serve(s));
+        }
+    });
+    ConsulRegistry::new(&format!("http://{addr}")).unwrap()
+}
+
+static CONSUL_CASES: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn model_matches_real_consul_on_generated_sequences() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (consul, sim, _server) = rt.block_on(async {
+        let server = support::Server::consul().await;
+        (server.consul_registry(), consul_model().await, server)
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = proptest::collection::vec(op(), 1..24);
+    runner
+        .run(&strategy, |ops| {
+            let n = CONSUL_CASES.fetch_add(1, Ordering::Relaxed);
+            let prefix = format!("diff/{n}/");
+            let (real, modelled) = rt.block_on(async {
+                (
+                    run(&consul, &prefix, &ops, Revisions::Labelled).await,
+                    run(&sim, &prefix, &ops, Revisions::Labelled).await,
+                )
+            });
+            prop_assert_eq!(real, modelled, "ops: {:?}", ops);
+            Ok(())
+        })
+        .unwrap();
+    let n = CONSUL_CASES.load(Ordering::Relaxed);
+    println!("differential: {n} generated sequences agreed with real Consul");
+    assert!(n >= 256);
+}
+
+/// Session expiry by the clock: Consul invalidates an unrenewed session
+/// between its TTL and twice its TTL, deleting the keys it holds; the model
+/// does it at twice the TTL. Both must agree on what is left and on the
+/// renewal after it.
+#[tokio::test]
+async fn session_expiry_matches_real_consul() {
+    let server = support::Server::consul().await;
+    let consul = server.consul_registry();
+    let sim = consul_model().await;
+    let expire = |r: ConsulRegistry| async move {
+        let lease = r.grant(Duration::from_secs(10)).await.unwrap();
+        r.put("exp/k", "v", Some(&lease.id)).await.unwrap();
+        r.put("exp/plain", "v", None).await.unwrap();
+        let gone = support::eventually(
+            "the session's key to be deleted",
+            Duration::from_secs(30),
+            || async { r.get("exp/k").await.unwrap().is_none() },
+        )
+        .await;
+        let left: Vec<String> = r
+            .list("exp/")
+            .await
+            .unwrap()
+            .entries
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        let lost = matches!(
+            r.keep_alive(&lease.id).await,
+            Err(RegistryError::LeaseLost(_))
+        );
+        (gone, left, lost)
+    };
+    let (real, modelled) = tokio::join!(expire(consul.clone()), expire(sim.clone()));
+    let bounds = consul.expiry_bounds(Duration::from_secs(10));
+    for (who, (gone, _, _)) in [("consul", &real), ("model", &modelled)] {
+        assert!(
+            *gone >= bounds.min && *gone <= bounds.max + Duration::from_secs(1),
+            "{who}: the session's key went after {gone:?}, outside {bounds:?}"
+        );
+    }
+    assert_eq!(
+        (&real.1, real.2),
+        (&modelled.1, modelled.2),
+        "real Consul vs model: (keys left, renewal lost)"
     );
 }

@@ -1,6 +1,7 @@
-//! [`Registry`] over Consul's HTTP API (reqwest): sessions with a TTL and
+//! [`Registry`] over Consul's HTTP API: sessions with a TTL and
 //! `behavior=delete` as leases, `/v1/txn` for atomic conditional writes, and
-//! blocking queries as watches.
+//! blocking queries as watches. HTTP goes through an [`HttpClient`]
+//! (reqwest in production, simulated TCP in the simulator).
 //!
 //! Consul's contract differs from etcd's in two ways that callers see through
 //! [`Registry::expiry_bounds`]: a session TTL must be 10 s to 24 h, and Consul
@@ -9,11 +10,12 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::http::{chain, HttpClient, HttpRequest, Reqwest};
 use crate::backoff::Backoff;
 use crate::error::RegistryError;
 use crate::registry::{
@@ -26,10 +28,11 @@ const BLOCK: Duration = Duration::from_secs(30);
 /// Conditional puts retry this often when the key moves under them.
 const PUT_RETRIES: usize = 8;
 
-/// A Consul agent or server's HTTP API as a [`Registry`].
+/// A Consul agent or server's HTTP API as a [`Registry`], over HTTP client
+/// `H` (reqwest unless the simulator supplies its own).
 #[derive(Debug, Clone)]
-pub struct ConsulRegistry {
-    http: reqwest::Client,
+pub struct ConsulRegistry<H = Reqwest> {
+    http: H,
     base: String,
     timeout: Duration,
 }
@@ -83,25 +86,22 @@ fn to_entry(p: KvPair) -> Entry {
     }
 }
 
-/// The whole cause chain: reqwest hides "Connection refused" in `source()`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        src = c.source();
+impl ConsulRegistry {
+    /// A registry talking to `address` (`http://host:8500`) through reqwest.
+    /// Nothing is sent until the first call.
+    pub fn new(address: &str) -> Result<Self, RegistryError> {
+        let http =
+            Reqwest::new(Duration::from_secs(2)).map_err(|reason| RegistryError::Config {
+                what: "consul client",
+                reason,
+            })?;
+        ConsulRegistry::with_client(address, http)
     }
-    out
 }
 
-impl ConsulRegistry {
-    /// A registry talking to `address` (`http://host:8500`). Nothing is sent
-    /// until the first call.
-    pub fn new(address: &str) -> Result<Self, RegistryError> {
+impl<H: HttpClient> ConsulRegistry<H> {
+    /// A registry talking to `address` through `http`.
+    pub fn with_client(address: &str, http: H) -> Result<Self, RegistryError> {
         let base = address.trim_end_matches('/').to_string();
         if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(RegistryError::Config {
@@ -109,13 +109,6 @@ impl ConsulRegistry {
                 reason: format!("{address:?} must start with http:// (e.g. http://127.0.0.1:8500)"),
             });
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()
-            .map_err(|e| RegistryError::Config {
-                what: "consul client",
-                reason: chain(&e),
-            })?;
         Ok(ConsulRegistry {
             http,
             base,
@@ -138,35 +131,35 @@ impl ConsulRegistry {
     }
 
     /// Sends one request; returns status, `X-Consul-Index` and body.
+    /// Query values are numbers and durations, so they need no escaping.
     async fn send(
         &self,
-        method: Method,
+        method: &'static str,
         path: &str,
         query: &[(&str, String)],
         body: Option<serde_json::Value>,
         timeout: Duration,
     ) -> Result<(StatusCode, u64, String), RegistryError> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{}", self.base, path))
-            .query(query)
-            .timeout(timeout);
-        if let Some(b) = body {
-            req = req.json(&b);
+        let mut url = format!("{}{}", self.base, path);
+        for (i, (k, v)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            url.push_str(v);
         }
-        let resp = req.send().await.map_err(|e| self.unavailable(chain(&e)))?;
-        let status = resp.status();
-        let index = resp
-            .headers()
-            .get("X-Consul-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let text = resp.text().await.map_err(|e| self.unavailable(chain(&e)))?;
+        let req = HttpRequest {
+            method,
+            url,
+            body: body.map(|b| b.to_string().into_bytes()),
+            timeout,
+        };
+        let resp = self.http.send(req).await.map_err(|e| self.unavailable(e))?;
+        let status = StatusCode::from_u16(resp.status)
+            .map_err(|e| self.unavailable(format!("bad status {}: {}", resp.status, chain(&e))))?;
         if status.is_server_error() {
-            return Err(self.unavailable(format!("{status}: {}", text.trim())));
+            return Err(self.unavailable(format!("{status}: {}", resp.body.trim())));
         }
-        Ok((status, index, text))
+        Ok((status, resp.index, resp.body))
     }
 
     fn rejected(status: StatusCode, text: &str) -> RegistryError {
@@ -195,7 +188,7 @@ impl ConsulRegistry {
             None => self.timeout,
         };
         let path = format!("/v1/kv/{prefix}");
-        let (status, idx, text) = self.send(Method::GET, &path, &query, None, timeout).await?;
+        let (status, idx, text) = self.send("GET", &path, &query, None, timeout).await?;
         let mut entries = match status {
             StatusCode::NOT_FOUND => Vec::new(),
             s if s.is_success() => Self::parse::<Vec<KvPair>>(&text)?
@@ -215,7 +208,7 @@ impl ConsulRegistry {
     /// otherwise the modify index of the last op's key.
     async fn txn(&self, ops: Vec<serde_json::Value>) -> Result<Option<Revision>, RegistryError> {
         let (status, _, text) = self
-            .send(Method::PUT, "/v1/txn", &[], Some(json!(ops)), self.timeout)
+            .send("PUT", "/v1/txn", &[], Some(json!(ops)), self.timeout)
             .await?;
         match status {
             StatusCode::CONFLICT => Ok(None),
@@ -292,9 +285,7 @@ impl ConsulRegistry {
 
     async fn session_alive(&self, lease: &LeaseId) -> Result<bool, RegistryError> {
         let path = format!("/v1/session/info/{}", lease.0);
-        let (status, _, text) = self
-            .send(Method::GET, &path, &[], None, self.timeout)
-            .await?;
+        let (status, _, text) = self.send("GET", &path, &[], None, self.timeout).await?;
         if !status.is_success() {
             return Err(Self::rejected(status, &text));
         }
@@ -303,7 +294,7 @@ impl ConsulRegistry {
     }
 }
 
-impl Registry for ConsulRegistry {
+impl<H: HttpClient> Registry for ConsulRegistry<H> {
     fn kind(&self) -> &'static str {
         KIND
     }
@@ -340,13 +331,7 @@ impl Registry for ConsulRegistry {
             "NodeChecks": [],
         });
         let (status, _, text) = self
-            .send(
-                Method::PUT,
-                "/v1/session/create",
-                &[],
-                Some(body),
-                self.timeout,
-            )
+            .send("PUT", "/v1/session/create", &[], Some(body), self.timeout)
             .await?;
         if !status.is_success() {
             return Err(Self::rejected(status, &text));
@@ -360,9 +345,7 @@ impl Registry for ConsulRegistry {
 
     async fn keep_alive(&self, lease: &LeaseId) -> Result<(), RegistryError> {
         let path = format!("/v1/session/renew/{}", lease.0);
-        let (status, _, text) = self
-            .send(Method::PUT, &path, &[], None, self.timeout)
-            .await?;
+        let (status, _, text) = self.send("PUT", &path, &[], None, self.timeout).await?;
         match status {
             StatusCode::NOT_FOUND => Err(RegistryError::LeaseLost(lease.to_string())),
             s if s.is_success() => {
@@ -379,9 +362,7 @@ impl Registry for ConsulRegistry {
 
     async fn revoke(&self, lease: &LeaseId) -> Result<(), RegistryError> {
         let path = format!("/v1/session/destroy/{}", lease.0);
-        let (status, _, text) = self
-            .send(Method::PUT, &path, &[], None, self.timeout)
-            .await?;
+        let (status, _, text) = self.send("PUT", &path, &[], None, self.timeout).await?;
         if status.is_success() || status == StatusCode::NOT_FOUND {
             Ok(())
         } else {
@@ -391,9 +372,7 @@ impl Registry for ConsulRegistry {
 
     async fn get(&self, key: &str) -> Result<Option<Entry>, RegistryError> {
         let path = format!("/v1/kv/{key}");
-        let (status, _, text) = self
-            .send(Method::GET, &path, &[], None, self.timeout)
-            .await?;
+        let (status, _, text) = self.send("GET", &path, &[], None, self.timeout).await?;
         match status {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(Self::parse::<Vec<KvPair>>(&text)?
@@ -466,9 +445,7 @@ impl Registry for ConsulRegistry {
     ) -> Result<bool, RegistryError> {
         let path = format!("/v1/kv/{key}");
         let q = [("cas", expected.0.to_string())];
-        let (status, _, text) = self
-            .send(Method::DELETE, &path, &q, None, self.timeout)
-            .await?;
+        let (status, _, text) = self.send("DELETE", &path, &q, None, self.timeout).await?;
         if !status.is_success() {
             return Err(Self::rejected(status, &text));
         }
@@ -477,9 +454,7 @@ impl Registry for ConsulRegistry {
 
     async fn delete(&self, key: &str) -> Result<(), RegistryError> {
         let path = format!("/v1/kv/{key}");
-        let (status, _, text) = self
-            .send(Method::DELETE, &path, &[], None, self.timeout)
-            .await?;
+        let (status, _, text) = self.send("DELETE", &path, &[], None, self.timeout).await?;
         if status.is_success() {
             Ok(())
         } else {
@@ -497,7 +472,7 @@ impl Registry for ConsulRegistry {
     }
 }
 
-impl ConsulRegistry {
+impl<H: HttpClient> ConsulRegistry<H> {
     /// Blocking queries in a loop, following Consul's rules for the index:
     /// reset to 0 if it goes backwards, back off if it does not move.
     async fn watch_loop(

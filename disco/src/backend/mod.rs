@@ -1,7 +1,9 @@
-//! The two real stores behind [`crate::Registry`].
+//! The two real stores behind [`crate::Registry`], and the HTTP boundary the
+//! Consul one sends through.
 
 pub mod consul;
 pub mod etcd;
+pub mod http;
 
 pub use consul::ConsulRegistry;
 pub use etcd::EtcdRegistry;

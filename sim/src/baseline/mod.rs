@@ -7,9 +7,9 @@ pub mod rqlite_style;
 
 use std::time::Duration;
 
-use disco::backend::EtcdRegistry;
+use disco::Registry;
 
-use crate::world::{net, REGISTRY};
+use crate::world::board::Board;
 
 /// Which node logic the simulated hosts run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +36,25 @@ impl Strategy {
     }
 }
 
-/// disco's etcd backend on a turmoil channel to the registry host.
-pub async fn registry() -> Result<EtcdRegistry, disco::RegistryError> {
-    Ok(EtcdRegistry::from_channel(
-        etcd_client::Channel::Tonic(net::channel(REGISTRY, 2379)),
-        REGISTRY,
-    )
-    .await?
-    .with_timeout(Duration::from_secs(1)))
+impl Strategy {
+    /// Runs node `name` with this strategy over `registry`.
+    pub async fn run<R: Registry>(
+        self,
+        registry: R,
+        name: String,
+        prefix: String,
+        cluster: String,
+        ttl: Duration,
+        board: Board,
+    ) -> turmoil::Result {
+        match self {
+            Strategy::Disco => {
+                crate::world::node::run(registry, name, prefix, cluster, ttl, board).await
+            }
+            Strategy::Naive => naive::run(registry, name, prefix, cluster, board).await,
+            Strategy::RqliteStyle => {
+                rqlite_style::run(registry, name, prefix, cluster, ttl, board).await
+            }
+        }
+    }
 }

@@ -11,8 +11,13 @@ use disco::Registry;
 use crate::world::board::Board;
 
 /// Runs node `name` with the naive glue.
-pub async fn run(name: String, prefix: String, cluster: String, board: Board) -> turmoil::Result {
-    let registry = super::registry().await?;
+pub async fn run<R: Registry>(
+    registry: R,
+    name: String,
+    prefix: String,
+    cluster: String,
+    board: Board,
+) -> turmoil::Result {
     let keys = Keys::new(&prefix, &cluster);
     let mut first = true;
     loop {

@@ -14,14 +14,14 @@ use disco::Registry;
 use crate::world::board::Board;
 
 /// Runs node `name`; the bootstrapper is the leader for good.
-pub async fn run(
+pub async fn run<R: Registry>(
+    registry: R,
     name: String,
     prefix: String,
     cluster: String,
     ttl: Duration,
     board: Board,
 ) -> turmoil::Result {
-    let registry = super::registry().await?;
     let keys = Keys::new(&prefix, &cluster);
     let address = format!("{name}:7000");
     let _announce = Announcement::start(

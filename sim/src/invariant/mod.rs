@@ -3,6 +3,7 @@
 
 pub mod convergence;
 pub mod leader_key;
+pub mod registered;
 pub mod single_bootstrap;
 pub mod single_leader;
 

@@ -8,12 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clusterlab_scenario::trace::{EventKind, NodeRole, Trace};
+use tokio::sync::watch;
 
 /// One node as last published.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeState {
     /// Running (not crashed).
     pub alive: bool,
+    /// Frozen by a pause fault.
+    pub paused: bool,
     /// It may act as leader until this instant, with this fencing token.
     pub leader: Option<(Duration, u64)>,
     /// Its view of the members, sorted.
@@ -27,6 +30,7 @@ struct Inner {
     bootstraps: Vec<String>,
     roles: BTreeMap<String, NodeRole>,
     died: BTreeMap<String, Duration>,
+    frozen: BTreeMap<String, watch::Sender<bool>>,
 }
 
 /// Shared by the node hosts and the driver.
@@ -121,6 +125,33 @@ impl Board {
                 NodeRole::Down
             },
         );
+    }
+
+    /// The driver froze (`true`) or thawed a node.
+    pub fn pause(&self, at: Duration, node: &str, paused: bool) {
+        self.with(|i| {
+            i.nodes.entry(node.to_string()).or_default().paused = paused;
+            i.frozen
+                .entry(node.to_string())
+                .or_insert_with(|| watch::channel(false).0)
+                .send_replace(paused);
+        });
+        let role = if paused {
+            NodeRole::Paused
+        } else {
+            NodeRole::Starting
+        };
+        self.role(at, node, role);
+    }
+
+    /// Whether `node` is frozen, as a watch its host gates its work on.
+    pub fn frozen(&self, node: &str) -> watch::Receiver<bool> {
+        self.with(|i| {
+            i.frozen
+                .entry(node.to_string())
+                .or_insert_with(|| watch::channel(false).0)
+                .subscribe()
+        })
     }
 
     /// Every node's state.

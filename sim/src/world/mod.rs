@@ -1,24 +1,26 @@
-//! The simulated world: one turmoil host serving the etcd model, one host
-//! per cluster node running `disco`, and a driver that fires the
+//! The simulated world: one turmoil host serving the etcd or Consul model,
+//! one host per cluster node running `disco`, and a driver that fires the
 //! scenario's faults at their simulated times and checks the invariants
 //! after every step.
 
 pub mod board;
+pub mod freeze;
 pub mod net;
 pub mod node;
+pub mod registry;
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clusterlab_scenario::trace::{EventKind, Trace};
 use clusterlab_scenario::{Action, Groups, Role, Scenario, StoreKind, Target};
 
-use crate::baseline::{naive, rqlite_style, Strategy};
-use crate::etcd::model::Model;
-use crate::etcd::server::Store;
+use crate::baseline::Strategy;
 use crate::invariant::{self, Violation};
 use board::Board;
+use disco::keys::Keys;
 use disco::leader::LeaderRecord;
+use registry::Modelled;
 
 /// The registry host's name.
 pub const REGISTRY: &str = "registry";
@@ -57,6 +59,21 @@ struct Cuts {
     pairs: Vec<(String, String)>,
     oneway: Vec<(String, String)>,
     held: Vec<(String, String)>,
+    lossy: Vec<(String, String)>,
+    paused: Vec<String>,
+}
+
+impl Cuts {
+    /// Whether `node` and the registry can talk both ways, losslessly.
+    fn reaches_registry(&self, node: &str) -> bool {
+        let touches = |(a, b): &(String, String)| {
+            (a == node && b == REGISTRY) || (a == REGISTRY && b == node)
+        };
+        !self.pairs.iter().any(touches)
+            && !self.oneway.iter().any(touches)
+            && !self.held.iter().any(touches)
+            && !self.lossy.iter().any(touches)
+    }
 }
 
 /// Runs `scenario` with `seed` and disco's logic.
@@ -69,38 +86,17 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
     scenario
         .supports(clusterlab_scenario::World::Sim)
         .map_err(SimError::Unsupported)?;
-    if scenario.discovery.kind != StoreKind::Etcd {
-        return Err(SimError::Unsupported(
-            "only the etcd registry model is built; the Consul model comes next".into(),
-        ));
-    }
     let mut sim = turmoil::Builder::new()
         .simulation_duration(scenario.duration + Duration::from_secs(60))
         .tick_duration(TICK)
         .rng_seed(seed)
         .build();
     let board = Board::default();
-    let model = Arc::new(Mutex::new(Model::default()));
-    let leader_key =
-        disco::keys::Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster)
-            .leader()
-            .into_bytes();
-    let observed = model.clone();
-    sim.host(REGISTRY, move || {
-        let model = model.clone();
-        async move {
-            let store = Store::shared(model);
-            tokio::spawn(store.clone().sweep());
-            let (kv, lease, watch) = store.services();
-            tonic::transport::Server::builder()
-                .add_service(kv)
-                .add_service(lease)
-                .add_service(watch)
-                .serve_with_incoming(net::incoming(2379).await?)
-                .await?;
-            Ok(())
-        }
-    });
+    let kind = scenario.discovery.kind;
+    let modelled = Modelled::new(kind);
+    let keys = Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster);
+    let served = modelled.clone();
+    sim.host(REGISTRY, move || served.clone().serve());
     let d = &scenario.discovery;
     for name in &scenario.cluster.nodes {
         let (name, prefix, cluster, ttl, board) = (
@@ -115,23 +111,30 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
         sim.host(host.as_str(), move || {
             let (name, prefix, cluster, board) =
                 (name.clone(), prefix.clone(), cluster.clone(), board.clone());
-            async move {
-                match strategy {
-                    Strategy::Disco => node::run(name, prefix, cluster, ttl, board).await,
-                    Strategy::Naive => naive::run(name, prefix, cluster, board).await,
-                    Strategy::RqliteStyle => {
-                        rqlite_style::run(name, prefix, cluster, ttl, board).await
+            let frozen = board.frozen(&name);
+            freeze::gated(frozen, async move {
+                match kind {
+                    StoreKind::Etcd => {
+                        let r = registry::etcd_registry().await?;
+                        strategy.run(r, name, prefix, cluster, ttl, board).await
+                    }
+                    StoreKind::Consul => {
+                        let r = registry::consul_registry();
+                        strategy.run(r, name, prefix, cluster, ttl, board).await
                     }
                 }
-            }
+            })
         });
     }
+    let bounds = modelled.expiry_bounds(d.ttl);
+    let mut registered = invariant::registered::Registered::new(d.ttl);
     let mut driver = Driver {
         scenario,
         board: board.clone(),
         cuts: Cuts::default(),
         seed,
         active: Vec::new(),
+        registry_down: false,
     };
     let mut steps: Vec<(Duration, usize, bool)> = Vec::new();
     for (i, f) in scenario.faults.iter().enumerate() {
@@ -163,19 +166,24 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
             violations.push(v);
             break;
         }
-        let named = {
-            let m = observed.lock().expect("model lock");
-            m.range(&leader_key, b"")
-                .first()
-                .and_then(|kv| LeaderRecord::parse(&String::from_utf8_lossy(&kv.value)))
-                .map(|r| r.node)
-        };
+        let named = modelled
+            .get(&keys.leader())
+            .and_then(|v| LeaderRecord::parse(&v))
+            .map(|r| r.node);
         if let Some(v) = invariant::leader_key::check(
             now,
             named.as_deref(),
             &board.died(),
-            scenario.discovery.ttl,
+            bounds.max + Duration::from_millis(500),
         ) {
+            violations.push(v);
+            break;
+        }
+        let announced = modelled.keys(&keys.members());
+        let reachable = driver.reachable();
+        if let Some(v) = registered.check(now, &reachable, |n| {
+            announced.iter().any(|k| *k == keys.member(n))
+        }) {
             violations.push(v);
             break;
         }
@@ -228,6 +236,7 @@ struct Driver<'a> {
     cuts: Cuts,
     seed: u64,
     active: Vec<(usize, Vec<String>)>,
+    registry_down: bool,
 }
 
 impl Driver<'_> {
@@ -237,6 +246,20 @@ impl Driver<'_> {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((self.seed >> 33) % len.max(1) as u64) as usize
+    }
+
+    /// Nodes that are running, not paused, and can reach a running
+    /// registry without loss: these must stay announced.
+    fn reachable(&self) -> BTreeSet<String> {
+        if self.registry_down {
+            return BTreeSet::new();
+        }
+        self.board
+            .nodes()
+            .into_iter()
+            .filter(|(n, s)| s.alive && !s.paused && self.cuts.reaches_registry(n))
+            .map(|(n, _)| n)
+            .collect()
     }
 
     fn live(&self) -> Vec<String> {
@@ -299,6 +322,13 @@ impl Driver<'_> {
         for (a, b) in self.cuts.held.drain(..) {
             sim.release(a.as_str(), b.as_str());
         }
+        for (a, b) in self.cuts.lossy.drain(..) {
+            sim.set_link_fail_rate(a.as_str(), b.as_str(), 0.0);
+        }
+        let now = sim.elapsed();
+        for n in self.cuts.paused.drain(..) {
+            self.board.pause(now, &n, false);
+        }
     }
 
     fn crash(&mut self, sim: &mut turmoil::Sim<'_>, names: &[String], at: Duration) {
@@ -312,6 +342,7 @@ impl Driver<'_> {
         for n in names {
             if n == REGISTRY {
                 sim.bounce(REGISTRY);
+                self.registry_down = false;
             } else {
                 sim.bounce(n.as_str());
                 self.board.alive(at, n, true);
@@ -419,14 +450,16 @@ impl Driver<'_> {
                 names
             }
             Action::Pause { target } => {
-                // Held messages: the node's timers still run. A frozen
-                // process (timers stopped too) is not modelled yet.
+                // Frozen: the node's work is not polled (`freeze`) and its
+                // messages both ways are held until the thaw.
                 let names = self.resolve(target, now);
                 for n in &names {
                     for other in self.everyone_but(n) {
                         sim.hold(n.as_str(), other.as_str());
                         self.cuts.held.push((n.clone(), other));
                     }
+                    self.board.pause(now, n, true);
+                    self.cuts.paused.push(n.clone());
                 }
                 names
             }
@@ -447,12 +480,33 @@ impl Driver<'_> {
             }
             Action::KillStoreLeader => {
                 sim.crash(REGISTRY);
+                self.registry_down = true;
                 vec![REGISTRY.to_string()]
             }
-            Action::PacketLoss { .. } => {
-                return Err(SimError::Unsupported(
-                    "packet-loss is not modelled in the simulator yet".into(),
-                ))
+            Action::PacketLoss { target, rate } => {
+                // turmoil fails a link for a tick at a time with this
+                // probability per tick, dropping what it carries. Its TCP
+                // does not retransmit, so a drop stalls that connection for
+                // good: disco must notice (request deadlines, HTTP/2
+                // keepalive) and redial. Harsher than a real lossy link,
+                // whose TCP would retransmit.
+                let names = self.resolve(target, now);
+                let registry = sim.lookup(REGISTRY);
+                for n in &names {
+                    let ip = sim.lookup(n.as_str());
+                    let mut linked = false;
+                    sim.links(|links| {
+                        linked = links.into_iter().any(|l| {
+                            let (a, b) = l.pair();
+                            (a, b) == (ip, registry) || (a, b) == (registry, ip)
+                        })
+                    });
+                    if linked {
+                        sim.set_link_fail_rate(n.as_str(), REGISTRY, *rate);
+                        self.cuts.lossy.push((n.clone(), REGISTRY.into()));
+                    }
+                }
+                names
             }
         };
         self.board.event(

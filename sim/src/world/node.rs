@@ -1,34 +1,28 @@
 //! A simulated cluster node: the unchanged `disco` node logic over disco's
-//! real etcd backend, dialling the registry host through turmoil. Instead
+//! real etcd or Consul backend, reaching the registry host through turmoil. Instead
 //! of exec'ing a database it publishes what the database would be told
 //! (bootstrap or join, the members) and when it may act as leader.
 
 use std::time::Duration;
 
-use disco::backend::EtcdRegistry;
 use disco::bootstrap::Role;
 use disco::leader::Leadership;
 use disco::node::{Node, NodeConfig};
+use disco::Registry;
 use tokio::time::Instant;
 
 use super::board::{now, Board};
-use super::net;
-use super::REGISTRY;
 
-/// Runs node `name` until the simulation ends or the host is crashed.
-pub async fn run(
+/// Runs node `name` over `registry` until the simulation ends or the host
+/// is crashed.
+pub async fn run<R: Registry>(
+    registry: R,
     name: String,
     prefix: String,
     cluster: String,
     ttl: Duration,
     board: Board,
 ) -> turmoil::Result {
-    let registry = EtcdRegistry::from_channel(
-        etcd_client::Channel::Tonic(net::channel(REGISTRY, 2379)),
-        REGISTRY,
-    )
-    .await?
-    .with_timeout(Duration::from_secs(1));
     let cfg = NodeConfig {
         prefix,
         cluster,

@@ -1,0 +1,96 @@
+//! The HTTP boundary of the Consul backend: one request in, status, the
+//! `X-Consul-Index` header and the body out.
+//!
+//! In production this is reqwest ([`Reqwest`]); the simulator supplies a
+//! client over its own simulated TCP, so the unchanged Consul backend runs
+//! inside turmoil as the etcd backend does through tonic's channel.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// One request as the Consul backend sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET`, `PUT` or `DELETE`.
+    pub method: &'static str,
+    /// Base address plus path and query: `http://host:8500/v1/kv/a?recurse=`.
+    pub url: String,
+    /// A JSON body, if any.
+    pub body: Option<Vec<u8>>,
+    /// The deadline for the whole exchange.
+    pub timeout: Duration,
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// `X-Consul-Index`, 0 if absent.
+    pub index: u64,
+    /// The body as text.
+    pub body: String,
+}
+
+/// Sends HTTP requests. Errors are transport failures (refused, timed out,
+/// reset), as one line with their causes.
+pub trait HttpClient: Clone + Send + Sync + std::fmt::Debug + 'static {
+    /// Sends `req` and reads the whole answer.
+    fn send(&self, req: HttpRequest) -> impl Future<Output = Result<HttpResponse, String>> + Send;
+}
+
+/// [`HttpClient`] over reqwest.
+#[derive(Debug, Clone)]
+pub struct Reqwest(reqwest::Client);
+
+impl Reqwest {
+    /// A client that gives up connecting after `connect_timeout`.
+    pub fn new(connect_timeout: Duration) -> Result<Self, String> {
+        reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .build()
+            .map(Reqwest)
+            .map_err(|e| chain(&e))
+    }
+}
+
+impl HttpClient for Reqwest {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, String> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| chain(&e))?;
+        let mut builder = self.0.request(method, &req.url).timeout(req.timeout);
+        if let Some(body) = req.body {
+            builder = builder
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        let resp = builder.send().await.map_err(|e| chain(&e))?;
+        let status = resp.status().as_u16();
+        let index = resp
+            .headers()
+            .get("X-Consul-Index")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = resp.text().await.map_err(|e| chain(&e))?;
+        Ok(HttpResponse {
+            status,
+            index,
+            body,
+        })
+    }
+}
+
+/// The whole cause chain: reqwest hides "Connection refused" in `source()`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = c.source();
+    }
+    out
+}

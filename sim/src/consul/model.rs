@@ -1,0 +1,382 @@
+//! Consul 1.8's KV store and sessions as a pure state machine over a
+//! caller-supplied clock.
+//!
+//! What it keeps of Consul's semantics (checked against real Consul by
+//! `tests/differential.rs`):
+//! - one raft index for every write, session create and destroy; a failed
+//!   transaction consumes an index too, as it goes through raft;
+//! - keys carry `CreateIndex`, `ModifyIndex`, `LockIndex` and the session
+//!   holding them;
+//! - sessions expire at twice their TTL after the last renewal (Consul arms
+//!   its timer at `TTL * 2`), and invalidation deletes the keys they hold
+//!   (`behavior = delete`) at one index;
+//! - `/v1/txn` verbs `set`, `lock`, `unlock`, `check-index`,
+//!   `check-not-exists`, all or nothing;
+//! - the index of a prefix listing: the highest modify or tombstone index
+//!   under the prefix, else the whole table's.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One stored key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    /// The value (raw bytes).
+    pub value: Vec<u8>,
+    /// Index of the write that created the key.
+    pub create_index: u64,
+    /// Index of the last write.
+    pub modify_index: u64,
+    /// How many times a session has acquired it.
+    pub lock_index: u64,
+    /// The session holding it, if any.
+    pub session: Option<String>,
+}
+
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Its TTL as created.
+    pub ttl: Duration,
+    /// Index of its creation.
+    pub create_index: u64,
+    /// When Consul invalidates it unless renewed.
+    pub deadline: Duration,
+}
+
+/// One `/v1/txn` operation. `key` is the key it acts on, `value` what it
+/// writes, `session` the session it acts for.
+#[allow(missing_docs)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnOp {
+    /// Write the value, keeping any lock holder.
+    Set { key: String, value: Vec<u8> },
+    /// Acquire with `session` and write the value.
+    Lock {
+        key: String,
+        value: Vec<u8>,
+        session: String,
+    },
+    /// Release `session`'s hold and write the value.
+    Unlock {
+        key: String,
+        value: Vec<u8>,
+        session: String,
+    },
+    /// Fail unless the key's modify index is `index`.
+    CheckIndex { key: String, index: u64 },
+    /// Fail if the key exists.
+    CheckNotExists { key: String },
+}
+
+/// Why a transaction was rolled back (Consul answers 409 with these).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TxnError(pub String);
+
+/// The store.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    index: u64,
+    kvs_index: u64,
+    kvs: BTreeMap<String, Pair>,
+    tombstones: BTreeMap<String, u64>,
+    sessions: BTreeMap<String, Session>,
+    next_session: u64,
+}
+
+impl Model {
+    /// The raft index of the last write.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.index += 1;
+        self.index
+    }
+
+    /// Invalidates every session past its deadline, each at its own index.
+    pub fn expire(&mut self, now: Duration) {
+        let due: Vec<(Duration, String)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(id, s)| (s.deadline, id.clone()))
+            .collect();
+        let mut due = due;
+        due.sort();
+        for (_, id) in due {
+            self.destroy(&id);
+        }
+    }
+
+    /// Creates a session; returns its id. The id is a UUID-shaped counter, so
+    /// runs are deterministic.
+    pub fn create_session(&mut self, now: Duration, ttl: Duration) -> String {
+        self.next_session += 1;
+        let id = format!("00000000-0000-4000-8000-{:012x}", self.next_session);
+        let create_index = self.bump();
+        self.sessions.insert(
+            id.clone(),
+            Session {
+                ttl,
+                create_index,
+                deadline: now + ttl * 2,
+            },
+        );
+        id
+    }
+
+    /// Renews a session; `None` if it is gone. Renewals go through no raft
+    /// write, so the index does not move.
+    pub fn renew(&mut self, now: Duration, id: &str) -> Option<Session> {
+        let s = self.sessions.get_mut(id)?;
+        s.deadline = now + s.ttl * 2;
+        Some(s.clone())
+    }
+
+    /// A session, if live.
+    pub fn session(&self, id: &str) -> Option<&Session> {
+        self.sessions.get(id)
+    }
+
+    /// Destroys a session and deletes the keys it holds, at one index.
+    /// Returns whether it existed; a missing session still consumes an
+    /// index (the request goes through raft).
+    pub fn destroy(&mut self, id: &str) -> bool {
+        let idx = self.bump();
+        let existed = self.sessions.remove(id).is_some();
+        let held: Vec<String> = self
+            .kvs
+            .iter()
+            .filter(|(_, p)| p.session.as_deref() == Some(id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in held {
+            self.remove(&k, idx);
+        }
+        existed
+    }
+
+    fn remove(&mut self, key: &str, idx: u64) {
+        if self.kvs.remove(key).is_some() {
+            self.tombstones.insert(key.to_string(), idx);
+            self.kvs_index = idx;
+        }
+    }
+
+    /// One key.
+    pub fn get(&self, key: &str) -> Option<&Pair> {
+        self.kvs.get(key)
+    }
+
+    /// Every key under `prefix` and the index Consul reports for it.
+    pub fn list(&self, prefix: &str) -> (u64, Vec<(String, Pair)>) {
+        let entries: Vec<(String, Pair)> = self
+            .kvs
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect();
+        (self.prefix_index(prefix), entries)
+    }
+
+    /// The index a blocking query on `prefix` waits to move past.
+    pub fn prefix_index(&self, prefix: &str) -> u64 {
+        if prefix.is_empty() {
+            return self.kvs_index.max(1);
+        }
+        let live = self
+            .kvs
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, p)| p.modify_index)
+            .max()
+            .unwrap_or(0);
+        let dead = self
+            .tombstones
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, i)| *i)
+            .max()
+            .unwrap_or(0);
+        match live.max(dead) {
+            0 => self.kvs_index.max(1),
+            i => i,
+        }
+    }
+
+    /// `DELETE /v1/kv/<key>`, with `?cas=<index>` if `cas` is given.
+    /// Consul answers `true` for a missing key even with a CAS index.
+    pub fn delete(&mut self, key: &str, cas: Option<u64>) -> bool {
+        let idx = self.bump();
+        match (self.kvs.get(key), cas) {
+            (None, _) => true,
+            (Some(p), Some(c)) if p.modify_index != c => false,
+            (Some(_), _) => {
+                self.remove(key, idx);
+                true
+            }
+        }
+    }
+
+    /// Runs a transaction at one new index; on failure nothing changes but
+    /// the index. Returns the modify index of each op's key.
+    pub fn txn(&mut self, ops: &[TxnOp]) -> Result<Vec<u64>, TxnError> {
+        let idx = self.bump();
+        let saved = (self.kvs.clone(), self.tombstones.clone(), self.kvs_index);
+        let mut out = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            match self.apply(op, idx) {
+                Ok(m) => out.push(m),
+                Err(e) => {
+                    (self.kvs, self.tombstones, self.kvs_index) = saved;
+                    return Err(TxnError(format!("op {i}: {e}")));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn write(&mut self, key: &str, value: &[u8], session: Option<String>, lock: u64, idx: u64) {
+        let create_index = self.kvs.get(key).map_or(idx, |p| p.create_index);
+        self.kvs.insert(
+            key.to_string(),
+            Pair {
+                value: value.to_vec(),
+                create_index,
+                modify_index: idx,
+                lock_index: lock,
+                session,
+            },
+        );
+        self.tombstones.remove(key);
+        self.kvs_index = idx;
+    }
+
+    fn apply(&mut self, op: &TxnOp, idx: u64) -> Result<u64, String> {
+        match op {
+            TxnOp::Set { key, value } => {
+                let (session, lock) = self
+                    .kvs
+                    .get(key)
+                    .map_or((None, 0), |p| (p.session.clone(), p.lock_index));
+                self.write(key, value, session, lock, idx);
+                Ok(idx)
+            }
+            TxnOp::Lock {
+                key,
+                value,
+                session,
+            } => {
+                if !self.sessions.contains_key(session) {
+                    return Err(format!("invalid session {session:?}"));
+                }
+                let lock = match self.kvs.get(key) {
+                    Some(p) if p.session.as_deref() == Some(session) => p.lock_index,
+                    Some(p) if p.session.is_some() => {
+                        return Err(format!("failed to lock key {key:?}"))
+                    }
+                    Some(p) => p.lock_index + 1,
+                    None => 1,
+                };
+                self.write(key, value, Some(session.clone()), lock, idx);
+                Ok(idx)
+            }
+            TxnOp::Unlock {
+                key,
+                value,
+                session,
+            } => match self.kvs.get(key) {
+                Some(p) if p.session.as_deref() == Some(session) => {
+                    let lock = p.lock_index;
+                    self.write(key, value, None, lock, idx);
+                    Ok(idx)
+                }
+                _ => Err(format!("failed to unlock key {key:?}")),
+            },
+            TxnOp::CheckIndex { key, index } => match self.kvs.get(key) {
+                Some(p) if p.modify_index == *index => Ok(p.modify_index),
+                Some(p) => Err(format!(
+                    "current modify index {} != {index}",
+                    p.modify_index
+                )),
+                None => Err(format!("key {key:?} doesn't exist")),
+            },
+            TxnOp::CheckNotExists { key } => match self.kvs.get(key) {
+                Some(_) => Err(format!("key {key:?} exists")),
+                None => Ok(0),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> String {
+        x.to_string()
+    }
+
+    #[test]
+    fn a_lock_is_held_until_unlocked_and_counts_acquisitions() {
+        let mut m = Model::default();
+        let a = m.create_session(Duration::ZERO, Duration::from_secs(10));
+        let b = m.create_session(Duration::ZERO, Duration::from_secs(10));
+        let lock = |session: &str| TxnOp::Lock {
+            key: s("k"),
+            value: b"v".to_vec(),
+            session: session.into(),
+        };
+        m.txn(&[lock(&a)]).unwrap();
+        assert!(m.txn(&[lock(&b)]).is_err(), "b cannot take a's lock");
+        let unlock = TxnOp::Unlock {
+            key: s("k"),
+            value: Vec::new(),
+            session: a.clone(),
+        };
+        m.txn(&[unlock, lock(&b)]).unwrap();
+        let p = m.get("k").unwrap();
+        assert_eq!((p.lock_index, p.session.as_deref()), (2, Some(b.as_str())));
+    }
+
+    #[test]
+    fn an_expired_session_takes_its_keys_at_twice_the_ttl() {
+        let mut m = Model::default();
+        let a = m.create_session(Duration::ZERO, Duration::from_secs(10));
+        m.txn(&[TxnOp::Lock {
+            key: s("p/k"),
+            value: b"v".to_vec(),
+            session: a.clone(),
+        }])
+        .unwrap();
+        m.expire(Duration::from_secs(19));
+        assert!(m.get("p/k").is_some());
+        m.expire(Duration::from_secs(20));
+        assert!(m.get("p/k").is_none());
+        assert!(m.renew(Duration::from_secs(20), &a).is_none());
+        assert_eq!(
+            m.prefix_index("p/"),
+            m.index(),
+            "the tombstone moves the prefix"
+        );
+    }
+
+    #[test]
+    fn a_failed_txn_changes_nothing_but_the_index() {
+        let mut m = Model::default();
+        let before = m.index();
+        let err = m.txn(&[
+            TxnOp::Set {
+                key: s("a"),
+                value: b"1".to_vec(),
+            },
+            TxnOp::CheckNotExists { key: s("a") },
+        ]);
+        assert!(err.is_err());
+        assert!(m.get("a").is_none());
+        assert_eq!(m.index(), before + 1);
+    }
+}
