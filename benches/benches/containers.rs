@@ -3,46 +3,22 @@
 //! failover for etcd, Consul and Patroni, each from one `clusterlab run`
 //! (the harness's own measurements in `results.json`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use clusterlab_benches::gate;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn clusterlab() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "clusterlab-harness",
-            "-p",
-            "disco",
-        ])
-        .current_dir(root())
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building clusterlab failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("release/clusterlab")
-}
+use clusterlab_benches::process::{release_binary, workspace_root};
 
 /// Runs one scenario file; returns its `results.json`.
 fn run(bin: &Path, file: &Path, name: &str) -> serde_json::Value {
     let status = Command::new(bin)
         .arg("run")
         .arg(file)
-        .current_dir(root())
+        .current_dir(workspace_root())
         .status()
         .expect("run clusterlab");
     assert!(status.success(), "clusterlab run {} failed", file.display());
-    let results = root().join(format!("target/clusterlab/{name}/latest/results.json"));
+    let results = workspace_root().join(format!("target/clusterlab/{name}/latest/results.json"));
     serde_json::from_str(&std::fs::read_to_string(&results).expect("results.json"))
         .expect("valid results.json")
 }
@@ -52,7 +28,7 @@ fn main() {
         println!("containers: skipped (set CLUSTERLAB_BENCH_CONTAINERS=1 to run; it takes several minutes)");
         return;
     }
-    let bin = clusterlab();
+    let bin = release_binary(&["clusterlab-harness", "disco"], "clusterlab");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut figures = gate::Figures::new();
     for n in [3, 5, 7] {
@@ -77,7 +53,7 @@ fn main() {
         );
     }
     for scenario in ["quick", "consul-leader-kill", "patroni-etcd-failover"] {
-        let file = root().join(format!("scenarios/{scenario}.toml"));
+        let file = workspace_root().join(format!("scenarios/{scenario}.toml"));
         let r = run(&bin, &file, scenario);
         let ms = r["failover_ms"].as_f64().expect("failover measured");
         println!("containers: {scenario} failed over in {:.1} s", ms / 1000.0);

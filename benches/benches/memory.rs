@@ -3,47 +3,19 @@
 //! simulator seed of the 5-node leader-loss scenario in a process of its
 //! own. Both are the kernel's peak RSS figures.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use clusterlab_benches::process::{children_peak_rss_kib, mib, peak_rss_kib, SETTLE};
+use clusterlab_benches::process::{
+    children_peak_rss_kib, mib, peak_rss_kib, release_binary, workspace_root, SETTLE,
+};
 use clusterlab_benches::{gate, servers};
 
 const CHILD: &str = "CLUSTERLAB_BENCH_SIM_SEED";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The release `disco-agent`, built if missing.
-fn agent() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "disco",
-            "--bin",
-            "disco-agent",
-        ])
-        .current_dir(root())
-        .status()
-        .expect("run cargo");
-    assert!(
-        status.success(),
-        "cargo build --release -p disco --bin disco-agent failed"
-    );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("release/disco-agent")
-}
-
 fn agent_rss() -> u64 {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let srv = rt.block_on(servers::Server::etcd());
-    let mut child = Command::new(agent())
+    let mut child = Command::new(release_binary(&["disco"], "disco-agent"))
         .args(["--etcd", &srv.url, "--cluster", "mem", "--node-id", "m1"])
         .args(["--advertise", "m1:7000", "--ttl", "2s", "--", "sleep", "60"])
         .stdout(Stdio::null())
@@ -70,7 +42,7 @@ fn sim_seed_rss() -> u64 {
 
 fn main() {
     if std::env::var_os(CHILD).is_some() {
-        let p = root().join("scenarios/sim-leader-loss-60s.toml");
+        let p = workspace_root().join("scenarios/sim-leader-loss-60s.toml");
         let s = clusterlab_scenario::load(&p).expect("scenario");
         let out = clusterlab_sim::world::run(&s, 1).expect("simulates");
         assert!(out.violations.is_empty());

@@ -1,6 +1,37 @@
-//! Peak resident memory, from the kernel's own accounting.
+//! Peak resident memory, from the kernel's own accounting, and the
+//! workspace's release binaries the benches run as processes.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds `packages` in release mode (a no-op when up to date) and returns
+/// the path of release binary `bin`.
+pub fn release_binary(packages: &[&str], bin: &str) -> PathBuf {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--release", "-q"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let status = cmd
+        .current_dir(workspace_root())
+        .status()
+        .expect("run cargo");
+    assert!(
+        status.success(),
+        "cargo build --release {packages:?} failed"
+    );
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("release")
+        .join(bin)
+}
 
 /// Peak RSS of a running process (`VmHWM` in `/proc/<pid>/status`), KiB.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {

@@ -253,16 +253,15 @@ async fn model() -> EtcdRegistry {
         .unwrap()
 }
 
-/// How many sequences were compared, for the closing figures.
-static CASES: AtomicUsize = AtomicUsize::new(0);
-
-#[test]
-fn model_matches_real_etcd_on_generated_sequences() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (etcd, sim, _server) = rt.block_on(async {
-        let server = support::Server::etcd().await;
-        (server.etcd_registry().await, model().await, server)
-    });
+/// Runs 256 generated sequences against `real` and `model`; returns how
+/// many agreed (a disagreement fails with the shrunk sequence).
+fn compare<A: Registry, B: Registry>(
+    rt: &tokio::runtime::Runtime,
+    real: &A,
+    model: &B,
+    mode: Revisions,
+) -> usize {
+    let cases = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
         cases: 256,
         failure_persistence: None,
@@ -271,19 +270,29 @@ fn model_matches_real_etcd_on_generated_sequences() {
     let strategy = proptest::collection::vec(op(), 1..24);
     runner
         .run(&strategy, |ops| {
-            let n = CASES.fetch_add(1, Ordering::Relaxed);
+            let n = cases.fetch_add(1, Ordering::Relaxed);
             let prefix = format!("diff/{n}/");
-            let (real, modelled) = rt.block_on(async {
+            let (seen, modelled) = rt.block_on(async {
                 (
-                    run(&etcd, &prefix, &ops, Revisions::Relative).await,
-                    run(&sim, &prefix, &ops, Revisions::Relative).await,
+                    run(real, &prefix, &ops, mode).await,
+                    run(model, &prefix, &ops, mode).await,
                 )
             });
-            prop_assert_eq!(real, modelled, "ops: {:?}", ops);
+            prop_assert_eq!(seen, modelled, "ops: {:?}", ops);
             Ok(())
         })
         .unwrap();
-    let n = CASES.load(Ordering::Relaxed);
+    cases.load(Ordering::Relaxed)
+}
+
+#[test]
+fn model_matches_real_etcd_on_generated_sequences() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (etcd, sim, _server) = rt.block_on(async {
+        let server = support::Server::etcd().await;
+        (server.etcd_registry().await, model().await, server)
+    });
+    let n = compare(&rt, &etcd, &sim, Revisions::Relative);
     println!("differential: {n} generated sequences agreed with real etcd");
     assert!(n >= 256);
 }
@@ -338,8 +347,6 @@ async fn consul_model() -> ConsulRegistry {
     ConsulRegistry::new(&format!("http://{addr}")).unwrap()
 }
 
-static CONSUL_CASES: AtomicUsize = AtomicUsize::new(0);
-
 #[test]
 fn model_matches_real_consul_on_generated_sequences() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -347,27 +354,7 @@ fn model_matches_real_consul_on_generated_sequences() {
         let server = support::Server::consul().await;
         (server.consul_registry(), consul_model().await, server)
     });
-    let mut runner = TestRunner::new(Config {
-        cases: 256,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let strategy = proptest::collection::vec(op(), 1..24);
-    runner
-        .run(&strategy, |ops| {
-            let n = CONSUL_CASES.fetch_add(1, Ordering::Relaxed);
-            let prefix = format!("diff/{n}/");
-            let (real, modelled) = rt.block_on(async {
-                (
-                    run(&consul, &prefix, &ops, Revisions::Labelled).await,
-                    run(&sim, &prefix, &ops, Revisions::Labelled).await,
-                )
-            });
-            prop_assert_eq!(real, modelled, "ops: {:?}", ops);
-            Ok(())
-        })
-        .unwrap();
-    let n = CONSUL_CASES.load(Ordering::Relaxed);
+    let n = compare(&rt, &consul, &sim, Revisions::Labelled);
     println!("differential: {n} generated sequences agreed with real Consul");
     assert!(n >= 256);
 }
