@@ -239,7 +239,22 @@ impl Model {
         Ok(out)
     }
 
-    fn write(&mut self, key: &str, value: &[u8], session: Option<String>, lock: u64, idx: u64) {
+    /// Writes a key; returns its modify index. Like Consul, a write that
+    /// changes nothing (same value, holder and lock count) keeps the old
+    /// index.
+    fn write(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        session: Option<String>,
+        lock: u64,
+        idx: u64,
+    ) -> u64 {
+        if let Some(p) = self.kvs.get(key) {
+            if p.value == value && p.session == session && p.lock_index == lock {
+                return p.modify_index;
+            }
+        }
         let create_index = self.kvs.get(key).map_or(idx, |p| p.create_index);
         self.kvs.insert(
             key.to_string(),
@@ -253,6 +268,7 @@ impl Model {
         );
         self.tombstones.remove(key);
         self.kvs_index = idx;
+        idx
     }
 
     fn apply(&mut self, op: &TxnOp, idx: u64) -> Result<u64, String> {
@@ -262,8 +278,7 @@ impl Model {
                     .kvs
                     .get(key)
                     .map_or((None, 0), |p| (p.session.clone(), p.lock_index));
-                self.write(key, value, session, lock, idx);
-                Ok(idx)
+                Ok(self.write(key, value, session, lock, idx))
             }
             TxnOp::Lock {
                 key,
@@ -281,8 +296,7 @@ impl Model {
                     Some(p) => p.lock_index + 1,
                     None => 1,
                 };
-                self.write(key, value, Some(session.clone()), lock, idx);
-                Ok(idx)
+                Ok(self.write(key, value, Some(session.clone()), lock, idx))
             }
             TxnOp::Unlock {
                 key,
@@ -291,8 +305,7 @@ impl Model {
             } => match self.kvs.get(key) {
                 Some(p) if p.session.as_deref() == Some(session) => {
                     let lock = p.lock_index;
-                    self.write(key, value, None, lock, idx);
-                    Ok(idx)
+                    Ok(self.write(key, value, None, lock, idx))
                 }
                 _ => Err(format!("failed to unlock key {key:?}")),
             },
