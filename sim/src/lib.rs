@@ -7,6 +7,7 @@
 //! real etcd. The turmoil world that runs nodes against it comes next.
 
 pub mod baseline;
+pub mod clock;
 pub mod consul;
 pub mod etcd;
 pub mod invariant;

@@ -87,6 +87,17 @@ fn to_entry(p: KvPair) -> Entry {
 }
 
 impl ConsulRegistry {
+    /// Consul's expiry contract for a session created with `ttl` (what
+    /// [`Registry::expiry_bounds`] answers), for callers without a client.
+    pub fn bounds(ttl: Duration) -> ExpiryBounds {
+        // Consul doubles the TTL when it arms the session timer, and reaps
+        // keys right after invalidation (lock-delay 0 s, behavior=delete).
+        ExpiryBounds {
+            min: ttl,
+            max: ttl * 2 + Duration::from_millis(500),
+        }
+    }
+
     /// A registry talking to `address` (`http://host:8500`) through reqwest.
     /// Nothing is sent until the first call.
     pub fn new(address: &str) -> Result<Self, RegistryError> {
@@ -300,12 +311,7 @@ impl<H: HttpClient> Registry for ConsulRegistry<H> {
     }
 
     fn expiry_bounds(&self, ttl: Duration) -> ExpiryBounds {
-        // Consul doubles the TTL when it arms the session timer, and reaps
-        // keys right after invalidation (lock-delay 0 s, behavior=delete).
-        ExpiryBounds {
-            min: ttl,
-            max: ttl * 2 + Duration::from_millis(500),
-        }
+        ConsulRegistry::bounds(ttl)
     }
 
     async fn grant(&self, ttl: Duration) -> Result<Lease, RegistryError> {

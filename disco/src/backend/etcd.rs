@@ -197,17 +197,25 @@ fn conflict_entry(resp: &etcd_client::TxnResponse) -> Option<Entry> {
     })
 }
 
+impl EtcdRegistry {
+    /// etcd's expiry contract for a lease granted with `ttl` (what
+    /// [`Registry::expiry_bounds`] answers), for callers without a client.
+    pub fn bounds(ttl: Duration) -> ExpiryBounds {
+        // etcd checks for expired leases every 500 ms.
+        ExpiryBounds {
+            min: ttl,
+            max: ttl + Duration::from_millis(500),
+        }
+    }
+}
+
 impl Registry for EtcdRegistry {
     fn kind(&self) -> &'static str {
         KIND
     }
 
     fn expiry_bounds(&self, ttl: Duration) -> ExpiryBounds {
-        // etcd checks for expired leases every 500 ms.
-        ExpiryBounds {
-            min: ttl,
-            max: ttl + Duration::from_millis(500),
-        }
+        EtcdRegistry::bounds(ttl)
     }
 
     async fn grant(&self, ttl: Duration) -> Result<Lease, RegistryError> {

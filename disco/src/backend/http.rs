@@ -65,12 +65,7 @@ impl HttpClient for Reqwest {
         }
         let resp = builder.send().await.map_err(|e| chain(&e))?;
         let status = resp.status().as_u16();
-        let index = resp
-            .headers()
-            .get("X-Consul-Index")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let index = consul_index(resp.headers());
         let body = resp.text().await.map_err(|e| chain(&e))?;
         Ok(HttpResponse {
             status,
@@ -78,6 +73,15 @@ impl HttpClient for Reqwest {
             body,
         })
     }
+}
+
+/// The `X-Consul-Index` header of an answer, 0 if absent or malformed.
+pub fn consul_index(headers: &reqwest::header::HeaderMap) -> u64 {
+    headers
+        .get("X-Consul-Index")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The whole cause chain: reqwest hides "Connection refused" in `source()`.

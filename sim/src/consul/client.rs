@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-use disco::backend::http::{HttpClient, HttpRequest, HttpResponse};
+use disco::backend::http::{consul_index, HttpClient, HttpRequest, HttpResponse};
 
 /// [`HttpClient`] over turmoil.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,12 +42,7 @@ async fn exchange(req: HttpRequest) -> Result<HttpResponse, String> {
         .await
         .map_err(|e| format!("{authority}: {e}"))?;
     let status = resp.status().as_u16();
-    let index = resp
-        .headers()
-        .get("X-Consul-Index")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let index = consul_index(resp.headers());
     let bytes = resp
         .into_body()
         .collect()

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::model::{Model, Pair, TxnOp};
+use crate::clock::Clock;
 
 /// How often expired sessions are invalidated.
 pub const SWEEP: Duration = Duration::from_millis(250);
@@ -33,7 +34,7 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone)]
 pub struct Store {
     model: Arc<Mutex<Model>>,
-    start: Instant,
+    clock: Clock,
     changed: watch::Sender<u64>,
 }
 
@@ -126,19 +127,15 @@ impl Store {
         let (changed, _) = watch::channel(0);
         Store {
             model,
-            start: Instant::now(),
+            clock: Clock::start(),
             changed,
         }
-    }
-
-    fn now(&self) -> Duration {
-        turmoil::sim_elapsed().unwrap_or_else(|| self.start.elapsed())
     }
 
     /// Runs `f` on the model after invalidating due sessions, and wakes the
     /// blocking queries if the index moved.
     fn with<T>(&self, f: impl FnOnce(&mut Model, Duration) -> T) -> T {
-        let now = self.now();
+        let now = self.clock.now();
         let mut m = self.model.lock().expect("model lock");
         let before = m.index();
         m.expire(now);

@@ -20,10 +20,10 @@ use etcd_client::proto::{
 };
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::model::{in_range, Model, ModelError};
+use crate::clock::Clock;
 
 /// How often expired leases are collected.
 pub const SWEEP: Duration = Duration::from_millis(500);
@@ -34,7 +34,7 @@ type Stream2<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 #[derive(Debug, Clone)]
 pub struct Store {
     model: Arc<Mutex<Model>>,
-    start: Instant,
+    clock: Clock,
     changed: watch::Sender<i64>,
 }
 
@@ -56,21 +56,15 @@ impl Store {
         let (changed, _) = watch::channel(1);
         Store {
             model,
-            start: Instant::now(),
+            clock: Clock::start(),
             changed,
         }
-    }
-
-    /// Simulated time under turmoil (so that lease deadlines survive a
-    /// restart of the registry host), else time since this store started.
-    fn now(&self) -> Duration {
-        turmoil::sim_elapsed().unwrap_or_else(|| self.start.elapsed())
     }
 
     /// Runs `f` on the model (after expiring due leases) and wakes the
     /// watches if the revision moved.
     fn with<T>(&self, f: impl FnOnce(&mut Model, Duration) -> T) -> (T, i64) {
-        let now = self.now();
+        let now = self.clock.now();
         let mut m = self.model.lock().expect("model lock");
         let before = m.revision();
         m.expire(now);

@@ -9,7 +9,7 @@ pub mod net;
 pub mod node;
 pub mod registry;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use clusterlab_scenario::trace::{EventKind, Trace};
@@ -126,6 +126,15 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
             })
         });
     }
+    // Keys the invariants read every step, built once.
+    let leader_key = keys.leader();
+    let members_prefix = keys.members();
+    let member_keys: BTreeMap<String, String> = scenario
+        .cluster
+        .nodes
+        .iter()
+        .map(|n| (n.clone(), keys.member(n)))
+        .collect();
     let bounds = modelled.expiry_bounds(d.ttl);
     let mut registered = invariant::registered::Registered::new(d.ttl);
     let mut driver = Driver {
@@ -158,7 +167,8 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
         }
         sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
         let now = sim.elapsed();
-        if let Some(v) = invariant::single_leader::check(now, &board.nodes()) {
+        let nodes = board.nodes();
+        if let Some(v) = invariant::single_leader::check(now, &nodes) {
             violations.push(v);
             break;
         }
@@ -167,7 +177,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
             break;
         }
         let named = modelled
-            .get(&keys.leader())
+            .get(&leader_key)
             .and_then(|v| LeaderRecord::parse(&v))
             .map(|r| r.node);
         if let Some(v) = invariant::leader_key::check(
@@ -179,10 +189,12 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
             violations.push(v);
             break;
         }
-        let announced = modelled.keys(&keys.members());
-        let reachable = driver.reachable();
+        let announced = modelled.keys(&members_prefix);
+        let reachable = driver.reachable(&nodes);
         if let Some(v) = registered.check(now, &reachable, |n| {
-            announced.iter().any(|k| *k == keys.member(n))
+            member_keys
+                .get(n)
+                .is_some_and(|k| announced.binary_search(k).is_ok())
         }) {
             violations.push(v);
             break;
@@ -191,7 +203,7 @@ pub fn run_with(scenario: &Scenario, seed: u64, strategy: Strategy) -> Result<Ou
         // converged, as the container world is.
         if now >= last_heal
             && steps.peek().is_none()
-            && invariant::convergence::check(now, &board.nodes()).is_empty()
+            && invariant::convergence::check(now, &nodes).is_empty()
         {
             converged = Some(now);
             break;
@@ -250,15 +262,14 @@ impl Driver<'_> {
 
     /// Nodes that are running, not paused, and can reach a running
     /// registry without loss: these must stay announced.
-    fn reachable(&self) -> BTreeSet<String> {
+    fn reachable(&self, nodes: &BTreeMap<String, board::NodeState>) -> BTreeSet<String> {
         if self.registry_down {
             return BTreeSet::new();
         }
-        self.board
-            .nodes()
-            .into_iter()
+        nodes
+            .iter()
             .filter(|(n, s)| s.alive && !s.paused && self.cuts.reaches_registry(n))
-            .map(|(n, _)| n)
+            .map(|(n, _)| n.clone())
             .collect()
     }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use clusterlab_scenario::StoreKind;
 use disco::backend::{ConsulRegistry, EtcdRegistry};
 use disco::registry::ExpiryBounds;
-use disco::Registry;
 
 use super::{net, REGISTRY};
 use crate::consul::client::TurmoilHttp;
@@ -82,17 +81,12 @@ impl Modelled {
         }
     }
 
-    /// The store's expiry contract for a lease of `ttl` (what disco's
-    /// backend for it reports).
+    /// The store's expiry contract for a lease of `ttl`, as disco's backend
+    /// for it reports (etcd grants at least 2 s).
     pub fn expiry_bounds(&self, ttl: Duration) -> ExpiryBounds {
         match self {
-            // Both backends compute their bounds without I/O; build them
-            // lazily and ask.
-            Modelled::Etcd(_) => ExpiryBounds {
-                min: ttl.max(Duration::from_secs(2)),
-                max: ttl.max(Duration::from_secs(2)) + Duration::from_millis(500),
-            },
-            Modelled::Consul(_) => consul_registry().expiry_bounds(ttl),
+            Modelled::Etcd(_) => EtcdRegistry::bounds(ttl.max(Duration::from_secs(2))),
+            Modelled::Consul(_) => ConsulRegistry::bounds(ttl),
         }
     }
 
