@@ -1,26 +1,20 @@
 //! Containers (opt-in: `CLUSTERLAB_BENCH_CONTAINERS=1`, minutes per case):
 //! cluster formation for 3, 5 and 7 etcd nodes through discovery, and
 //! failover for etcd, Consul and Patroni, each from one `clusterlab run`
-//! (the harness's own measurements in `results.json`).
+//! (the lab's own measurements, through the same `clusterlab::Lab` the
+//! command and the tests use).
 
-use std::path::Path;
-use std::process::Command;
-
+use clusterlab::{Lab, Outcome};
 use clusterlab_benches::gate;
 use clusterlab_benches::process::{release_binary, workspace_root};
 
-/// Runs one scenario file; returns its `results.json`.
-fn run(bin: &Path, file: &Path, name: &str) -> serde_json::Value {
-    let status = Command::new(bin)
-        .arg("run")
-        .arg(file)
-        .current_dir(workspace_root())
-        .status()
-        .expect("run clusterlab");
-    assert!(status.success(), "clusterlab run {} failed", file.display());
-    let results = workspace_root().join(format!("target/clusterlab/{name}/latest/results.json"));
-    serde_json::from_str(&std::fs::read_to_string(&results).expect("results.json"))
-        .expect("valid results.json")
+/// Runs one scenario file in containers; its outcome, which must pass.
+fn run(rt: &tokio::runtime::Runtime, file: &std::path::Path) -> Outcome {
+    let scenario = clusterlab::load(file).expect("a valid scenario");
+    let lab = Lab::containers().reports(workspace_root().join("target/clusterlab"));
+    let outcome = rt.block_on(lab.run(&scenario)).expect("the run happens");
+    outcome.assert_passed();
+    outcome
 }
 
 fn main() {
@@ -28,7 +22,10 @@ fn main() {
         println!("containers: skipped (set CLUSTERLAB_BENCH_CONTAINERS=1 to run; it takes several minutes)");
         return;
     }
-    let bin = release_binary(&["clusterlab-harness", "disco"], "clusterlab");
+    // The images take the agent from beside the running executable.
+    let agent = release_binary(&["disco"], "disco-agent");
+    std::env::set_var("CLUSTERLAB_DISCO_AGENT", &agent);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut figures = gate::Figures::new();
     for n in [3, 5, 7] {
@@ -44,8 +41,7 @@ fn main() {
             ),
         )
         .expect("write scenario");
-        let r = run(&bin, &file, &name);
-        let ms = r["convergence_ms"].as_f64().expect("formation measured");
+        let ms = run(&rt, &file).convergence_ms.expect("formation measured") as f64;
         println!("containers: {n} etcd nodes formed in {:.1} s", ms / 1000.0);
         figures.insert(
             format!("containers.formation_{n}_s"),
@@ -54,8 +50,7 @@ fn main() {
     }
     for scenario in ["quick", "consul-leader-kill", "patroni-etcd-failover"] {
         let file = workspace_root().join(format!("scenarios/{scenario}.toml"));
-        let r = run(&bin, &file, scenario);
-        let ms = r["failover_ms"].as_f64().expect("failover measured");
+        let ms = run(&rt, &file).failover_ms.expect("failover measured") as f64;
         println!("containers: {scenario} failed over in {:.1} s", ms / 1000.0);
         figures.insert(
             format!("containers.failover_{scenario}_s"),

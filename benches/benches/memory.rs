@@ -45,7 +45,7 @@ fn main() {
         let p = workspace_root().join("scenarios/sim-leader-loss-60s.toml");
         let s = clusterlab_scenario::load(&p).expect("scenario");
         let out = clusterlab_sim::world::run(&s, 1).expect("simulates");
-        assert!(out.violations.is_empty());
+        assert!(out.outcome.passed);
         return;
     }
     // `cargo bench -- <filter>` passes arguments; run only when selected.

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clusterlab_benches::gate;
-use clusterlab_scenario::trace::{EventKind, Trace};
+use clusterlab_core::trace::{EventKind, Trace};
 use clusterlab_sim::world;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hdrhistogram::Histogram;
@@ -54,11 +54,7 @@ fn sim_throughput(c: &mut Criterion) {
         b.iter(|| {
             seed += 1;
             let out = world::run(s, seed).expect("simulates");
-            assert!(
-                out.violations.is_empty(),
-                "seed {seed}: {:?}",
-                out.violations
-            );
+            assert!(out.outcome.passed, "seed {seed}: {:?}", out.outcome.checks);
         })
     });
     g.finish();

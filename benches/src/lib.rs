@@ -5,8 +5,7 @@
 //! processes on loopback; `ci/bench-compare` runs the fast ones and
 //! [`gate`] compares their medians with `benches/baseline.json`.
 
-#[path = "../../disco/tests/support/mod.rs"]
-pub mod servers;
+pub use clusterlab_servers as servers;
 
 pub mod failover;
 pub mod gate;

@@ -1,147 +1,23 @@
-//! Render the database's command line from a [`JoinPlan`].
-//!
-//! Each argument is a template. Placeholders:
-//!
-//! | placeholder         | becomes                                                   |
-//! |---------------------|-----------------------------------------------------------|
-//! | `{id}`              | this node's id                                            |
-//! | `{advertise}`       | this node's address                                       |
-//! | `{state}`           | `new` (bootstrap) or `existing` (etcd's word)             |
-//! | `{peers}`           | the other members' addresses, comma-separated             |
-//! | `{members}`         | all members' addresses including this one, comma-separated|
-//! | `{initial_cluster}` | `id=address,...` for all members (etcd `--initial-cluster`)|
-//! | `{leader}`          | the address to join through; the argument is dropped when there is none |
-//! | `{peer}`            | the argument is repeated once per peer (RethinkDB `--join={peer}`), dropped when there are none |
-//!
-//! `{{` and `}}` stand for literal braces.
-//!
-//! So RethinkDB is `rethinkdb --join={peer}`, CrateDB
-//! `-Cdiscovery.seed_hosts={members}`, rqlite `-join={leader}`, etcd
-//! `--initial-cluster={initial_cluster} --initial-cluster-state={state}`.
+//! Render the database's command line from a [`JoinPlan`], through the
+//! template language of the `disco-template` crate (placeholders `{id}`,
+//! `{peer}`, `{leader}`, `{initial_cluster}`..., documented there).
 
 use crate::node::JoinPlan;
-
-const PLACEHOLDERS: &[&str] = &[
-    "id",
-    "advertise",
-    "state",
-    "peers",
-    "members",
-    "initial_cluster",
-    "leader",
-    "peer",
-];
-
-/// A template error: which argument and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("command argument {index} {arg:?}: {reason}")]
-pub struct TemplateError {
-    /// Zero-based argument index.
-    pub index: usize,
-    /// The argument as given.
-    pub arg: String,
-    /// What is wrong and what is allowed.
-    pub reason: String,
-}
-
-/// Checks every placeholder in `args` before anything starts.
-pub fn validate(args: &[String]) -> Result<(), TemplateError> {
-    if args.is_empty() {
-        return Err(TemplateError {
-            index: 0,
-            arg: String::new(),
-            reason: "no command given; put the database command after `--`".into(),
-        });
-    }
-    for (index, arg) in args.iter().enumerate() {
-        let mut rest = arg.as_str();
-        while let Some(open) = rest.find('{') {
-            if rest[open..].starts_with("{{") {
-                rest = &rest[open + 2..];
-                continue;
-            }
-            let after = &rest[open + 1..];
-            let Some(close) = after.find('}') else {
-                return Err(TemplateError {
-                    index,
-                    arg: arg.clone(),
-                    reason: "unclosed `{`".into(),
-                });
-            };
-            let name = &after[..close];
-            if !PLACEHOLDERS.contains(&name) {
-                return Err(TemplateError {
-                    index,
-                    arg: arg.clone(),
-                    reason: format!("unknown placeholder {{{name}}}; known: {}", known()),
-                });
-            }
-            rest = &after[close + 1..];
-        }
-    }
-    Ok(())
-}
-
-fn known() -> String {
-    PLACEHOLDERS
-        .iter()
-        .map(|p| format!("{{{p}}}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use disco_template::{validate, TemplateError};
 
 /// Renders `args` for `plan`. Call [`validate`] first.
 pub fn render(args: &[String], plan: &JoinPlan) -> Vec<String> {
-    let join = |v: Vec<String>| v.join(",");
-    let members = plan.members();
-    let scalars = [
-        ("{id}", plan.me.node.clone()),
-        ("{advertise}", plan.me.address.clone()),
-        ("{state}", plan.role.state().to_string()),
-        (
-            "{peers}",
-            join(plan.peers.iter().map(|m| m.address.clone()).collect()),
-        ),
-        (
-            "{members}",
-            join(members.iter().map(|m| m.address.clone()).collect()),
-        ),
-        (
-            "{initial_cluster}",
-            join(
-                members
-                    .iter()
-                    .map(|m| format!("{}={}", m.node, m.address))
-                    .collect(),
-            ),
-        ),
-    ];
-    // `{{` and `}}` are literal braces (HCL or JSON in an argument).
-    let fill = |arg: &str| {
-        let escaped = arg.replace("{{", "\u{1}").replace("}}", "\u{2}");
-        scalars
-            .iter()
-            .fold(escaped, |acc, (k, v)| acc.replace(k, v))
-            .replace('\u{1}', "{")
-            .replace('\u{2}', "}")
+    let member = |m: &crate::peers::Member| disco_template::Member {
+        node: m.node.clone(),
+        address: m.address.clone(),
     };
-    let mut out = Vec::new();
-    for arg in args {
-        if arg.contains("{peer}") {
-            out.extend(
-                plan.peers
-                    .iter()
-                    .map(|p| fill(&arg.replace("{peer}", &p.address))),
-            );
-        } else if arg.contains("{leader}") {
-            if let Some(l) = &plan.leader {
-                out.push(fill(&arg.replace("{leader}", &l.address)));
-            }
-        } else {
-            out.push(fill(arg));
-        }
-    }
-    out
+    let values = disco_template::Values {
+        me: member(&plan.me),
+        state: plan.role.state().to_string(),
+        peers: plan.peers.iter().map(member).collect(),
+        leader: plan.leader.as_ref().map(member),
+    };
+    disco_template::render(args, &values)
 }
 
 #[cfg(test)]
@@ -157,109 +33,36 @@ mod tests {
         }
     }
 
-    fn plan(role: Role, peers: Vec<Member>) -> JoinPlan {
-        JoinPlan {
-            me: m("n2", "10.0.0.2:29015"),
-            role,
-            leader: peers.first().cloned(),
-            peers,
-        }
-    }
-
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
     }
 
     #[test]
-    fn seed_system_forms() {
-        let p = plan(
-            Role::Join {
+    fn a_plan_fills_the_template() {
+        let plan = JoinPlan {
+            me: m("n2", "10.0.0.2:2380"),
+            role: Role::Join {
                 bootstrapper: "n1".into(),
             },
-            vec![m("n1", "10.0.0.1:29015"), m("n3", "10.0.0.3:29015")],
-        );
-        assert_eq!(
-            render(&s(&["rethinkdb", "--bind", "all", "--join={peer}"]), &p),
-            s(&[
-                "rethinkdb",
-                "--bind",
-                "all",
-                "--join=10.0.0.1:29015",
-                "--join=10.0.0.3:29015"
-            ])
-        );
-        assert_eq!(
-            render(&s(&["crate", "-Cdiscovery.seed_hosts={members}"]), &p),
-            s(&[
-                "crate",
-                "-Cdiscovery.seed_hosts=10.0.0.1:29015,10.0.0.2:29015,10.0.0.3:29015"
-            ])
-        );
-        assert_eq!(
-            render(
-                &s(&["rqlited", "-join=http://{leader}", "-node-id={id}"]),
-                &p
-            ),
-            s(&["rqlited", "-join=http://10.0.0.1:29015", "-node-id=n2"])
-        );
+            peers: vec![m("n1", "10.0.0.1:2380")],
+            leader: Some(m("n1", "10.0.0.1:2380")),
+        };
         assert_eq!(
             render(
                 &s(&[
                     "etcd",
                     "--initial-cluster={initial_cluster}",
-                    "--initial-cluster-state={state}"
+                    "--initial-cluster-state={state}",
+                    "--join={leader}"
                 ]),
-                &p
+                &plan
             ),
             s(&[
                 "etcd",
-                "--initial-cluster=n1=10.0.0.1:29015,n2=10.0.0.2:29015,n3=10.0.0.3:29015",
-                "--initial-cluster-state=existing"
+                "--initial-cluster=n1=10.0.0.1:2380,n2=10.0.0.2:2380",
+                "--initial-cluster-state=existing",
+                "--join=10.0.0.1:2380"
             ])
         );
-    }
-
-    #[test]
-    fn bootstrap_drops_join_arguments() {
-        let p = plan(Role::Bootstrap, vec![]);
-        assert_eq!(
-            render(
-                &s(&["rqlited", "-join={leader}", "--join={peer}", "{state}"]),
-                &p
-            ),
-            s(&["rqlited", "new"])
-        );
-    }
-
-    #[test]
-    fn doubled_braces_are_literal() {
-        let p = plan(Role::Bootstrap, vec![]);
-        let args = s(&[
-            "consul",
-            "-hcl=performance {{ raft_multiplier = 1 }}",
-            "-node={id}",
-        ]);
-        assert!(validate(&args).is_ok());
-        assert_eq!(
-            render(&args, &p),
-            s(&[
-                "consul",
-                "-hcl=performance { raft_multiplier = 1 }",
-                "-node=n2"
-            ])
-        );
-    }
-
-    #[test]
-    fn validation_names_the_argument() {
-        assert!(validate(&s(&["db", "--join={peer}"])).is_ok());
-        let e = validate(&s(&["db", "--join={peers_list}"])).unwrap_err();
-        assert_eq!(e.index, 1);
-        assert!(e.reason.contains("unknown placeholder {peers_list}"), "{e}");
-        assert!(validate(&s(&["db", "--x={id"]))
-            .unwrap_err()
-            .reason
-            .contains("unclosed"));
-        assert!(validate(&[]).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! `disco-agent` as a process: cold starts, leader death, bad input and an
 //! unreachable store, against real etcd and Consul.
 
-mod support;
+use clusterlab_servers as support;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

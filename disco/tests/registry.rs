@@ -1,7 +1,7 @@
 //! The Registry contract and the disco logic against real etcd and Consul.
 //! Every test runs once per backend, each on its own server.
 
-mod support;
+use clusterlab_servers as support;
 
 use std::time::Duration;
 

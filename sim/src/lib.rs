@@ -1,15 +1,18 @@
-//! The simulated world: runs the unchanged `disco` logic under turmoil's
+//! The simulated world: the unchanged `disco` logic under turmoil's
 //! deterministic network, seeded, replayable and shrinkable.
 //!
-//! Built so far: [`etcd`], a model of etcd's semantics served through
-//! etcd's own gRPC API, so that `disco`'s real etcd backend talks to it
-//! unchanged; the differential tests (`tests/differential.rs`) hold it to
-//! real etcd. The turmoil world that runs nodes against it comes next.
+//! [`etcd`] and [`consul`] are models of the stores' semantics served
+//! through their own APIs (etcd's gRPC, the slice of Consul's HTTP API
+//! disco uses), so that disco's real backends talk to them unchanged; the
+//! differential tests (`tests/differential.rs`) hold them to the real
+//! stores. [`world`] runs a scenario's nodes against them with the shared
+//! fault engine and checks of `clusterlab-core`; [`schedule`] generates and
+//! shrinks fault schedules; [`baseline`] holds the glue the simulator must
+//! catch.
 
 pub mod baseline;
 pub mod clock;
 pub mod consul;
 pub mod etcd;
-pub mod invariant;
 pub mod schedule;
 pub mod world;

@@ -1,16 +1,17 @@
-//! Generated fault schedules: proptest draws schedules of faults, the
-//! simulator runs each, and a failing one is shrunk to the smallest
-//! schedule that still fails. The search is seeded, so it replays too.
+//! Generated fault schedules: each seed draws one schedule of faults with
+//! proptest, the simulator runs it (with the same seed), and a failing one
+//! is shrunk to the smallest schedule that still fails. Same seed, same
+//! schedule, same run: a failure replays alone.
 
 use std::time::Duration;
 
 use clusterlab_scenario::{Action, Fault, Groups, Role, Scenario, Target};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
 
 use crate::baseline::Strategy as Logic;
-use crate::invariant::Violation;
-use crate::world;
+use crate::world::{self, Schedule, Simulated};
 
 fn action() -> impl Strategy<Value = Action> {
     let leader = || vec![Target::Role(Role::Leader)];
@@ -44,10 +45,13 @@ pub fn schedule() -> impl Strategy<Value = Vec<Fault>> {
     })
 }
 
-/// `base` with `faults` instead of its own, lengthened to fit them.
+/// `base` with `faults` instead of its own, lengthened to fit them. Its
+/// failover bound is dropped: it was written for its own faults, and a
+/// generated schedule may lose no leader at all.
 pub fn with_faults(base: &Scenario, faults: Vec<Fault>) -> Scenario {
     let mut s = base.clone();
     s.faults = faults;
+    s.expect.failover_within = None;
     s.duration = s.last_heal() + s.expect.converge_within;
     s
 }
@@ -57,53 +61,67 @@ pub fn with_faults(base: &Scenario, faults: Vec<Fault>) -> Scenario {
 pub struct Found {
     /// The smallest schedule that still fails.
     pub faults: Vec<Fault>,
-    /// What it breaks.
-    pub violation: Violation,
+    /// Its run, replayed: the failed checks by their own names.
+    pub run: Simulated,
 }
 
-/// Runs `cases` generated schedules of `base` (simulation seed `seed`);
-/// the first failure comes back shrunk.
-pub fn search(base: &Scenario, logic: Logic, cases: u32, seed: u64) -> Option<Found> {
+/// How many shrink steps a failure may take.
+const SHRINK_STEPS: u32 = 256;
+
+fn tree(seed: u64) -> impl ValueTree<Value = Vec<Fault>> {
     let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
         rng_seed: RngSeed::Fixed(seed),
-        max_shrink_iters: 256,
+        failure_persistence: None,
         ..Config::default()
     });
-    let result = runner.run(&schedule(), |faults| {
-        let s = with_faults(base, faults);
-        let out =
-            world::run_with(&s, seed, logic).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        match out.violations.first() {
-            Some(v) => Err(TestCaseError::fail(format!(
-                "{}\u{1f}{}",
-                v.invariant, v.detail
-            ))),
-            None => Ok(()),
-        }
-    });
-    match result {
-        Err(TestError::Fail(reason, faults)) => {
-            let text = reason.message().to_string();
-            let (invariant, detail) = text.split_once('\u{1f}').unwrap_or(("sim", &text));
-            let invariant = match invariant {
-                "single-bootstrap" => "single-bootstrap",
-                "single-leader" => "single-leader",
-                "leader-key" => "leader-key",
-                "convergence" => "convergence",
-                _ => "sim",
-            };
-            Some(Found {
-                faults,
-                violation: Violation {
-                    invariant,
-                    detail: detail.to_string(),
-                },
-            })
-        }
-        _ => None,
+    schedule()
+        .new_tree(&mut runner)
+        .expect("schedules always generate")
+}
+
+/// The schedule generated for `seed`: each seed draws its own, so one
+/// failing seed replays alone.
+pub fn generated(seed: u64) -> Vec<Fault> {
+    tree(seed).current()
+}
+
+/// Runs the schedule generated for `seed` (the simulation seed too). A
+/// failing one comes back shrunk, by proptest's value tree, to the
+/// smallest schedule that still fails, with its run; a passing one with
+/// its run.
+pub fn check(base: &Scenario, logic: Logic, seed: u64) -> Result<Simulated, Box<Found>> {
+    let run = |faults: Vec<Fault>| {
+        world::simulate(&with_faults(base, faults), seed, logic, Schedule::Generated)
+    };
+    let fails =
+        |r: &Result<Simulated, world::SimError>| !r.as_ref().is_ok_and(|r| r.outcome.passed);
+    let mut tree = tree(seed);
+    let first = run(tree.current());
+    if !fails(&first) {
+        return Ok(first.expect("checked"));
     }
+    let mut best = (tree.current(), first);
+    let mut passed = false;
+    for _ in 0..SHRINK_STEPS {
+        let moved = if passed {
+            tree.complicate()
+        } else {
+            tree.simplify()
+        };
+        if !moved {
+            break;
+        }
+        let r = run(tree.current());
+        passed = !fails(&r);
+        if !passed && r.is_ok() {
+            best = (tree.current(), r);
+        }
+    }
+    let (faults, run) = best;
+    Err(Box::new(Found {
+        faults,
+        run: run.unwrap_or_else(|e| panic!("seed {seed}: the simulator failed: {e}")),
+    }))
 }
 
 /// A schedule as `[[faults]]` lines, for a report or a scenario file.

@@ -16,10 +16,12 @@ fn scenario(name: &str) -> Scenario {
 fn first_failure(s: &Scenario, strategy: Strategy, invariant: &str) -> Option<(u64, String)> {
     (0..1000).find_map(|seed| {
         let out = world::run_with(s, seed, strategy).unwrap();
-        out.violations
-            .iter()
-            .find(|v| v.invariant == invariant)
-            .map(|v| (seed, v.detail.clone()))
+        let found = out
+            .outcome
+            .failures()
+            .find(|c| c.name == invariant)
+            .map(|c| (seed, c.detail.clone()));
+        found
     })
 }
 
@@ -31,23 +33,23 @@ fn naive_glue_double_bootstraps_and_disco_does_not() {
     println!("naive: seed {seed}: {detail}");
     let disco = world::run(&s, seed).unwrap();
     assert!(
-        disco.violations.is_empty(),
+        disco.outcome.passed,
         "disco on seed {seed}: {:#?}",
-        disco.violations
+        disco.outcome.checks
     );
 }
 
 #[test]
 fn rqlite_style_leaves_a_stale_leader_key_and_disco_does_not() {
     let s = scenario("quick");
-    let (seed, detail) =
-        first_failure(&s, Strategy::RqliteStyle, "leader-key").expect("found within 1,000 seeds");
+    let (seed, detail) = first_failure(&s, Strategy::RqliteStyle, "leader-key-expiry")
+        .expect("found within 1,000 seeds");
     println!("rqlite-style: seed {seed}: {detail}");
     let disco = world::run(&s, seed).unwrap();
     assert!(
-        disco.violations.is_empty(),
+        disco.outcome.passed,
         "disco on seed {seed}: {:#?}",
-        disco.violations
+        disco.outcome.checks
     );
 }
 
@@ -69,10 +71,9 @@ fn disco_holds_on_every_shipped_sim_scenario() {
         for seed in 0..8 {
             let out = world::run(&s, seed).unwrap();
             assert!(
-                out.violations.is_empty(),
+                out.outcome.passed,
                 "{} seed {seed}: {:#?}",
-                s.name,
-                out.violations
+                s.name, out.outcome.checks
             );
         }
         ran += 1;
@@ -87,18 +88,34 @@ fn generated_schedules_shrink_to_the_smallest_failure() {
     use clusterlab_scenario::Action;
     use clusterlab_sim::schedule;
     let s = scenario("quick");
-    let found = schedule::search(&s, Strategy::RqliteStyle, 64, 0).expect("a failing schedule");
+    let found = (0..64)
+        .find_map(|seed| schedule::check(&s, Strategy::RqliteStyle, seed).err())
+        .expect("a failing schedule within 64 seeds");
     println!(
         "rqlite-style, shrunk:\n{}",
         schedule::to_toml(&found.faults)
     );
-    assert_eq!(found.violation.invariant, "leader-key");
+    let failed: Vec<&str> = found
+        .run
+        .outcome
+        .failures()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(failed.contains(&"leader-key-expiry"), "{failed:?}");
     assert_eq!(found.faults.len(), 1, "{:?}", found.faults);
     assert!(matches!(
         found.faults[0].action,
         Action::KillLeader | Action::Kill { .. }
     ));
-    assert!(schedule::search(&s, Strategy::Disco, 16, 0).is_none());
+    for seed in 0..16 {
+        if let Err(f) = schedule::check(&s, Strategy::Disco, seed) {
+            panic!(
+                "disco, generated seed {seed}:\n{}{:#?}",
+                schedule::to_toml(&f.faults),
+                f.run.outcome.failures().collect::<Vec<_>>()
+            );
+        }
+    }
 }
 
 /// The registration invariant, both ways: the naive glue renews every 45 s,
@@ -136,12 +153,17 @@ converge_within = "60s"
     // One node, so that naive's double bootstrap cannot end the run first.
     let naive = world::run_with(&s, 0, Strategy::Naive).unwrap();
     let v = naive
-        .violations
-        .iter()
-        .find(|v| v.invariant == "registered")
-        .unwrap_or_else(|| panic!("naive should stay unregistered: {:#?}", naive.violations));
+        .outcome
+        .failures()
+        .find(|c| c.name == "registered")
+        .unwrap_or_else(|| {
+            panic!(
+                "naive should stay unregistered: {:#?}",
+                naive.outcome.checks
+            )
+        });
     println!("naive: {}", v.detail);
     assert!(v.detail.contains("n1"), "{}", v.detail);
     let disco = world::run(&s, 0).unwrap();
-    assert!(disco.violations.is_empty(), "{:#?}", disco.violations);
+    assert!(disco.outcome.passed, "{:#?}", disco.outcome.checks);
 }

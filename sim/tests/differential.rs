@@ -10,8 +10,7 @@
 //! coordinates), so its indexes are compared by identity: each distinct
 //! index is named by its order of first appearance.
 
-#[path = "../../disco/tests/support/mod.rs"]
-mod support;
+use clusterlab_servers as support;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use clusterlab_scenario::trace::{EventKind, NodeRole};
+use clusterlab_core::trace::{EventKind, NodeRole};
 use clusterlab_scenario::Scenario;
 use clusterlab_sim::world;
 
@@ -22,7 +22,7 @@ fn quick_holds_its_invariants_and_replays_byte_for_byte() {
     let b = world::run(&s, 7).unwrap();
     println!("{}", a.trace.to_jsonl());
     println!("one run of {:?} simulated took {took:?}", s.duration);
-    assert!(a.violations.is_empty(), "{:#?}", a.violations);
+    assert!(a.outcome.passed, "{:#?}", a.outcome.checks);
     assert_eq!(
         a.trace.to_jsonl(),
         b.trace.to_jsonl(),
@@ -38,7 +38,7 @@ fn different_seeds_replay_exactly_too() {
     let s = scenario("cold-start-5");
     for seed in [1, 2, 3] {
         let (a, b) = (world::run(&s, seed).unwrap(), world::run(&s, seed).unwrap());
-        assert!(a.violations.is_empty(), "seed {seed}: {:#?}", a.violations);
+        assert!(a.outcome.passed, "seed {seed}: {:#?}", a.outcome.checks);
         assert_eq!(a.trace.to_jsonl(), b.trace.to_jsonl(), "seed {seed}");
     }
 }
@@ -47,7 +47,7 @@ fn different_seeds_replay_exactly_too() {
 fn consul_discovery_holds_and_replays_byte_for_byte() {
     let s = scenario("consul-leader-kill");
     let (a, b) = (world::run(&s, 3).unwrap(), world::run(&s, 3).unwrap());
-    assert!(a.violations.is_empty(), "{:#?}", a.violations);
+    assert!(a.outcome.passed, "{:#?}", a.outcome.checks);
     assert_eq!(a.trace.to_jsonl(), b.trace.to_jsonl());
     let t = a.trace.to_jsonl();
     assert!(
@@ -90,11 +90,7 @@ fn a_leader_frozen_past_its_ttl_is_replaced_and_never_overlaps() {
     let mut replaced = 0;
     for seed in 0..4 {
         let out = world::run(&s, seed).unwrap();
-        assert!(
-            out.violations.is_empty(),
-            "seed {seed}: {:#?}",
-            out.violations
-        );
+        assert!(out.outcome.passed, "seed {seed}: {:#?}", out.outcome.checks);
         let events = &out.trace.events;
         let paused: Vec<String> = events
             .iter()
@@ -129,11 +125,7 @@ fn packet_loss_to_the_registry_is_survived() {
     );
     for seed in 0..4 {
         let out = world::run(&s, seed).unwrap();
-        assert!(
-            out.violations.is_empty(),
-            "seed {seed}: {:#?}",
-            out.violations
-        );
+        assert!(out.outcome.passed, "seed {seed}: {:#?}", out.outcome.checks);
         assert!(out.trace.to_jsonl().contains("\"packet-loss\""));
     }
 }

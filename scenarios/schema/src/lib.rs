@@ -10,9 +10,7 @@ pub mod error;
 pub mod load;
 pub mod model;
 pub mod probe;
-pub mod target;
 pub mod time;
-pub mod trace;
 
 pub use error::ScenarioError;
 pub use load::{load, parse};

@@ -430,9 +430,13 @@ impl Checker<'_> {
                 )
             };
             let command = c.command.ok_or_else(|| missing("command"))?;
-            disco::render::validate(command.get_ref()).map_err(|e| {
+            disco_template::validate(command.get_ref()).map_err(|e| {
                 let span = self.find(&command.span(), &e.arg, 0);
-                self.err(span, e.reason.clone(), "placeholders: {id} {advertise} {state} {peers} {members} {initial_cluster} {leader} {peer}")
+                self.err(
+                    span,
+                    e.reason.clone(),
+                    &format!("placeholders: {}", disco_template::known()),
+                )
             })?;
             let p = c.probe.ok_or_else(|| missing("[cluster.probe]"))?;
             let method = p.method.get_ref().to_ascii_uppercase();

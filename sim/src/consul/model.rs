@@ -75,7 +75,7 @@ pub enum TxnOp {
 pub struct TxnError(pub String);
 
 /// The store.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Model {
     index: u64,
     kvs_index: u64,
@@ -83,6 +83,23 @@ pub struct Model {
     tombstones: BTreeMap<String, u64>,
     sessions: BTreeMap<String, Session>,
     next_session: u64,
+}
+
+impl Default for Model {
+    /// An empty store whose raft index has moved once: a real server has
+    /// written its own bookkeeping (the catalog) before any client's first
+    /// write, so no client write ever carries the index an empty listing
+    /// answers with (at least 1, as Consul's blocking-query rules ask).
+    fn default() -> Self {
+        Model {
+            index: 1,
+            kvs_index: 0,
+            kvs: BTreeMap::new(),
+            tombstones: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            next_session: 0,
+        }
+    }
 }
 
 impl Model {

@@ -1,35 +1,32 @@
-//! What the simulated nodes publish and the invariants read: each node's
-//! leadership window and member view, every bootstrap, and the trace. All
-//! times are simulated time since the start, so the trace is the same for
-//! the same seed, byte for byte.
+//! What the simulated nodes publish and the driver reads each tick: each
+//! node's leadership window and member view, and every bootstrap; plus the
+//! run's trace and the switches that freeze a node. All times are
+//! simulated time since the start, so a trace is the same for the same
+//! seed, byte for byte.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use clusterlab_scenario::trace::{EventKind, NodeRole, Trace};
+use clusterlab_core::trace::{EventKind, Trace};
 use tokio::sync::watch;
 
 /// One node as last published.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeState {
-    /// Running (not crashed).
-    pub alive: bool,
-    /// Frozen by a pause fault.
-    pub paused: bool,
+pub struct Published {
     /// It may act as leader until this instant, with this fencing token.
     pub leader: Option<(Duration, u64)>,
-    /// Its view of the members, sorted.
-    pub members: Vec<String>,
+    /// Its view of the members, sorted; `None` before its first view.
+    pub members: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Moves whenever a node publishes, so that readers can skip a copy.
+    version: u64,
     trace: Trace,
-    nodes: BTreeMap<String, NodeState>,
-    bootstraps: Vec<String>,
-    roles: BTreeMap<String, NodeRole>,
-    died: BTreeMap<String, Duration>,
+    nodes: BTreeMap<String, Published>,
+    bootstraps: Vec<(Duration, String)>,
     frozen: BTreeMap<String, watch::Sender<bool>>,
 }
 
@@ -54,94 +51,49 @@ impl Board {
         self.with(|i| i.trace.push(at, kind));
     }
 
-    /// A node won the bootstrap key.
+    /// A node won the bootstrap key (now).
     pub fn bootstrap(&self, node: &str) {
-        self.with(|i| i.bootstraps.push(node.to_string()));
-        self.event(now(), EventKind::Bootstrap { node: node.into() });
+        self.with(|i| i.bootstraps.push((now(), node.to_string())));
     }
 
-    fn role(&self, at: Duration, node: &str, role: NodeRole) {
-        let changed = self.with(|i| i.roles.insert(node.to_string(), role) != Some(role));
-        if changed {
-            self.event(
-                at,
-                EventKind::Role {
-                    node: node.into(),
-                    role,
-                },
-            );
-        }
+    /// The bootstraps published since the last call.
+    pub fn take_bootstraps(&self) -> Vec<(Duration, String)> {
+        self.with(|i| std::mem::take(&mut i.bootstraps))
     }
 
     /// A node's leadership changed: `Some((until, token))` while it may act.
     pub fn leadership(&self, node: &str, leader: Option<(Duration, u64)>) {
-        self.with(|i| i.nodes.entry(node.to_string()).or_default().leader = leader);
-        let role = if leader.is_some() {
-            NodeRole::Leader
-        } else {
-            NodeRole::Follower
-        };
-        self.role(now(), node, role);
+        self.with(|i| {
+            i.version += 1;
+            i.nodes.entry(node.to_string()).or_default().leader = leader;
+        });
     }
 
     /// A node's member view changed.
     pub fn members(&self, node: &str, members: Vec<String>) {
-        let changed = self.with(|i| {
-            let st = i.nodes.entry(node.to_string()).or_default();
-            let changed = st.members != members;
-            st.members = members.clone();
-            changed
+        self.with(|i| {
+            i.version += 1;
+            i.nodes.entry(node.to_string()).or_default().members = Some(members);
         });
-        if changed {
-            self.event(
-                now(),
-                EventKind::Members {
-                    node: node.into(),
-                    members,
-                },
-            );
-        }
     }
 
-    /// The driver started, crashed or restarted a node.
-    pub fn alive(&self, at: Duration, node: &str, alive: bool) {
+    /// Forgets what a node published: it was killed or restarted, and a
+    /// new incarnation starts from nothing.
+    pub fn reset(&self, node: &str) {
         self.with(|i| {
-            let st = i.nodes.entry(node.to_string()).or_default();
-            st.alive = alive;
-            if alive {
-                i.died.remove(node);
-            } else {
-                st.leader = None;
-                st.members.clear();
-                i.died.insert(node.to_string(), at);
-            }
+            i.version += 1;
+            i.nodes.remove(node);
         });
-        self.role(
-            at,
-            node,
-            if alive {
-                NodeRole::Starting
-            } else {
-                NodeRole::Down
-            },
-        );
     }
 
-    /// The driver froze (`true`) or thawed a node.
-    pub fn pause(&self, at: Duration, node: &str, paused: bool) {
+    /// Freezes (`true`) or thaws a node's host.
+    pub fn freeze(&self, node: &str, frozen: bool) {
         self.with(|i| {
-            i.nodes.entry(node.to_string()).or_default().paused = paused;
             i.frozen
                 .entry(node.to_string())
                 .or_insert_with(|| watch::channel(false).0)
-                .send_replace(paused);
+                .send_replace(frozen);
         });
-        let role = if paused {
-            NodeRole::Paused
-        } else {
-            NodeRole::Starting
-        };
-        self.role(at, node, role);
     }
 
     /// Whether `node` is frozen, as a watch its host gates its work on.
@@ -154,19 +106,19 @@ impl Board {
         })
     }
 
-    /// Every node's state.
-    pub fn nodes(&self) -> BTreeMap<String, NodeState> {
+    /// What `node` last published.
+    pub fn published(&self, node: &str) -> Published {
+        self.with(|i| i.nodes.get(node).cloned().unwrap_or_default())
+    }
+
+    /// A number that moves whenever a node publishes or is reset.
+    pub fn version(&self) -> u64 {
+        self.with(|i| i.version)
+    }
+
+    /// What every node last published.
+    pub fn all(&self) -> BTreeMap<String, Published> {
         self.with(|i| i.nodes.clone())
-    }
-
-    /// When each dead node died.
-    pub fn died(&self) -> BTreeMap<String, Duration> {
-        self.with(|i| i.died.clone())
-    }
-
-    /// Every bootstrap, in order.
-    pub fn bootstraps(&self) -> Vec<String> {
-        self.with(|i| i.bootstraps.clone())
     }
 
     /// The trace so far.

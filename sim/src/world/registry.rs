@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use clusterlab_scenario::StoreKind;
 use disco::backend::{ConsulRegistry, EtcdRegistry};
-use disco::registry::ExpiryBounds;
 
 use super::{net, REGISTRY};
 use crate::consul::client::TurmoilHttp;
@@ -55,6 +54,14 @@ impl Modelled {
         }
     }
 
+    /// A number that moves with every write to the store.
+    pub fn version(&self) -> u64 {
+        match self {
+            Modelled::Etcd(m) => m.lock().expect("model lock").revision() as u64,
+            Modelled::Consul(m) => m.lock().expect("model lock").index(),
+        }
+    }
+
     /// Every key under `prefix`, sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         match self {
@@ -78,15 +85,6 @@ impl Modelled {
                 .into_iter()
                 .map(|(k, _)| k)
                 .collect(),
-        }
-    }
-
-    /// The store's expiry contract for a lease of `ttl`, as disco's backend
-    /// for it reports (etcd grants at least 2 s).
-    pub fn expiry_bounds(&self, ttl: Duration) -> ExpiryBounds {
-        match self {
-            Modelled::Etcd(_) => EtcdRegistry::bounds(ttl.max(Duration::from_secs(2))),
-            Modelled::Consul(_) => ConsulRegistry::bounds(ttl),
         }
     }
 

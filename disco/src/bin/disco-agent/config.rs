@@ -68,6 +68,10 @@ pub struct Args {
     /// --advertise must then be the peer URL (http://host:2380).
     #[arg(long, env = "DISCO_ETCD_MEMBER_ADD", value_name = "CLIENT_PORT")]
     pub etcd_member_add: Option<u16>,
+    /// Serve the agent's own view (boot role, registration, disco's member
+    /// view, leadership window) as JSON on this port.
+    #[arg(long, env = "DISCO_STATUS_PORT", value_name = "PORT")]
+    pub status_port: Option<u16>,
     /// Keep this file holding the current members' addresses, one per line.
     #[arg(long, env = "DISCO_PEERS_FILE")]
     pub peers_file: Option<PathBuf>,

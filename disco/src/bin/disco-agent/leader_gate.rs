@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use disco::announce::LeaseState;
 use disco::keys::Keys;
-use disco::leader::{Election, LeaderRecord};
+use disco::leader::{Election, LeaderRecord, Leadership};
 use disco::Registry;
 use tokio::sync::watch;
 use tracing::info;
@@ -49,36 +49,47 @@ impl Probe {
 }
 
 /// Runs forever: starts an election when the database leads, resigns when
-/// it stops. Abort the task to stop; the lease's revocation at shutdown
-/// removes a key still held.
+/// it stops, and mirrors the current election's view into `view`. Abort the
+/// task to stop; the lease's revocation at shutdown removes a key still
+/// held.
 pub async fn follow<R: Registry>(
     registry: R,
     keys: Keys,
     me: LeaderRecord,
     lease: watch::Receiver<Option<LeaseState>>,
     probe: Probe,
+    view: watch::Sender<Leadership>,
 ) {
-    let mut election: Option<Election> = None;
+    let mut election: Option<(Election, tokio::task::JoinHandle<()>)> = None;
     loop {
         let leads = probe.leads().await;
         match (leads, election.is_some()) {
             (true, false) => {
                 info!("the database leads: campaigning for the leader key");
-                election = Some(Election::start(
-                    registry.clone(),
-                    keys.clone(),
-                    me.clone(),
-                    lease.clone(),
-                ));
+                let e = Election::start(registry.clone(), keys.clone(), me.clone(), lease.clone());
+                let mirror = tokio::spawn(mirror(e.subscribe(), view.clone()));
+                election = Some((e, mirror));
             }
             (false, true) => {
                 info!("the database no longer leads: resigning the leader key");
-                if let Some(e) = election.take() {
+                if let Some((e, mirror)) = election.take() {
+                    mirror.abort();
                     e.resign().await;
+                    view.send_replace(Leadership::Follower { leader: None });
                 }
             }
             _ => {}
         }
         tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// Copies every change of an election's view into `to`.
+async fn mirror(mut from: watch::Receiver<Leadership>, to: watch::Sender<Leadership>) {
+    loop {
+        to.send_replace(from.borrow_and_update().clone());
+        if from.changed().await.is_err() {
+            return;
+        }
     }
 }

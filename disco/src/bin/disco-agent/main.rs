@@ -4,13 +4,14 @@
 mod config;
 mod etcd_join;
 mod leader_gate;
+mod status;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use disco::backend::{ConsulRegistry, EtcdRegistry};
 use disco::keys::Keys;
-use disco::leader::LeaderRecord;
+use disco::leader::{LeaderRecord, Leadership};
 use disco::node::{Node, NodeConfig};
 use disco::peers::Membership;
 use disco::{render, supervise, Registry};
@@ -72,6 +73,27 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
     };
     info!(backend = registry.kind(), node = %cfg.node, cluster = %cfg.cluster, "starting");
     let node = Node::start(registry.clone(), cfg.clone(), args.startup_timeout).await?;
+    // The leadership the status endpoint reports: the node's own election,
+    // or the one the leader gate runs while the database leads.
+    let (gated, leadership) = match node.election() {
+        Some(e) => (None, e.subscribe()),
+        None => {
+            let (tx, rx) = tokio::sync::watch::channel(Leadership::Unknown);
+            (Some(tx), rx)
+        }
+    };
+    let status_task = args.status_port.map(|port| {
+        tokio::spawn(status::serve(
+            port,
+            status::Status {
+                node: cfg.node.clone(),
+                role: node.role().clone(),
+                lease: node.announcement().subscribe(),
+                peers: node.peers().subscribe(),
+                leadership,
+            },
+        ))
+    });
     let mut plan = node.join_plan(args.join_timeout).await?;
     let learner = match (args.etcd_member_add, plan.peers.is_empty()) {
         (Some(port), false) => etcd_join::member_add(&mut plan, port, args.join_timeout).await?,
@@ -83,8 +105,8 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
         let rx = node.peers().subscribe();
         tokio::spawn(write_peers_file(path, rx))
     });
-    let gate = match (&args.leader_probe, args.no_leader) {
-        (Some(url), false) => Some(tokio::spawn(leader_gate::follow(
+    let gate = match (&args.leader_probe, args.no_leader, gated) {
+        (Some(url), false, Some(tx)) => Some(tokio::spawn(leader_gate::follow(
             registry,
             Keys::new(&cfg.prefix, &cfg.cluster),
             LeaderRecord {
@@ -93,12 +115,16 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
             },
             node.announcement().subscribe(),
             leader_gate::Probe::new(url.clone(), args.leader_match.clone()),
+            tx,
         ))),
         _ => None,
     };
     let promote = learner.map(|l| tokio::spawn(etcd_join::promote(l, args.join_timeout)));
     let status = supervise::run(&argv).await;
-    for t in [peers_file, gate, promote].into_iter().flatten() {
+    for t in [peers_file, gate, promote, status_task]
+        .into_iter()
+        .flatten()
+    {
         t.abort();
     }
     node.shutdown().await;

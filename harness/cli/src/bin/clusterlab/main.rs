@@ -1,0 +1,428 @@
+//! `clusterlab`: run, simulate, list and validate scenario files.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use clap::Parser;
+use clusterlab::{catalog, Lab, Progress, Scenario, Schedule, Strategy, World};
+use clusterlab_sim::schedule;
+use clusterlab_sim::world::Simulated;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use cli::{Cli, Command};
+
+/// Exit code for bad input: a scenario that does not validate, an unknown
+/// scenario name, a world that cannot run here.
+const BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Long paths and messages stay on one line, so they can be grepped.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // Simulated nodes warn about every simulated fault.
+                if matches!(cli.command, Command::Sim(_)) {
+                    "error".into()
+                } else {
+                    "warn".into()
+                }
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let dir = cli
+        .scenario_dir
+        .clone()
+        .unwrap_or_else(catalog::default_dir);
+    match cli.command {
+        Command::Validate { files } => validate(&dir, files),
+        Command::List => list(&dir),
+        Command::Run(args) => {
+            let names = if args.scenarios.is_empty() {
+                vec!["quick".to_string()]
+            } else {
+                args.scenarios.clone()
+            };
+            let Some(loaded) = load_all(&dir, &names) else {
+                return ExitCode::from(BAD_INPUT);
+            };
+            run_containers(&loaded, &args)
+        }
+        Command::Sim(args) => {
+            let Some(loaded) = load_all(&dir, std::slice::from_ref(&args.scenario)) else {
+                return ExitCode::from(BAD_INPUT);
+            };
+            simulate(&loaded[0], &args)
+        }
+    }
+}
+
+/// Loads every named scenario, printing each error; `None` if any failed.
+fn load_all(dir: &std::path::Path, names: &[String]) -> Option<Vec<Scenario>> {
+    let mut ok = Vec::new();
+    let mut failed = false;
+    for n in names {
+        match clusterlab_scenario::load(&catalog::resolve(n, dir)) {
+            Ok(s) => ok.push(s),
+            Err(e) => {
+                eprintln!("{:?}", miette::Report::new(*e));
+                failed = true;
+            }
+        }
+    }
+    (!failed).then_some(ok)
+}
+
+/// The scenario files in `dir`, or exit 2 with a hint.
+fn shipped(dir: &std::path::Path) -> Result<Vec<PathBuf>, ExitCode> {
+    catalog::files_in(dir).map_err(|e| {
+        eprintln!(
+            "clusterlab: cannot read {}: {e}; pass --scenario-dir DIR or set CLUSTERLAB_SCENARIOS",
+            dir.display()
+        );
+        ExitCode::from(BAD_INPUT)
+    })
+}
+
+/// `containers, sim`.
+fn world_names(s: &Scenario, sep: &str) -> String {
+    s.worlds
+        .iter()
+        .map(|w| w.as_str())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn validate(dir: &std::path::Path, files: Vec<PathBuf>) -> ExitCode {
+    let files = if files.is_empty() {
+        match shipped(dir) {
+            Ok(f) => f,
+            Err(code) => return code,
+        }
+    } else {
+        files
+    };
+    let mut bad = 0;
+    for f in &files {
+        match clusterlab_scenario::load(f) {
+            Ok(s) => {
+                println!(
+                    "ok    {} ({}; {} faults)",
+                    f.display(),
+                    world_names(&s, ", "),
+                    s.faults.len()
+                );
+            }
+            Err(e) => {
+                bad += 1;
+                println!("FAIL  {}", f.display());
+                eprintln!("{:?}", miette::Report::new(*e));
+            }
+        }
+    }
+    println!("{} valid, {} invalid", files.len() - bad, bad);
+    if bad > 0 {
+        ExitCode::from(BAD_INPUT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn list(dir: &std::path::Path) -> ExitCode {
+    let files = match shipped(dir) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let mut code = ExitCode::SUCCESS;
+    for f in files {
+        match clusterlab_scenario::load(&f) {
+            Ok(s) => {
+                println!(
+                    "{:<28} {:<16} {:>5}s  {}",
+                    s.name,
+                    world_names(&s, ","),
+                    s.duration.as_secs(),
+                    s.description
+                );
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                code = ExitCode::from(BAD_INPUT);
+            }
+        }
+    }
+    code
+}
+
+/// Prints a run's summary line and report folder.
+fn print(done: &clusterlab::Done) {
+    match &done.dir {
+        Some(dir) => println!("{}  ({})", done.outcome.summary(), dir.display()),
+        None => println!("{}", done.outcome.summary()),
+    }
+}
+
+/// Runs scenarios in containers, one after another. What cannot run here
+/// is reported as skipped (never as passed); every run writes its reports,
+/// plus the containers' logs when it fails. Ctrl-C or SIGTERM stops the
+/// run and removes its containers before exiting.
+fn run_containers(scenarios: &[Scenario], args: &cli::RunArgs) -> ExitCode {
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async {
+        let mut failed = false;
+        for s in scenarios {
+            let bar = progress(s);
+            let shown = bar.clone();
+            let name = s.name.clone();
+            let mut lab = Lab::containers()
+                .reports(&args.out)
+                .keep(args.keep)
+                .progress(move |p| match p {
+                    Progress::Elapsed(secs) => shown.set_position(secs),
+                    Progress::Doing(msg) => shown.set_message(format!("{name}: {msg}")),
+                });
+            if let Some(seed) = args.seed {
+                lab = lab.seed(seed);
+            }
+            let result = tokio::select! {
+                r = lab.run_full(s) => r,
+                sig = interrupted() => {
+                    bar.finish_and_clear();
+                    // Dropping the run future removed its containers.
+                    eprintln!("clusterlab: {sig}: {} stopped and its containers removed", s.name);
+                    return ExitCode::from(130);
+                }
+            };
+            bar.finish_and_clear();
+            match result {
+                Ok(done) => {
+                    failed |= !done.outcome.passed && done.outcome.skipped.is_none();
+                    print(&done);
+                }
+                Err(e) => {
+                    eprintln!("clusterlab: {}: {e}", s.name);
+                    return ExitCode::from(match e {
+                        clusterlab::Error::Reports { .. } => 1,
+                        _ => BAD_INPUT,
+                    });
+                }
+            }
+        }
+        if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// A bar over the scenario's length, in seconds.
+fn progress(s: &Scenario) -> ProgressBar {
+    let bar = ProgressBar::new(s.duration.as_secs());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Resolves on Ctrl-C or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
+}
+
+/// `clusterlab sim`: one seed replayed with its full reports, or many seeds
+/// in parallel with the command that replays each failure alone.
+fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
+    if let Err(reason) = s.supports(World::Sim) {
+        println!("SKIP  {} [sim]: {reason}", s.name);
+        return ExitCode::SUCCESS;
+    }
+    let strategy = Strategy::parse(&args.strategy).expect("clap checked the strategy");
+    let generated = matches!(args.schedule, cli::Schedule::Generated);
+    let replay = |seed: u64| {
+        format!(
+            "clusterlab sim {} --strategy {}{} --seed {seed}",
+            s.name,
+            args.strategy,
+            if generated {
+                " --schedule generated"
+            } else {
+                ""
+            }
+        )
+    };
+    if let Some(seed) = args.seed {
+        return replay_one(s, args, strategy, seed, generated);
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bar = ProgressBar::new(args.seeds);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} seeds {msg}",
+        )
+        .expect("valid template"),
+    );
+    let next = AtomicU64::new(0);
+    let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+    let unsupported = Mutex::new(None);
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= args.seeds {
+                    return;
+                }
+                let failed = if generated {
+                    schedule::check(s, strategy, seed).err().map(|found| {
+                        format!(
+                            "{}\n      shrunk schedule:\n{}",
+                            failed_checks(&found.run),
+                            indent(&schedule::to_toml(&found.faults))
+                        )
+                    })
+                } else {
+                    match clusterlab_sim::world::run_with(s, seed, strategy) {
+                        Ok(run) if run.outcome.passed => None,
+                        Ok(run) => Some(failed_checks(&run)),
+                        Err(e) => {
+                            *unsupported.lock().expect("lock") = Some(e.to_string());
+                            return;
+                        }
+                    }
+                };
+                if let Some(f) = failed {
+                    failures.lock().expect("failures lock").push((seed, f));
+                }
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = unsupported.into_inner().expect("lock") {
+        eprintln!("clusterlab: {}: {e}", s.name);
+        return ExitCode::from(BAD_INPUT);
+    }
+    let mut failures = failures.into_inner().expect("failures lock");
+    failures.sort_by_key(|(seed, _)| *seed);
+    let secs = started.elapsed().as_secs_f64();
+    for (seed, what) in &failures {
+        println!(
+            "FAIL  {} seed {seed}: {what}\n      replay: {}",
+            s.name,
+            replay(*seed)
+        );
+    }
+    println!(
+        "{}  {} [sim{}] {} seeds, {} failed, {:.1}s on {workers} threads ({:.0} seeds/min)",
+        if failures.is_empty() { "PASS" } else { "FAIL" },
+        s.name,
+        if generated {
+            ", generated schedules"
+        } else {
+            ""
+        },
+        args.seeds,
+        failures.len(),
+        secs,
+        args.seeds as f64 / secs * 60.0
+    );
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The failed checks of a run, each by its own name: `name: detail; ...`.
+fn failed_checks(run: &Simulated) -> String {
+    run.outcome
+        .failures()
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("        {l}\n"))
+        .collect::<String>()
+}
+
+/// One seed, with its full reports. A generated schedule is shrunk if it
+/// fails, and the shrunk run is the one reported.
+fn replay_one(
+    s: &Scenario,
+    args: &cli::SimArgs,
+    strategy: Strategy,
+    seed: u64,
+    generated: bool,
+) -> ExitCode {
+    let scenario = if generated {
+        let faults = match schedule::check(s, strategy, seed) {
+            Ok(_) => schedule::generated(seed),
+            Err(found) => {
+                println!(
+                    "seed {seed}: the generated schedule fails; shrunk to:\n{}",
+                    schedule::to_toml(&found.faults)
+                );
+                found.faults
+            }
+        };
+        let mut g = schedule::with_faults(s, faults);
+        g.name = s.name.clone();
+        g
+    } else {
+        s.clone()
+    };
+    let lab = Lab::sim()
+        .seed(seed)
+        .strategy(strategy)
+        .reports(&args.out)
+        .schedule(if generated {
+            Schedule::Generated
+        } else {
+            Schedule::Scenario
+        })
+        .run_id(if generated {
+            format!("generated-seed-{seed}")
+        } else {
+            format!("seed-{seed}")
+        });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let done = rt.block_on(lab.run_full(&scenario));
+    match done {
+        Ok(done) => {
+            print(&done);
+            for c in done.outcome.failures() {
+                println!("      {} at {} ms: {}", c.name, c.at_ms, c.detail);
+            }
+            if done.outcome.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("clusterlab: {}: {e}", s.name);
+            ExitCode::from(BAD_INPUT)
+        }
+    }
+}

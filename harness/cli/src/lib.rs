@@ -1,0 +1,287 @@
+//! clusterlab, above both worlds: the `clusterlab` command, and a small API
+//! for a user's own `cargo test`: load a scenario, run it in a world, get
+//! an [`Outcome`], assert on it.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), clusterlab::Error> {
+//! let scenario = clusterlab::load("scenarios/quick.toml")?;
+//! let outcome = clusterlab::Lab::sim().seed(7).run(&scenario).await?;
+//! outcome.assert_passed();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Lab::containers`] runs the same file against real containers (Docker,
+//! images built offline); [`Lab::reports`] writes `results.json`,
+//! `junit.xml`, `events.jsonl` and `timeline.svg` for every run.
+
+pub mod catalog;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use clusterlab_containers::world::{OnProgress, Progress};
+pub use clusterlab_core::trace::Trace;
+pub use clusterlab_core::{CheckResult, Outcome};
+pub use clusterlab_scenario::{Scenario, ScenarioError, World};
+pub use clusterlab_sim::baseline::Strategy;
+pub use clusterlab_sim::world::Schedule;
+
+use clusterlab_containers::{docker, world as containers};
+use clusterlab_core::report;
+
+/// Why a run could not happen (a failed check is an [`Outcome`], not an
+/// error).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scenario file is bad.
+    #[error(transparent)]
+    Scenario(#[from] Box<ScenarioError>),
+    /// Docker cannot be used.
+    #[error(transparent)]
+    Docker(#[from] docker::DockerError),
+    /// The container world could not carry the run out.
+    #[error(transparent)]
+    Containers(#[from] containers::WorldError),
+    /// The simulator could not carry the run out.
+    #[error(transparent)]
+    Sim(#[from] clusterlab_sim::world::SimError),
+    /// The reports could not be written.
+    #[error("cannot write reports under {dir}: {source}")]
+    Reports {
+        /// Where.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Reads and validates a scenario file.
+pub fn load(path: impl AsRef<Path>) -> Result<Scenario, Error> {
+    Ok(clusterlab_scenario::load(path.as_ref())?)
+}
+
+/// A finished run: its verdict, its trace, where its reports went, and
+/// (containers) what each container printed.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// The verdict.
+    pub outcome: Outcome,
+    /// Everything that happened.
+    pub trace: Trace,
+    /// The run's report folder, if reports were asked for.
+    pub dir: Option<PathBuf>,
+}
+
+/// How to run a scenario: in which world, with which seed, and where the
+/// reports go.
+#[derive(Clone)]
+pub struct Lab {
+    world: World,
+    seed: Option<u64>,
+    reports: Option<PathBuf>,
+    keep: bool,
+    strategy: Strategy,
+    schedule: Schedule,
+    run_id: Option<String>,
+    progress: Option<OnProgress>,
+}
+
+impl std::fmt::Debug for Lab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lab")
+            .field("world", &self.world)
+            .field("seed", &self.seed)
+            .field("reports", &self.reports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lab {
+    fn new(world: World) -> Lab {
+        Lab {
+            world,
+            seed: None,
+            reports: None,
+            keep: false,
+            strategy: Strategy::Disco,
+            schedule: Schedule::Scenario,
+            run_id: None,
+            progress: None,
+        }
+    }
+
+    /// The deterministic simulator: same seed, same run.
+    pub fn sim() -> Lab {
+        Lab::new(World::Sim)
+    }
+
+    /// Real containers (needs Docker; images are built offline).
+    pub fn containers() -> Lab {
+        Lab::new(World::Containers)
+    }
+
+    /// The seed for the simulator and for `random` fault targets
+    /// (default: 0 in the simulator, one from the run id in containers).
+    pub fn seed(mut self, seed: u64) -> Lab {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Writes each run's reports under `dir/<scenario>/<run id>/`.
+    pub fn reports(mut self, dir: impl Into<PathBuf>) -> Lab {
+        self.reports = Some(dir.into());
+        self
+    }
+
+    /// Leaves the containers running afterwards (containers only).
+    pub fn keep(mut self, keep: bool) -> Lab {
+        self.keep = keep;
+        self
+    }
+
+    /// The node logic the simulator runs (default: disco).
+    pub fn strategy(mut self, strategy: Strategy) -> Lab {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Where the faults come from (simulator): the scenario's own, or a
+    /// generated schedule, where a fault that hits nobody is no failure.
+    pub fn schedule(mut self, schedule: Schedule) -> Lab {
+        self.schedule = schedule;
+        self
+    }
+
+    /// The run id (default: time and process id; `seed-N` in the simulator).
+    pub fn run_id(mut self, id: impl Into<String>) -> Lab {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Told how far a container run is and what it is doing.
+    pub fn progress(mut self, f: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Lab {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `scenario` and returns its verdict. A scenario this world
+    /// cannot run (excluded, or a `generic` image not present) is an
+    /// outcome that is skipped, never a pass.
+    pub async fn run(&self, scenario: &Scenario) -> Result<Outcome, Error> {
+        Ok(self.run_full(scenario).await?.outcome)
+    }
+
+    /// Runs `scenario`: its verdict, trace and report folder.
+    pub async fn run_full(&self, scenario: &Scenario) -> Result<Done, Error> {
+        let (outcome, trace, logs) = match self.world {
+            World::Sim => {
+                let seed = self.seed.unwrap_or(0);
+                match scenario.supports(World::Sim) {
+                    Err(reason) => (self.skipped(scenario, reason), Trace::default(), None),
+                    Ok(()) => {
+                        let done = clusterlab_sim::world::simulate(
+                            scenario,
+                            seed,
+                            self.strategy,
+                            self.schedule,
+                        )?;
+                        let mut outcome = done.outcome;
+                        if let Some(id) = &self.run_id {
+                            outcome.run_id = id.clone();
+                        }
+                        (outcome, done.trace, None)
+                    }
+                }
+            }
+            World::Containers => self.in_containers(scenario).await?,
+        };
+        let dir = match &self.reports {
+            None => None,
+            Some(out) => {
+                let dir = report::write_run(out, scenario, &outcome, &trace)
+                    .and_then(|dir| {
+                        if let Some(logs) = logs.as_ref().filter(|_| !outcome.passed) {
+                            report::write_logs(&dir, logs)?;
+                        }
+                        Ok(dir)
+                    })
+                    .map_err(|source| Error::Reports {
+                        dir: out.clone(),
+                        source,
+                    })?;
+                Some(dir)
+            }
+        };
+        Ok(Done {
+            outcome,
+            trace,
+            dir,
+        })
+    }
+
+    fn run_id_now(&self) -> String {
+        self.run_id.clone().unwrap_or_else(run_id)
+    }
+
+    fn skipped(&self, scenario: &Scenario, reason: String) -> Outcome {
+        Outcome::skipped(scenario, self.world, &self.run_id_now(), reason)
+    }
+
+    async fn in_containers(
+        &self,
+        scenario: &Scenario,
+    ) -> Result<
+        (
+            Outcome,
+            Trace,
+            Option<std::collections::BTreeMap<String, String>>,
+        ),
+        Error,
+    > {
+        let skip = |reason| Ok((self.skipped(scenario, reason), Trace::default(), None));
+        if let Err(reason) = scenario.supports(World::Containers) {
+            return skip(reason);
+        }
+        let docker = docker::connect().await?;
+        if let Some(g) = &scenario.cluster.generic {
+            return skip(if docker::has_image(&docker, &g.image).await? {
+                format!(
+                    "image {} is present, but generic clusters are not run by the container world yet",
+                    g.image
+                )
+            } else {
+                format!(
+                    "image {} is not present locally and clusterlab does not pull; `docker pull {}` (or load it) first",
+                    g.image, g.image
+                )
+            });
+        }
+        let run_id = self.run_id_now();
+        let seed = self.seed.unwrap_or_else(|| fnv(&run_id));
+        let opts = containers::Options {
+            run_id: run_id.clone(),
+            seed,
+            keep: self.keep,
+            progress: self.progress.clone(),
+        };
+        let done = containers::run(&docker, scenario, &opts).await?;
+        let outcome = Outcome::from_trace(scenario, World::Containers, &run_id, seed, &done.trace);
+        Ok((outcome, done.trace, Some(done.logs)))
+    }
+}
+
+/// A seed derived from a run id (FNV-1a).
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A run id that sorts by time and differs between concurrent runs.
+pub fn run_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{ms}-{}", std::process::id())
+}

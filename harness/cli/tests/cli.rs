@@ -1,0 +1,159 @@
+//! The `clusterlab` command's contract for bad input and help.
+
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_clusterlab");
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn validate_accepts_every_shipped_scenario() {
+    let (code, out, err) = run(&["validate"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(" 0 invalid"), "{out}");
+    assert!(out.contains("ok    scenarios/quick.toml"), "{out}");
+}
+
+#[test]
+fn each_broken_fixture_exits_2_naming_file_line_and_column() {
+    let dir = root().join("scenarios/schema/tests/fixtures/broken");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let at = text.lines().find_map(|l| l.strip_prefix("# at: ")).unwrap();
+        let (code, _, err) = run(&["validate", path.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{}: {err}", path.display());
+        assert!(
+            err.contains(&format!("{}:{at}", path.display())),
+            "{}: {err}",
+            path.display()
+        );
+        assert!(
+            err.contains("help:"),
+            "{} gives a hint: {err}",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 9);
+}
+
+#[test]
+fn run_and_sim_refuse_a_broken_scenario_with_exit_2() {
+    let f = "scenarios/schema/tests/fixtures/broken/unknown-action.toml";
+    for args in [&["run", f][..], &["sim", f, "--seeds", "3"][..]] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("unknown action \"kill-leder\""),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, _, err) = run(&["run", "no-such-scenario"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("no-such-scenario.toml") && err.contains("cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_explains_every_option() {
+    let (_, run_help, _) = run(&["run", "--help"]);
+    let (_, top, _) = run(&["--help"]);
+    for cmd in ["run", "sim", "list", "validate", "--scenario-dir"] {
+        assert!(top.contains(cmd), "--help lacks {cmd}:\n{top}");
+    }
+    for opt in ["--out", "--seed", "--keep", "[SCENARIOS]"] {
+        assert!(
+            run_help.contains(opt),
+            "run --help lacks {opt}:\n{run_help}"
+        );
+    }
+    let (_, sim_help, _) = run(&["sim", "--help"]);
+    for opt in [
+        "--seeds",
+        "--seed",
+        "--schedule",
+        "--strategy",
+        "--out",
+        "<SCENARIO>",
+    ] {
+        assert!(
+            sim_help.contains(opt),
+            "sim --help lacks {opt}:\n{sim_help}"
+        );
+    }
+}
+
+#[test]
+fn list_shows_every_scenario_with_its_worlds() {
+    let (code, out, err) = run(&["list"]);
+    assert_eq!(code, Some(0), "{err}");
+    for name in [
+        "quick",
+        "cold-start-5",
+        "patroni-etcd-failover",
+        "rethinkdb",
+        "cratedb",
+        "rqlite",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(name)),
+            "list lacks {name}:\n{out}"
+        );
+    }
+    assert!(out.contains("containers,sim"));
+}
+
+#[test]
+fn seed_systems_without_their_image_are_skipped_with_the_reason() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = run(&["run", "rqlite", "--out", out.path().to_str().unwrap()]);
+    // Skipped is neither a pass nor a failure.
+    assert_eq!(code, Some(0), "{stdout}{err}");
+    assert!(
+        stdout.contains("SKIP  rqlite [containers]: image rqlite/rqlite:8 is not present locally"),
+        "{stdout}{err}"
+    );
+    assert!(
+        !stdout.contains("PASS"),
+        "a skipped scenario never passes: {stdout}"
+    );
+    let junit = std::fs::read_to_string(out.path().join("rqlite/latest/junit.xml")).unwrap();
+    assert!(junit.contains("<skipped"), "{junit}");
+}
+
+#[test]
+fn a_missing_docker_daemon_is_one_clear_line_and_exit_2() {
+    let out = Command::new(BIN)
+        .args(["run", "quick"])
+        .current_dir(root())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot reach the Docker daemon (unix:///nonexistent/docker.sock)"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

@@ -1,0 +1,246 @@
+//! The shipped scenarios, run against real containers exactly as
+//! `clusterlab run` runs them (through the same `clusterlab::Lab`), plus the
+//! proofs that a run can fail, that an interrupted run leaves nothing
+//! behind, and that the two worlds fire the same faults: every shipped
+//! scenario that runs in both worlds is also simulated with the same seed,
+//! and the two fault schedules are compared.
+//!
+//! Reports of every run land in `target/tmp/clusterlab/<scenario>/latest/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use clusterlab::{Done, Lab, Scenario, World};
+use clusterlab_containers::run::{self, PID_LABEL};
+use clusterlab_core::fault;
+use clusterlab_core::trace::{EventKind, Trace};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn out_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("clusterlab")
+}
+
+const SEED: u64 = 7;
+
+/// Container scenarios take turns: two at once would halve each one's CPU
+/// and blur its figures.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn run_scenario(s: &Scenario) -> Done {
+    let _turn = SERIAL.lock().await;
+    let run_id = format!("t-{}-{}", s.name, std::process::id());
+    let done = Lab::containers()
+        .seed(SEED)
+        .run_id(&run_id)
+        .reports(out_dir())
+        .run_full(s)
+        .await
+        .unwrap();
+    println!(
+        "{}  ({})",
+        done.outcome.summary(),
+        done.dir.as_ref().unwrap().display()
+    );
+    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let (c, n) = run::labelled(&docker, &format!("{}={run_id}", run::RUN_LABEL))
+        .await
+        .unwrap();
+    assert_eq!((c.len(), n.len()), (0, 0), "run {run_id} left resources");
+    done
+}
+
+/// One fault start as the trace has it: (fault, action, due, nodes).
+type Fired = (usize, String, u64, Vec<String>);
+
+fn fired(trace: &Trace) -> Vec<Fired> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FaultStart {
+                fault,
+                action,
+                nodes,
+                due_ms,
+            } => Some((*fault, action.clone(), *due_ms, nodes.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The same scenario and seed fire the same faults, in the same order, due
+/// at the same times, in both worlds; they hit the same nodes wherever the
+/// choice did not depend on who led (the leader is resolved live in each
+/// world, and once a fault followed it, the ledger's later picks may too).
+fn same_faults_as_the_simulator(s: &Scenario, containers: &Trace) {
+    if s.supports(World::Sim).is_err() {
+        return;
+    }
+    let sim = clusterlab_sim::world::run(s, SEED).unwrap();
+    let (c, m) = (fired(containers), fired(&sim.trace));
+    let key = |f: &Fired| (f.0, f.1.clone(), f.2);
+    assert_eq!(
+        c.iter().map(key).collect::<Vec<_>>(),
+        m.iter().map(key).collect::<Vec<_>>(),
+        "{}: the same faults, in the same order, due at the same times",
+        s.name
+    );
+    for (a, b) in c.iter().zip(&m) {
+        if fault::depends_on_leader(&s.faults[a.0].action) {
+            break;
+        }
+        assert_eq!(a.3, b.3, "{}: fault {} hit the same nodes", s.name, a.0);
+    }
+    println!(
+        "{}: {} faults fired alike in both worlds: {c:?}",
+        s.name,
+        c.len()
+    );
+}
+
+async fn shipped(name: &str) {
+    let s = clusterlab::load(root().join(format!("scenarios/{name}.toml"))).unwrap();
+    assert!(s.supports(World::Containers).is_ok());
+    let done = run_scenario(&s).await;
+    let o = &done.outcome;
+    let failed: Vec<_> = o.failures().collect();
+    assert!(o.passed, "{}: failed checks {failed:#?}", o.summary());
+    assert_eq!(o.writes_lost, 0);
+    if s.workload.is_some() {
+        assert!(o.writes_acked > 0, "the writer got no write acknowledged");
+    }
+    same_faults_as_the_simulator(&s, &done.trace);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick() {
+    shipped("quick").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_start_5() {
+    shipped("cold-start-5").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_discovery_bootstrap() {
+    shipped("etcd-discovery-bootstrap").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_leader_kill() {
+    shipped("etcd-leader-kill").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_minority_partition() {
+    shipped("etcd-minority-partition").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_leader_kill() {
+    shipped("consul-leader-kill").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patroni_etcd_failover() {
+    shipped("patroni-etcd-failover").await;
+}
+
+/// Also the proof that disco-agent reaps orphans as PID 1: without it the
+/// old primary's postmaster stays a zombie and Patroni never rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patroni_consul_ttl_expiry() {
+    shipped("patroni-consul-ttl-expiry").await;
+}
+
+/// The checks are not rubber stamps: a failover bound no cluster can meet
+/// fails the run, and only that check fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_failover_bound_fails_the_run() {
+    let text = r#"
+description = "kill the leader with a 1 ms failover bound"
+worlds = ["containers"]
+[excluded]
+sim = "a test of the container world's checks"
+[discovery]
+kind = "etcd"
+ttl = "2s"
+[cluster]
+kind = "etcd"
+nodes = 3
+[[faults]]
+at = "12s"
+action = "kill-leader"
+for = "3s"
+[expect]
+converge_within = "30s"
+failover_within = "1ms"
+"#;
+    let s = clusterlab_scenario::parse("impossible-failover.toml", "impossible-failover", text)
+        .unwrap();
+    let o = run_scenario(&s).await.outcome;
+    assert!(!o.passed, "{}", o.summary());
+    let failed: Vec<&str> = o.failures().map(|c| c.name.as_str()).collect();
+    assert_eq!(failed, ["failover"], "{:#?}", o.checks);
+    assert!(o.failover_ms.is_some_and(|f| f > 1));
+}
+
+/// Ctrl-C in the middle of `clusterlab run` removes the run's containers
+/// and network before the command exits with 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupting_clusterlab_run_leaves_nothing() {
+    let _turn = SERIAL.lock().await;
+    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterlab"))
+        .args(["run", "quick", "--out", out.path().to_str().unwrap()])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_label = format!("{PID_LABEL}={}", child.id());
+    // Wait until the store and all three nodes exist.
+    let start = Instant::now();
+    let run_id = loop {
+        let (c, _) = run::labelled(&docker, &pid_label).await.unwrap();
+        if c.len() >= 4 {
+            break c[0].labels.as_ref().unwrap()[run::RUN_LABEL].clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the run never started its containers"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "clusterlab exited early"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no exit after Ctrl-C"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(130));
+    let (c, n) = run::labelled(&docker, &format!("{}={run_id}", run::RUN_LABEL))
+        .await
+        .unwrap();
+    assert_eq!((c.len(), n.len()), (0, 0), "run {run_id} left resources");
+}

@@ -1,0 +1,91 @@
+//! The project's own images: `clusterlab/etcd` and `clusterlab/consul`,
+//! each the Debian server binary plus `disco-agent`, on `scratch`; and
+//! `clusterlab/patroni`, `disco-agent` and a Patroni configuration on the
+//! Debian root filesystem `ci/patroni-base.sh` imports.
+
+use std::path::PathBuf;
+
+use super::build::ImageError;
+use super::recipe::Recipe;
+
+/// Where `ci/setup.sh` put the server binaries (`$CLUSTERLAB_SERVERS_BIN`
+/// overrides).
+pub fn servers_bin() -> PathBuf {
+    std::env::var_os("CLUSTERLAB_SERVERS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/servers/bin")
+        })
+}
+
+/// The `disco-agent` binary: `$CLUSTERLAB_DISCO_AGENT`, else the one cargo
+/// built beside this executable (`target/<profile>/disco-agent`).
+pub fn disco_agent() -> Result<PathBuf, ImageError> {
+    if let Some(p) = std::env::var_os("CLUSTERLAB_DISCO_AGENT") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| ImageError::Input {
+        path: PathBuf::from("disco-agent"),
+        reason: e.to_string(),
+    })?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join("disco-agent"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ImageError::Input {
+            path: PathBuf::from("disco-agent"),
+            reason: format!(
+                "not found beside {}; run `cargo build -p disco --bin disco-agent` or set CLUSTERLAB_DISCO_AGENT",
+                exe.display()
+            ),
+        })
+}
+
+/// `clusterlab/etcd`: etcd 3.5 and disco-agent.
+pub fn etcd() -> Result<Recipe, ImageError> {
+    Recipe::new("clusterlab/etcd")
+        .binary(&servers_bin().join("etcd"), "usr/local/bin/etcd")?
+        .binary(&disco_agent()?, "usr/local/bin/disco-agent")
+}
+
+/// `clusterlab/consul`: consul 1.8 and disco-agent.
+pub fn consul() -> Result<Recipe, ImageError> {
+    Recipe::new("clusterlab/consul")
+        .binary(&servers_bin().join("consul"), "usr/local/bin/consul")?
+        .binary(&disco_agent()?, "usr/local/bin/disco-agent")
+}
+
+/// The tag of the Patroni base image `ci/patroni-base.sh` built.
+pub fn patroni_base() -> Result<String, ImageError> {
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/images/patroni-base.tag");
+    std::fs::read_to_string(&file)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| ImageError::Input {
+            path: file,
+            reason: format!("{e}; run `bash ci/setup.sh`, which builds the Patroni base image"),
+        })
+}
+
+/// `clusterlab/patroni`: PostgreSQL, Patroni and disco-agent, with
+/// Patroni's leader lock TTL set to `ttl_secs` in `/etc/patroni.yml`.
+pub fn patroni(ttl_secs: u64) -> Result<Recipe, ImageError> {
+    let template = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images/patroni.yml");
+    let text = std::fs::read_to_string(&template).map_err(|e| ImageError::Input {
+        path: template.clone(),
+        reason: e.to_string(),
+    })?;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/images");
+    let conf = dir.join(format!("patroni-ttl{ttl_secs}.yml"));
+    std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&conf, text.replace("ttl: 10", &format!("ttl: {ttl_secs}"))))
+        .map_err(|e| ImageError::Input {
+            path: conf.clone(),
+            reason: e.to_string(),
+        })?;
+    Recipe::new("clusterlab/patroni")
+        .on(&patroni_base()?)
+        .file(&disco_agent()?, "usr/local/bin/disco-agent")?
+        .file(&conf, "etc/patroni.yml")
+}

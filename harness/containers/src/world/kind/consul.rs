@@ -1,0 +1,116 @@
+//! Consul servers as the database: every server starts with
+//! `-bootstrap-expect N` and `-retry-join` for each announced peer, so the
+//! Raft cluster forms once the agents have told each other where they are;
+//! the agent holds the disco leader key while its server reports
+//! `"leader":"true"`.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use serde_json::Value;
+
+use super::DbView;
+
+/// The agent flags and consul command of the node reachable as `host`, in
+/// a cluster of `n`.
+pub fn agent_args(host: &str, n: usize) -> Vec<String> {
+    [
+        "--advertise",
+        &format!("{host}:8301"),
+        "--leader-probe",
+        "http://127.0.0.1:8500/v1/agent/self",
+        "--leader-match",
+        "\"leader\":\"true\"",
+        "--",
+        "/usr/local/bin/consul",
+        "agent",
+        "-server",
+        "-node",
+        "{id}",
+        "-bootstrap-expect",
+        &n.to_string(),
+        "-data-dir",
+        "/data",
+        "-client",
+        "0.0.0.0",
+        // One argument, so that it is dropped whole when there is no peer.
+        "-retry-join={peer}",
+        // Consul's default (5) is tuned for slow machines: elections
+        // after 5-10 s; 1 is HashiCorp's production recommendation. Braces are
+        // doubled for disco-agent's template.
+        "-hcl=performance {{ raft_multiplier = 1 }}",
+        "-log-level",
+        "warn",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The Raft configuration as this server sees it (`?stale`: no forwarding).
+pub async fn probe(http: &reqwest::Client, ip: Ipv4Addr) -> Option<DbView> {
+    let resp = http
+        .get(format!(
+            "http://{ip}:8500/v1/operator/raft/configuration?stale"
+        ))
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let v: Value = resp.json().await.ok()?;
+    let servers = v["Servers"].as_array()?;
+    let self_name = agent_name(http, ip).await?;
+    let members: BTreeSet<String> = servers
+        .iter()
+        .filter_map(|s| s["Node"].as_str().map(str::to_string))
+        .collect();
+    let leads = servers
+        .iter()
+        .any(|s| s["Node"].as_str() == Some(&self_name) && s["Leader"].as_bool() == Some(true));
+    Some(DbView { members, leads })
+}
+
+async fn agent_name(http: &reqwest::Client, ip: Ipv4Addr) -> Option<String> {
+    let v: Value = http
+        .get(format!("http://{ip}:8500/v1/agent/self"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    v["Config"]["NodeName"].as_str().map(str::to_string)
+}
+
+/// A KV put; acknowledged when Consul answers `true`.
+pub async fn write(http: &reqwest::Client, ip: Ipv4Addr, key: &str, value: &str) -> bool {
+    let Ok(resp) = http
+        .put(format!("http://{ip}:8500/v1/kv/{key}"))
+        .body(value.to_string())
+        .send()
+        .await
+    else {
+        return false;
+    };
+    resp.status().is_success() && resp.text().await.is_ok_and(|t| t.trim() == "true")
+}
+
+/// A consistent read of one key.
+pub async fn read(
+    http: &reqwest::Client,
+    ip: Ipv4Addr,
+    key: &str,
+) -> Result<Option<String>, String> {
+    let resp = http
+        .get(format!("http://{ip}:8500/v1/kv/{key}?raw&consistent"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match resp.status().as_u16() {
+        404 => Ok(None),
+        s if (200..300).contains(&s) => resp.text().await.map(Some).map_err(|e| e.to_string()),
+        s => Err(format!("HTTP {s} from {ip}")),
+    }
+}

@@ -1,0 +1,390 @@
+//! The container world: one scenario run against real containers.
+//!
+//! The order is always the same: build the images, reap dead runs and make
+//! this run's network, start the discovery store and wait for its leader,
+//! then start every cluster node at once (each a `disco-agent` that
+//! announces itself, resolves its peers and execs the database), start the
+//! observer and the writer, fire the faults on schedule, heal, wait for the
+//! `[expect]` checks to hold, read every acknowledged write back, and tear
+//! everything down. Every wait is a condition with a deadline.
+
+pub mod addrs;
+pub mod kind;
+pub mod nemesis;
+pub mod observe;
+pub mod recorder;
+pub mod store;
+pub mod writer;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use clusterlab_core::fault::Engine;
+use clusterlab_core::referee::Referee;
+use clusterlab_core::trace::{EventKind, Trace};
+use clusterlab_scenario::Scenario;
+
+use crate::image::{self, ImageError};
+use crate::nemesis::NemesisError;
+use crate::run::{Run, RunError};
+use addrs::Addrs;
+use kind::Kind;
+use nemesis::Containers;
+use observe::{Observed, Shared};
+use recorder::Recorder;
+use store::Store;
+
+/// Why a run could not be carried out (as opposed to a check failing).
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    /// A Docker call failed.
+    #[error(transparent)]
+    Docker(#[from] RunError),
+    /// An image could not be built.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A network fault could not be applied or undone.
+    #[error(transparent)]
+    Nemesis(#[from] NemesisError),
+    /// The discovery store could not be used.
+    #[error("discovery store: {0}")]
+    Store(String),
+    /// Something did not happen in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// The scenario needs something this world does not have.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// How to run.
+#[derive(Clone)]
+pub struct Options {
+    /// The run id (network and label value).
+    pub run_id: String,
+    /// Seed for `random` targets.
+    pub seed: u64,
+    /// Leave the containers running afterwards.
+    pub keep: bool,
+    /// Told how far the run is and what it is doing, as it goes.
+    pub progress: Option<OnProgress>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("run_id", &self.run_id)
+            .field("seed", &self.seed)
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a run reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Seconds since the cluster nodes were started.
+    Elapsed(u64),
+    /// What it is doing now.
+    Doing(&'a str),
+}
+
+/// A progress callback.
+pub type OnProgress = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Finished {
+    /// Everything that happened.
+    pub trace: Trace,
+    /// Each container's output, by name.
+    pub logs: BTreeMap<String, String>,
+}
+
+/// How long the store may take to elect a leader.
+const STORE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How late the container world may see a change: a sample every 250 ms,
+/// probes that may take up to 800 ms.
+pub const SLACK: Duration = Duration::from_secs(1);
+
+/// How long the observer may publish nothing before the run is abandoned.
+const OBSERVER_SILENCE: Duration = Duration::from_secs(30);
+
+/// Runs `scenario` in containers. Resources are removed at the end (unless
+/// `keep`), and by the [`Run`]'s drop if this future panics or is dropped.
+pub async fn run(
+    docker: &Docker,
+    scenario: &Scenario,
+    opts: &Options,
+) -> Result<Finished, WorldError> {
+    let kind = Kind::of(scenario).map_err(WorldError::Unsupported)?;
+    let say = |msg: &str| {
+        if let Some(p) = &opts.progress {
+            p(Progress::Doing(msg));
+        }
+        tracing::info!(scenario = %scenario.name, "{msg}");
+    };
+    say("building images");
+    let node_image = image::ensure(docker, &kind.recipe(scenario)?).await?.tag;
+    let store_image = match scenario.discovery.kind {
+        clusterlab_scenario::StoreKind::Etcd => {
+            image::ensure(docker, &image::stock::etcd()?).await?.tag
+        }
+        clusterlab_scenario::StoreKind::Consul => {
+            image::ensure(docker, &image::stock::consul()?).await?.tag
+        }
+    };
+    let run = Run::start(docker.clone(), &opts.run_id).await?;
+    let result = drive(&run, kind, scenario, opts, &node_image, &store_image, &say).await;
+    let mut logs = BTreeMap::new();
+    let names: Vec<String> = (1..=scenario.discovery.nodes)
+        .map(|i| format!("s{i}"))
+        .chain(scenario.cluster.nodes.iter().cloned())
+        .collect();
+    for n in names {
+        if let Ok(text) = run.logs(&n).await {
+            logs.insert(n, text);
+        }
+    }
+    if opts.keep {
+        std::mem::forget(run);
+    } else {
+        run.teardown().await?;
+    }
+    // A failure once containers exist is a failed run with logs, not a
+    // missing one.
+    let done = match result {
+        Ok(done) => done,
+        Err((rec, e)) => {
+            rec.push(EventKind::Check {
+                name: "run".into(),
+                passed: false,
+                detail: e.to_string(),
+                nodes: Vec::new(),
+            });
+            Finished::judging(
+                rec,
+                Referee::new(scenario, SLACK),
+                BTreeSet::new(),
+                Observed::default(),
+            )
+        }
+    };
+    Ok(done.close(&logs))
+}
+
+/// A run whose verdict is still to be written down.
+struct Judging {
+    rec: Recorder,
+    referee: Referee,
+    bootstrapped: BTreeSet<String>,
+    last: Observed,
+}
+
+impl Finished {
+    fn judging(
+        rec: Recorder,
+        referee: Referee,
+        bootstrapped: BTreeSet<String>,
+        last: Observed,
+    ) -> Judging {
+        Judging {
+            rec,
+            referee,
+            bootstrapped,
+            last,
+        }
+    }
+}
+
+impl Judging {
+    /// Adds the bootstraps only the agents' logs tell (a node that won the
+    /// key and died before the observer asked it), and writes the closing
+    /// verdicts.
+    fn close(mut self, logs: &BTreeMap<String, String>) -> Finished {
+        let mut late = false;
+        for (n, text) in logs {
+            if text.contains("won the bootstrap key") && self.bootstrapped.insert(n.clone()) {
+                let (at, e) = self.referee.bootstrap(Duration::ZERO, n);
+                self.rec.insert(at, e);
+                late = true;
+            }
+        }
+        if late {
+            for (at, e) in self.referee.observe(&self.last.view) {
+                self.rec.insert(at, e);
+            }
+        }
+        let end = self.rec.elapsed();
+        let trace = self.rec.trace();
+        for (at, e) in self.referee.finish(&trace, end) {
+            self.rec.insert(at, e);
+        }
+        Finished {
+            trace: self.rec.trace(),
+            logs: logs.clone(),
+        }
+    }
+}
+
+async fn drive(
+    run: &Run,
+    kind: Kind,
+    scenario: &Scenario,
+    opts: &Options,
+    node_image: &str,
+    store_image: &str,
+    say: &dyn Fn(&str),
+) -> Result<Judging, (Recorder, WorldError)> {
+    let rec = Recorder::start();
+    let r = rec.clone();
+    drive_inner(run, kind, scenario, opts, node_image, store_image, say, r)
+        .await
+        .map_err(|e| (rec, e))
+}
+
+/// Writes the engine's view of every node into the shared ledger.
+fn publish(ledger: &Shared, engine: &Engine, nodes: &[String]) {
+    let mut l = ledger.lock().expect("ledger lock");
+    l.states = nodes.iter().map(|n| (n.clone(), engine.state(n))).collect();
+    l.reaches_store = engine.reaches_store().clone();
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive_inner(
+    run: &Run,
+    kind: Kind,
+    scenario: &Scenario,
+    opts: &Options,
+    node_image: &str,
+    store_image: &str,
+    say: &dyn Fn(&str),
+    rec: Recorder,
+) -> Result<Judging, WorldError> {
+    let addrs = Addrs::default();
+    say("starting the discovery store");
+    let store = Arc::new(
+        Store::start(
+            run,
+            &addrs,
+            &scenario.discovery,
+            store_image,
+            STORE_DEADLINE,
+        )
+        .await?,
+    );
+    let nodes = scenario.cluster.nodes.clone();
+    let mut engine = Engine::new(scenario, opts.seed, store.names.clone());
+    let ledger: Shared = Arc::default();
+    publish(&ledger, &engine, &nodes);
+    say("starting the cluster");
+    rec.restart();
+    let url = store.url();
+    for n in &nodes {
+        let argv = kind.command(scenario, n, &run.container(n), &url);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run.start_container(n, node_image, &argv).await?;
+    }
+    for n in &nodes {
+        addrs.refresh(run, n).await?;
+    }
+    let (mut rx, observer) = observe::spawn(
+        kind,
+        nodes.clone(),
+        ledger.clone(),
+        addrs.clone(),
+        store.clone(),
+        rec.clone(),
+    );
+    let _abort = AbortOnDrop(observer);
+    let writer = scenario.workload.clone().map(|w| {
+        writer::Writer::spawn(
+            kind,
+            w,
+            nodes.clone(),
+            ledger.clone(),
+            addrs.clone(),
+            rec.clone(),
+            rx.clone(),
+        )
+    });
+    let mut nemesis = Containers {
+        run,
+        addrs: &addrs,
+        store: &store,
+        observed: rx.clone(),
+        installed: BTreeSet::new(),
+        down: BTreeSet::new(),
+    };
+    let mut referee = Referee::new(scenario, SLACK);
+    let mut bootstrapped = BTreeSet::new();
+    let mut healed = false;
+    let last = loop {
+        if tokio::time::timeout(OBSERVER_SILENCE, rx.changed())
+            .await
+            .is_err()
+        {
+            return Err(WorldError::Timeout(format!(
+                "the observer published nothing for {OBSERVER_SILENCE:?}"
+            )));
+        }
+        let last = rx.borrow_and_update().clone();
+        for n in &last.bootstrapped {
+            if bootstrapped.insert(n.clone()) {
+                let (at, e) = referee.bootstrap(last.view.at, n);
+                rec.insert(at, e);
+            }
+        }
+        for (at, e) in referee.observe(&last.view) {
+            rec.insert(at, e);
+        }
+        if let Some(p) = &opts.progress {
+            p(Progress::Elapsed(rec.elapsed().as_secs()));
+        }
+        if !healed {
+            let now = rec.elapsed();
+            for e in engine.fire(now, referee.history(), &mut nemesis).await? {
+                rec.push(e);
+            }
+            if engine.done() {
+                // Anything still in force ends here: the liveness checks
+                // are about a healed cluster.
+                for e in engine.heal_all(&mut nemesis).await? {
+                    rec.push(e);
+                }
+                referee.healed(rec.elapsed());
+                healed = true;
+                say("waiting for convergence");
+            } else if let Some(due) = engine.next_due() {
+                say(&format!("next fault step at {}s", due.as_secs()));
+            }
+            publish(&ledger, &engine, &nodes);
+        } else if referee.converged(&last.view)
+            || referee.deadline().is_some_and(|d| last.view.at >= d)
+        {
+            break last;
+        }
+    };
+    if let Some(w) = writer {
+        say("reading acknowledged writes back");
+        let ledger = w.stop().await;
+        // The leader first: it has every committed write.
+        let leaders = last.view.leaders();
+        let mut order: Vec<String> = last.view.live().into_iter().collect();
+        order.sort_by_key(|n| !leaders.contains(n));
+        let ips: Vec<_> = order.iter().filter_map(|n| addrs.ip(n)).collect();
+        writer::verify(kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
+    }
+    Ok(Finished::judging(rec, referee, bootstrapped, last))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,62 @@
+//! The run's clock and trace, shared by the observer, the writer and the
+//! fault schedule: every event is stamped with the time since the cluster
+//! nodes were started.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clusterlab_core::trace::{EventKind, Trace};
+use tokio::time::Instant;
+
+/// A cheap handle; clones share one trace.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    start: Arc<Mutex<Instant>>,
+    trace: Arc<Mutex<Trace>>,
+}
+
+impl Recorder {
+    /// Starts the clock now.
+    pub fn start() -> Recorder {
+        Recorder {
+            start: Arc::new(Mutex::new(Instant::now())),
+            trace: Arc::default(),
+        }
+    }
+
+    /// Moves the start to now (when the cluster nodes are started).
+    pub fn restart(&self) {
+        *self.start.lock().expect("recorder lock") = Instant::now();
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.start.lock().expect("recorder lock").elapsed()
+    }
+
+    /// The instant `at` after the start.
+    pub fn instant(&self, at: Duration) -> Instant {
+        *self.start.lock().expect("recorder lock") + at
+    }
+
+    /// Records `kind` now.
+    pub fn push(&self, kind: EventKind) {
+        let at = self.elapsed();
+        self.trace.lock().expect("recorder lock").push(at, kind);
+    }
+
+    /// Records `kind` at a time `at` that may be earlier than now, keeping
+    /// the trace in order (after every event at the same millisecond).
+    pub fn insert(&self, at: Duration, kind: EventKind) {
+        let at_ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
+        let mut t = self.trace.lock().expect("recorder lock");
+        let pos = t.events.partition_point(|e| e.at_ms <= at_ms);
+        t.events
+            .insert(pos, clusterlab_core::trace::Event { at_ms, kind });
+    }
+
+    /// A copy of the trace so far.
+    pub fn trace(&self) -> Trace {
+        self.trace.lock().expect("recorder lock").clone()
+    }
+}

@@ -1,0 +1,270 @@
+//! The discovery store: 1 or more etcd or Consul containers named
+//! `s1..sN`, started before any cluster node, and read from the host to see
+//! what the agents announced and who holds the leader key.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use clusterlab_core::view::StoreView;
+use clusterlab_scenario::{Discovery, StoreKind};
+use disco::backend::{ConsulRegistry, EtcdRegistry};
+use disco::keys::Keys;
+use disco::leader::LeaderRecord;
+use disco::peers::Membership;
+use disco::Registry;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::addrs::Addrs;
+use super::kind::StoreUrl;
+use super::WorldError;
+use crate::run::Run;
+
+/// A started store.
+#[derive(Debug)]
+pub struct Store {
+    kind: StoreKind,
+    /// Store node names.
+    pub names: Vec<String>,
+    /// Their DNS names on the run network.
+    hosts: Vec<String>,
+    keys: Keys,
+    client: Client,
+}
+
+#[derive(Debug)]
+enum Client {
+    Etcd(Box<EtcdRegistry>),
+    Consul(ConsulRegistry),
+}
+
+/// The store's start command for node `name` of `names`; `dns` gives the
+/// name each is reachable by.
+fn command(
+    kind: StoreKind,
+    name: &str,
+    names: &[String],
+    dns: &dyn Fn(&str) -> String,
+) -> Vec<String> {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match kind {
+        StoreKind::Etcd => {
+            let cluster = names
+                .iter()
+                .map(|n| format!("{n}=http://{}:2380", dns(n)))
+                .collect::<Vec<_>>()
+                .join(",");
+            v(&[
+                "/usr/local/bin/etcd",
+                "--name",
+                name,
+                "--data-dir",
+                "/data",
+                "--listen-client-urls",
+                "http://0.0.0.0:2379",
+                "--advertise-client-urls",
+                &format!("http://{}:2379", dns(name)),
+                "--listen-peer-urls",
+                "http://0.0.0.0:2380",
+                "--initial-advertise-peer-urls",
+                &format!("http://{}:2380", dns(name)),
+                "--initial-cluster",
+                &cluster,
+                "--initial-cluster-state",
+                "new",
+                "--log-level",
+                "warn",
+            ])
+        }
+        StoreKind::Consul => {
+            let mut argv = v(&[
+                "/usr/local/bin/consul",
+                "agent",
+                "-server",
+                "-node",
+                name,
+                "-bootstrap-expect",
+                &names.len().to_string(),
+                "-data-dir",
+                "/data",
+                "-client",
+                "0.0.0.0",
+                "-log-level",
+                "warn",
+            ]);
+            for other in names.iter().filter(|n| *n != name) {
+                argv.push(format!("-retry-join={}", dns(other)));
+            }
+            argv
+        }
+    }
+}
+
+impl Store {
+    /// Starts the store's containers from `image` and waits (up to
+    /// `deadline`) until it has a leader and answers the disco client.
+    pub async fn start(
+        run: &Run,
+        addrs: &Addrs,
+        d: &Discovery,
+        image: &str,
+        deadline: Duration,
+    ) -> Result<Store, WorldError> {
+        let names: Vec<String> = (1..=d.nodes).map(|i| format!("s{i}")).collect();
+        for name in &names {
+            let argv = command(d.kind, name, &names, &|n| run.container(n));
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            run.start_container(name, image, &argv).await?;
+        }
+        let mut ips = Vec::new();
+        for name in &names {
+            ips.push(addrs.refresh(run, name).await?.ip);
+        }
+        let http = http();
+        let give_up = Instant::now() + deadline;
+        loop {
+            if leader_ip(&http, d.kind, &ips).await.is_some() {
+                break;
+            }
+            if Instant::now() > give_up {
+                return Err(WorldError::Timeout(format!(
+                    "the discovery store ({names:?}) elected no leader within {deadline:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let client = match d.kind {
+            StoreKind::Etcd => {
+                let eps: Vec<String> = ips.iter().map(|ip| format!("http://{ip}:2379")).collect();
+                Client::Etcd(Box::new(
+                    EtcdRegistry::connect(&eps)
+                        .await
+                        .map_err(|e| WorldError::Store(e.to_string()))?
+                        .with_timeout(Duration::from_secs(1)),
+                ))
+            }
+            StoreKind::Consul => Client::Consul(
+                ConsulRegistry::new(&format!("http://{}:8500", ips[0]))
+                    .map_err(|e| WorldError::Store(e.to_string()))?
+                    .with_timeout(Duration::from_secs(1)),
+            ),
+        };
+        let hosts = names.iter().map(|n| run.container(n)).collect();
+        Ok(Store {
+            kind: d.kind,
+            names,
+            hosts,
+            keys: Keys::new(&d.prefix, &d.cluster),
+            client,
+        })
+    }
+
+    /// The agents' `--etcd`/`--consul` flag.
+    pub fn url(&self) -> StoreUrl {
+        match self.kind {
+            StoreKind::Etcd => StoreUrl {
+                flag: "--etcd",
+                url: self
+                    .hosts
+                    .iter()
+                    .map(|n| format!("http://{n}:2379"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            },
+            StoreKind::Consul => StoreUrl {
+                flag: "--consul",
+                url: format!("http://{}:8500", self.hosts[0]),
+            },
+        }
+    }
+
+    /// Reads the announced members and the leader key; `None` if the store
+    /// does not answer.
+    pub async fn view(&self) -> Option<StoreView> {
+        match &self.client {
+            Client::Etcd(r) => self.view_of(r.as_ref()).await,
+            Client::Consul(r) => self.view_of(r).await,
+        }
+    }
+
+    async fn view_of<R: Registry>(&self, r: &R) -> Option<StoreView> {
+        let snap = r.list(&self.keys.members()).await.ok()?;
+        let announced = Membership::from_snapshot(&self.keys, &snap)
+            .members
+            .into_iter()
+            .map(|m| m.node)
+            .collect();
+        let leader = r
+            .get(&self.keys.leader())
+            .await
+            .ok()?
+            .and_then(|e| LeaderRecord::parse(&e.value))
+            .map(|l| l.node);
+        Some(StoreView {
+            announced,
+            leader_key: leader,
+        })
+    }
+
+    /// The name of the store node that currently leads.
+    pub async fn leader(&self, addrs: &Addrs) -> Option<String> {
+        let ips: Vec<Ipv4Addr> = self.names.iter().filter_map(|n| addrs.ip(n)).collect();
+        let ip = leader_ip(&http(), self.kind, &ips).await?;
+        self.names.iter().find(|n| addrs.ip(n) == Some(ip)).cloned()
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("plain http client")
+}
+
+/// The address of the store node that leads, as the first answering node
+/// says.
+async fn leader_ip(http: &reqwest::Client, kind: StoreKind, ips: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    for ip in ips {
+        match kind {
+            StoreKind::Etcd => {
+                let Ok(resp) = http
+                    .post(format!("http://{ip}:2379/v3/maintenance/status"))
+                    .body("{}")
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let Ok(v) = resp.json::<Value>().await else {
+                    continue;
+                };
+                let (me, leader) = (v["header"]["member_id"].as_str(), v["leader"].as_str());
+                match (me, leader) {
+                    (Some(me), Some(l)) if me == l => return Some(*ip),
+                    (Some(_), Some(l)) if l != "0" => {
+                        // Ask the others; the leader answers with its own id.
+                        continue;
+                    }
+                    _ => continue,
+                }
+            }
+            StoreKind::Consul => {
+                let Ok(resp) = http
+                    .get(format!("http://{ip}:8500/v1/status/leader"))
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let text = resp.text().await.unwrap_or_default();
+                let addr = text.trim().trim_matches('"');
+                if let Some((host, _)) = addr.rsplit_once(':') {
+                    if let Ok(l) = host.parse::<Ipv4Addr>() {
+                        return Some(l);
+                    }
+                }
+            }
+        }
+    }
+    None
+}

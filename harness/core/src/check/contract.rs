@@ -1,0 +1,50 @@
+//! The discovery stores' documented expiry contracts, written here so that
+//! the checks hold disco to what the store promises, never to disco's own
+//! idea of it.
+//!
+//! - etcd: a lease expires TTL after its last keep-alive, and the leader
+//!   revokes expired leases from a loop that runs every 500 ms
+//!   (`leaseRevokeRate`, `lessor.go`); a granted TTL is at least
+//!   `minLeaseTTL` = ceil(3/2 x election timeout) = 2 s with the default
+//!   1 s election timeout (`--election-timeout`).
+//! - Consul: a session is invalidated at the earliest TTL after its last
+//!   renewal; the server arms its timer at TTL x 2 (`session_ttl.go`,
+//!   "we use a multiplier of 2"), so it may live up to twice the TTL; its
+//!   keys go at once with `behavior = delete` and no lock-delay.
+
+use std::time::Duration;
+
+use clusterlab_scenario::StoreKind;
+
+/// etcd's expiry loop period.
+pub const ETCD_REVOKE_PERIOD: Duration = Duration::from_millis(500);
+/// etcd's smallest lease TTL with the default election timeout.
+pub const ETCD_MIN_TTL: Duration = Duration::from_secs(2);
+
+/// The longest a lease (session) of `ttl` may outlive its last renewal on
+/// `store`, by the store's own documentation.
+pub fn longest_life(store: StoreKind, ttl: Duration) -> Duration {
+    match store {
+        StoreKind::Etcd => ttl.max(ETCD_MIN_TTL) + ETCD_REVOKE_PERIOD,
+        StoreKind::Consul => ttl * 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(
+            longest_life(StoreKind::Etcd, s(3)),
+            Duration::from_millis(3500)
+        );
+        assert_eq!(
+            longest_life(StoreKind::Etcd, s(1)),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(longest_life(StoreKind::Consul, s(10)), s(20));
+    }
+}

@@ -1,0 +1,50 @@
+//! `leader-key`: the discovery leader key names the one live leader.
+
+use super::super::Verdict;
+use crate::view::View;
+
+/// The check's name.
+pub const NAME: &str = "leader-key";
+
+/// The verdict on `view`.
+pub fn check(view: &View) -> Verdict {
+    let leader = view.leader();
+    let (passed, detail) = match &view.store {
+        None => (false, "the store did not answer".to_string()),
+        Some(s) => (
+            leader.is_some() && s.leader_key == leader,
+            format!(
+                "leader key names {}, leaders [{}]",
+                s.leader_key.as_deref().unwrap_or("nobody"),
+                view.leaders().join(",")
+            ),
+        ),
+    };
+    Verdict {
+        name: NAME,
+        passed,
+        detail,
+        nodes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::{node, view};
+    use crate::view::{NodeState, StoreView};
+
+    #[test]
+    fn the_key_must_name_the_leader() {
+        let mut v = view(0);
+        v.nodes.insert("n1".into(), node(NodeState::Up, true, None));
+        assert!(!check(&v).passed, "no store answer");
+        v.store = Some(StoreView {
+            leader_key: Some("n1".into()),
+            ..StoreView::default()
+        });
+        assert!(check(&v).passed);
+        v.store.as_mut().unwrap().leader_key = Some("n2".into());
+        assert!(!check(&v).passed);
+    }
+}

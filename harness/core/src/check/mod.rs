@@ -1,0 +1,138 @@
+//! The checks, one file each, one meaning each, the same in every world:
+//! pure functions over a [`View`](crate::view::View) and what the
+//! [`History`](crate::tracker::History) remembers.
+//!
+//! [`safety`] checks must hold at every instant a world observes; the first
+//! breach is recorded at its instant with the nodes involved. [`liveness`]
+//! checks must hold by a deadline after the last heal. [`failover`] bounds
+//! how long the cluster went without a leader. Which checks run follows the
+//! scenario's `[expect]`.
+
+pub mod contract;
+pub mod failover;
+pub mod liveness;
+pub mod safety;
+
+use std::time::Duration;
+
+use clusterlab_scenario::{Scenario, StoreKind};
+
+use crate::trace::EventKind;
+
+/// A safety check that failed: which, when, on which nodes, and what was
+/// seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The check's name.
+    pub check: &'static str,
+    /// The instant it failed, since the start of the run.
+    pub at: Duration,
+    /// The nodes involved.
+    pub nodes: Vec<String>,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl Violation {
+    /// The violation as a failed-check event (record it at [`Violation::at`]).
+    pub fn event(&self) -> EventKind {
+        EventKind::Check {
+            name: self.check.into(),
+            passed: false,
+            detail: self.detail.clone(),
+            nodes: self.nodes.clone(),
+        }
+    }
+}
+
+/// A check's verdict on a view (liveness) or on the whole run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The check's name.
+    pub name: &'static str,
+    /// Whether it holds.
+    pub passed: bool,
+    /// What was seen.
+    pub detail: String,
+    /// The nodes involved in a failure.
+    pub nodes: Vec<String>,
+}
+
+impl Verdict {
+    /// The verdict as a check event.
+    pub fn event(&self) -> EventKind {
+        EventKind::Check {
+            name: self.name.into(),
+            passed: self.passed,
+            detail: self.detail.clone(),
+            nodes: self.nodes.clone(),
+        }
+    }
+}
+
+/// What the checks know of the run beyond the views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    /// The discovery store's kind (its expiry contract).
+    pub store: StoreKind,
+    /// The cluster's lease TTL.
+    pub ttl: Duration,
+    /// How late the world may see a change: its observation period plus
+    /// the time a probe takes.
+    pub slack: Duration,
+}
+
+impl Context {
+    /// The context of `scenario` in a world that observes with `slack`.
+    pub fn of(scenario: &Scenario, slack: Duration) -> Context {
+        Context {
+            store: scenario.discovery.kind,
+            ttl: scenario.discovery.ttl,
+            slack,
+        }
+    }
+}
+
+/// `a,b,c`.
+pub(crate) fn names<'a>(it: impl IntoIterator<Item = &'a String>) -> String {
+    it.into_iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Small hand-made views for the checks' unit tests.
+
+    use std::time::Duration;
+
+    use clusterlab_scenario::StoreKind;
+
+    use super::Context;
+    use crate::view::{NodeState, NodeView, View, Window};
+
+    /// etcd, TTL 3 s, 500 ms slack.
+    pub fn ctx() -> Context {
+        Context {
+            store: StoreKind::Etcd,
+            ttl: Duration::from_secs(3),
+            slack: Duration::from_millis(500),
+        }
+    }
+
+    /// An empty view at `ms`.
+    pub fn view(ms: u64) -> View {
+        View {
+            at: Duration::from_millis(ms),
+            ..View::default()
+        }
+    }
+
+    /// A node that sees nobody.
+    pub fn node(state: NodeState, leads: bool, window: Option<Window>) -> NodeView {
+        NodeView {
+            state,
+            members: None,
+            leads,
+            window,
+        }
+    }
+}

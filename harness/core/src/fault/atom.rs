@@ -1,0 +1,110 @@
+//! The undoable effects a fault is made of, and the ledger that counts
+//! them. Two faults may ask for the same effect (two partitions cutting the
+//! same pair, a kill of a node another fault killed): the world applies an
+//! atom when its count goes from 0 to 1 and undoes it when it returns to 0,
+//! so ending one fault never undoes another's effect.
+
+use std::collections::BTreeMap;
+
+/// One effect, on named nodes (cluster nodes, or store nodes for
+/// [`Atom::StoreDown`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Atom {
+    /// The two nodes cannot reach each other (names in order).
+    Cut(String, String),
+    /// The first node cannot send to the second.
+    OneWay(String, String),
+    /// The node reaches nobody: no node, no store.
+    Isolate(String),
+    /// The node cannot reach the discovery store.
+    CutStore(String),
+    /// The node loses this many millionths of its packets, both ways.
+    Loss(String, u32),
+    /// The node's process is frozen.
+    Pause(String),
+    /// The node's process is killed (undone by a restart with its data).
+    Down(String),
+    /// A store node is killed (undone by a restart).
+    StoreDown(String),
+}
+
+impl Atom {
+    /// A cut between `a` and `b`, whichever order they come in.
+    pub fn cut(a: &str, b: &str) -> Atom {
+        let (x, y) = if a < b { (a, b) } else { (b, a) };
+        Atom::Cut(x.to_string(), y.to_string())
+    }
+
+    /// The cluster nodes this atom acts on.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self {
+            Atom::Cut(a, b) | Atom::OneWay(a, b) => vec![a, b],
+            Atom::Isolate(n)
+            | Atom::CutStore(n)
+            | Atom::Loss(n, _)
+            | Atom::Pause(n)
+            | Atom::Down(n) => vec![n],
+            Atom::StoreDown(_) => Vec::new(),
+        }
+    }
+}
+
+/// How many active faults hold each atom.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    counts: BTreeMap<Atom, usize>,
+}
+
+impl Ledger {
+    /// Counts `atom` once more; true if it was not active (apply it now).
+    pub fn hold(&mut self, atom: &Atom) -> bool {
+        let c = self.counts.entry(atom.clone()).or_insert(0);
+        *c += 1;
+        *c == 1
+    }
+
+    /// Counts `atom` once less; true if no fault holds it any more (undo it
+    /// now).
+    pub fn release(&mut self, atom: &Atom) -> bool {
+        match self.counts.get_mut(atom) {
+            Some(c) if *c > 1 => {
+                *c -= 1;
+                false
+            }
+            Some(_) => {
+                self.counts.remove(atom);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `atom` is active.
+    pub fn holds(&self, atom: &Atom) -> bool {
+        self.counts.contains_key(atom)
+    }
+
+    /// Every active atom.
+    pub fn active(&self) -> impl Iterator<Item = &Atom> {
+        self.counts.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atom_held_twice_is_undone_once_both_let_go() {
+        let mut l = Ledger::default();
+        let a = Atom::cut("n2", "n1");
+        assert_eq!(a, Atom::Cut("n1".into(), "n2".into()));
+        assert!(l.hold(&a), "first hold applies");
+        assert!(!l.hold(&a), "second hold does nothing");
+        assert!(!l.release(&a), "still held by the other fault");
+        assert!(l.holds(&a));
+        assert!(l.release(&a), "last release undoes");
+        assert!(!l.holds(&a));
+        assert!(!l.release(&a), "releasing what is not held is nothing");
+    }
+}

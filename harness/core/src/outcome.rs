@@ -1,0 +1,184 @@
+//! A run's verdict and figures, derived from its trace so that every world
+//! reports the same way.
+
+use std::time::Duration;
+
+use clusterlab_scenario::{Scenario, World};
+use serde::{Deserialize, Serialize};
+
+use crate::check::failover;
+use crate::trace::{EventKind, Trace};
+
+/// One check's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The check.
+    pub name: String,
+    /// Passed or not.
+    pub passed: bool,
+    /// What was seen.
+    pub detail: String,
+    /// When it was recorded (a failed safety check: the instant it broke).
+    pub at_ms: u64,
+    /// The nodes involved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
+}
+
+/// Everything `results.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Scenario name.
+    pub scenario: String,
+    /// Which world ran it.
+    pub world: World,
+    /// The run's id.
+    pub run_id: String,
+    /// Seed used for `random` targets and jitter.
+    pub seed: u64,
+    /// Why the run did not happen, if it did not.
+    pub skipped: Option<String>,
+    /// All checks passed (false when skipped).
+    pub passed: bool,
+    /// Wall (or simulated) length of the run.
+    pub elapsed_ms: u64,
+    /// From the last heal to the `converged` check passing.
+    pub convergence_ms: Option<u64>,
+    /// Longest time from a leader's loss to another node leading.
+    pub failover_ms: Option<u64>,
+    /// Writes acknowledged.
+    pub writes_acked: u64,
+    /// Writes that failed (not acknowledged: allowed).
+    pub writes_failed: u64,
+    /// Acknowledged writes not read back (must be 0).
+    pub writes_lost: u64,
+    /// Every check, in order.
+    pub checks: Vec<CheckResult>,
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Outcome {
+    /// A run that did not happen, with the reason.
+    pub fn skipped(scenario: &Scenario, world: World, run_id: &str, reason: String) -> Outcome {
+        Outcome {
+            scenario: scenario.name.clone(),
+            world,
+            run_id: run_id.to_string(),
+            seed: 0,
+            skipped: Some(reason),
+            passed: false,
+            elapsed_ms: 0,
+            convergence_ms: None,
+            failover_ms: None,
+            writes_acked: 0,
+            writes_failed: 0,
+            writes_lost: 0,
+            checks: Vec::new(),
+        }
+    }
+
+    /// Derives the verdict and figures from a finished run's trace.
+    /// `writes_lost` counts `Check` events named `lost-write`.
+    pub fn from_trace(
+        scenario: &Scenario,
+        world: World,
+        run_id: &str,
+        seed: u64,
+        trace: &Trace,
+    ) -> Outcome {
+        let mut checks = Vec::new();
+        let (mut acked, mut failed, mut lost) = (0, 0, 0);
+        let mut last_heal = 0u64;
+        let mut converged_at = None;
+        for e in &trace.events {
+            match &e.kind {
+                EventKind::Write { acked: true, .. } => acked += 1,
+                EventKind::Write { acked: false, .. } => failed += 1,
+                EventKind::FaultEnd { .. } => last_heal = last_heal.max(e.at_ms),
+                EventKind::Check {
+                    name,
+                    passed,
+                    detail,
+                    nodes,
+                } => {
+                    if name == "lost-write" {
+                        lost += 1;
+                    }
+                    if name == "converged" && *passed {
+                        converged_at = Some(e.at_ms);
+                    }
+                    checks.push(CheckResult {
+                        name: name.clone(),
+                        passed: *passed,
+                        detail: detail.clone(),
+                        at_ms: e.at_ms,
+                        nodes: nodes.clone(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Outcome {
+            scenario: scenario.name.clone(),
+            world,
+            run_id: run_id.to_string(),
+            seed,
+            skipped: None,
+            passed: !checks.is_empty() && checks.iter().all(|c| c.passed),
+            elapsed_ms: ms(trace.end()),
+            convergence_ms: converged_at.map(|t| t.saturating_sub(last_heal)),
+            failover_ms: failover::worst(trace),
+            writes_acked: acked,
+            writes_failed: failed,
+            writes_lost: lost,
+            checks,
+        }
+    }
+
+    /// One line for the terminal.
+    pub fn summary(&self) -> String {
+        if let Some(reason) = &self.skipped {
+            return format!(
+                "SKIP  {} [{}]: {reason}",
+                self.scenario,
+                self.world.as_str()
+            );
+        }
+        let secs =
+            |v: Option<u64>| v.map_or("-".to_string(), |m| format!("{:.1}s", m as f64 / 1000.0));
+        format!(
+            "{}  {} [{}] {:.1}s  converge {}  failover {}  writes {} acked / {} failed / {} lost",
+            if self.passed { "PASS" } else { "FAIL" },
+            self.scenario,
+            self.world.as_str(),
+            self.elapsed_ms as f64 / 1000.0,
+            secs(self.convergence_ms),
+            secs(self.failover_ms),
+            self.writes_acked,
+            self.writes_failed,
+            self.writes_lost,
+        )
+    }
+
+    /// The failed checks, in order.
+    pub fn failures(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+
+    /// Panics with the failed checks unless the run passed: for a user's
+    /// own `cargo test`.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        if self.passed {
+            return;
+        }
+        let failed: Vec<String> = self
+            .failures()
+            .map(|c| format!("  {} at {} ms: {}", c.name, c.at_ms, c.detail))
+            .collect();
+        panic!("{}\n{}", self.summary(), failed.join("\n"));
+    }
+}

@@ -1,0 +1,173 @@
+//! The events a run records, whichever world ran it: the vocabulary shared
+//! by the container world, the simulator, the checks and the reports.
+//!
+//! A trace is written as JSON lines (`events.jsonl`), one event per line, so
+//! that a simulated run's trace can be compared byte for byte.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What a node is doing, as a probe or the simulator saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeRole {
+    /// Started, not yet part of the cluster.
+    Starting,
+    /// Serving as a follower/replica.
+    Follower,
+    /// Serving as the leader/primary.
+    Leader,
+    /// Frozen (paused).
+    Paused,
+    /// Not running.
+    Down,
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A fault fired; `nodes` are its resolved targets, sorted.
+    FaultStart {
+        /// Index in the scenario's fault list.
+        fault: usize,
+        /// Its action word.
+        action: String,
+        /// The nodes it hit.
+        nodes: Vec<String>,
+        /// When the schedule said it was due (it fires at the first
+        /// observation at or after that, later if its role was unknown).
+        due_ms: u64,
+    },
+    /// A fault was undone.
+    FaultEnd {
+        /// Index in the scenario's fault list.
+        fault: usize,
+        /// Its action word.
+        action: String,
+    },
+    /// A node's role changed.
+    Role {
+        /// The node.
+        node: String,
+        /// Its new role.
+        role: NodeRole,
+    },
+    /// A node's view of the membership changed.
+    Members {
+        /// Whose view.
+        node: String,
+        /// The members it sees, sorted.
+        members: Vec<String>,
+    },
+    /// The discovery leader key changed (`None`: absent).
+    LeaderKey {
+        /// The node it names.
+        node: Option<String>,
+    },
+    /// A node bootstrapped a new cluster.
+    Bootstrap {
+        /// The node.
+        node: String,
+    },
+    /// A write finished.
+    Write {
+        /// The key.
+        key: String,
+        /// Time to acknowledgement or failure, in microseconds.
+        latency_us: u64,
+        /// Whether it was acknowledged.
+        acked: bool,
+    },
+    /// A check was evaluated; a failed one is recorded at the instant it
+    /// failed.
+    Check {
+        /// The check's name.
+        name: String,
+        /// Its verdict.
+        passed: bool,
+        /// What was seen.
+        detail: String,
+        /// The nodes involved.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        nodes: Vec<String>,
+    },
+}
+
+/// An event at a time since the run started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Milliseconds since the start of the run.
+    pub at_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// A run's events, in time order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trace {
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// Records `kind` at `at`.
+    pub fn push(&mut self, at: Duration, kind: EventKind) {
+        let at_ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
+        self.events.push(Event { at_ms, kind });
+    }
+
+    /// The trace as JSON lines.
+    pub fn to_jsonl(&self) -> String {
+        self.events
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("plain data") + "\n")
+            .collect()
+    }
+
+    /// Parses JSON lines.
+    pub fn from_jsonl(text: &str) -> Result<Trace, serde_json::Error> {
+        let events = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        Ok(Trace { events })
+    }
+
+    /// The end of the trace.
+    pub fn end(&self) -> Duration {
+        Duration::from_millis(self.events.iter().map(|e| e.at_ms).max().unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_round_trip() {
+        let mut t = Trace::default();
+        t.push(
+            Duration::from_millis(5),
+            EventKind::Bootstrap { node: "n1".into() },
+        );
+        t.push(
+            Duration::from_secs(1),
+            EventKind::Role {
+                node: "n1".into(),
+                role: NodeRole::Leader,
+            },
+        );
+        let text = t.to_jsonl();
+        assert_eq!(text.lines().count(), 2);
+        assert!(
+            text.starts_with(r#"{"at_ms":5,"event":"bootstrap","node":"n1"}"#),
+            "{text}"
+        );
+        assert_eq!(Trace::from_jsonl(&text).unwrap(), t);
+        assert_eq!(t.end(), Duration::from_secs(1));
+    }
+}

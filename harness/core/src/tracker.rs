@@ -1,0 +1,171 @@
+//! Turns a world's successive [`View`]s into trace events (role, member
+//! view and leader-key changes) and into the little history the checks
+//! need (since when a node is down or unannounced, who has ever served,
+//! who bootstrapped). Both worlds feed it, so an event means the same in
+//! both and is emitted by one piece of code.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::trace::{EventKind, NodeRole};
+use crate::view::{NodeState, NodeView, View};
+
+/// What the checks may know of the past.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// Since when each down node has been down.
+    pub down_since: BTreeMap<String, Duration>,
+    /// Since when each node that must be announced (it runs and reaches the
+    /// store) has been missing from the store.
+    pub unannounced_since: BTreeMap<String, Duration>,
+    /// Nodes ever seen serving (leader or follower).
+    pub served: BTreeSet<String>,
+    /// Every bootstrap, in order.
+    pub bootstraps: Vec<(Duration, String)>,
+}
+
+/// The tracker of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    history: History,
+    roles: BTreeMap<String, NodeRole>,
+    members: BTreeMap<String, BTreeSet<String>>,
+    leader_key: Option<Option<String>>,
+}
+
+/// The role a node shows in a view.
+pub fn role_of(v: &NodeView) -> NodeRole {
+    match v.state {
+        NodeState::Down => NodeRole::Down,
+        NodeState::Paused => NodeRole::Paused,
+        NodeState::Up if v.leads => NodeRole::Leader,
+        NodeState::Up if v.members.is_some() => NodeRole::Follower,
+        NodeState::Up => NodeRole::Starting,
+    }
+}
+
+impl Tracker {
+    /// A tracker for a run that has seen nothing yet.
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    /// What the checks may know of the past.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// A node bootstrapped a new cluster at `at`.
+    pub fn bootstrap(&mut self, at: Duration, node: &str) -> EventKind {
+        self.history.bootstraps.push((at, node.to_string()));
+        EventKind::Bootstrap { node: node.into() }
+    }
+
+    /// Takes in `view`; returns what changed since the last one, as events
+    /// at `view.at`.
+    pub fn observe(&mut self, view: &View) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        let h = &mut self.history;
+        for (n, v) in &view.nodes {
+            let role = role_of(v);
+            if self.roles.get(n) != Some(&role) {
+                self.roles.insert(n.clone(), role);
+                out.push(EventKind::Role {
+                    node: n.clone(),
+                    role,
+                });
+            }
+            if matches!(role, NodeRole::Leader | NodeRole::Follower) {
+                h.served.insert(n.clone());
+            }
+            if v.state == NodeState::Down {
+                h.down_since.entry(n.clone()).or_insert(view.at);
+            } else {
+                h.down_since.remove(n);
+            }
+            if let Some(m) = &v.members {
+                if self.members.get(n) != Some(m) {
+                    self.members.insert(n.clone(), m.clone());
+                    out.push(EventKind::Members {
+                        node: n.clone(),
+                        members: m.iter().cloned().collect(),
+                    });
+                }
+            }
+        }
+        if let Some(store) = &view.store {
+            if self.leader_key.as_ref() != Some(&store.leader_key) {
+                self.leader_key = Some(store.leader_key.clone());
+                out.push(EventKind::LeaderKey {
+                    node: store.leader_key.clone(),
+                });
+            }
+            let must: Vec<&String> = view
+                .reaches_store
+                .iter()
+                .filter(|n| view.nodes.get(*n).is_some_and(|v| v.state == NodeState::Up))
+                .collect();
+            h.unannounced_since
+                .retain(|n, _| must.contains(&n) && !store.announced.contains(n));
+            for n in must {
+                if !store.announced.contains(n) {
+                    h.unannounced_since.entry(n.clone()).or_insert(view.at);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::StoreView;
+
+    fn view(at: u64, n1: NodeState, leads: bool, announced: &[&str]) -> View {
+        let mut v = View {
+            at: Duration::from_secs(at),
+            ..View::default()
+        };
+        v.nodes.insert(
+            "n1".into(),
+            NodeView {
+                state: n1,
+                members: Some(["n1".to_string()].into()),
+                leads,
+                window: None,
+            },
+        );
+        if n1 == NodeState::Up {
+            v.reaches_store.insert("n1".into());
+        }
+        v.store = Some(StoreView {
+            announced: announced.iter().map(|s| s.to_string()).collect(),
+            leader_key: None,
+        });
+        v
+    }
+
+    #[test]
+    fn changes_become_events_once_and_history_follows() {
+        let mut t = Tracker::new();
+        let first = t.observe(&view(0, NodeState::Up, true, &["n1"]));
+        assert_eq!(first.len(), 3, "role, members, leader key: {first:?}");
+        assert!(t.observe(&view(1, NodeState::Up, true, &["n1"])).is_empty());
+        assert!(t.history().served.contains("n1"));
+        let down = t.observe(&view(2, NodeState::Down, false, &["n1"]));
+        assert_eq!(
+            down,
+            vec![EventKind::Role {
+                node: "n1".into(),
+                role: NodeRole::Down
+            }]
+        );
+        assert_eq!(t.history().down_since["n1"], Duration::from_secs(2));
+        t.observe(&view(3, NodeState::Up, false, &[]));
+        assert!(t.history().down_since.is_empty());
+        assert_eq!(t.history().unannounced_since["n1"], Duration::from_secs(3));
+        t.observe(&view(4, NodeState::Up, false, &["n1"]));
+        assert!(t.history().unannounced_since.is_empty());
+    }
+}

@@ -1,0 +1,118 @@
+//! One look at the whole cluster, the same shape in every world: what each
+//! node says of itself, what the discovery store holds, and what the fault
+//! schedule has done. The container world fills it from probes every
+//! 250 ms, the simulator from its nodes and its store model every tick;
+//! the checks read nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// What the fault schedule has done to a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Running.
+    Up,
+    /// Frozen.
+    Paused,
+    /// Killed, not restarted yet.
+    Down,
+}
+
+/// A disco leadership window: the node may act as leader until `until`
+/// (on the run's clock), under fencing token `token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// When the window closes unless the lease is renewed.
+    pub until: Duration,
+    /// The term's fencing token.
+    pub token: u64,
+}
+
+/// One node at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    /// Up, paused or down, as the fault schedule left it.
+    pub state: NodeState,
+    /// The node's own view of the members (its database's, or disco's
+    /// where disco is the database); `None` if it did not answer.
+    pub members: Option<BTreeSet<String>>,
+    /// Whether it says it leads (its database's claim, or disco's).
+    pub leads: bool,
+    /// disco's leadership window on this node, where the world can see it.
+    pub window: Option<Window>,
+}
+
+impl NodeView {
+    /// A node that has not answered yet.
+    pub fn silent(state: NodeState) -> NodeView {
+        NodeView {
+            state,
+            members: None,
+            leads: false,
+            window: None,
+        }
+    }
+}
+
+/// What the discovery store holds for the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreView {
+    /// Nodes with a live member key.
+    pub announced: BTreeSet<String>,
+    /// The node the leader key names, if any.
+    pub leader_key: Option<String>,
+}
+
+/// The whole cluster at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct View {
+    /// When, since the start of the run.
+    pub at: Duration,
+    /// Every cluster node, by name.
+    pub nodes: BTreeMap<String, NodeView>,
+    /// The store, `None` if it did not answer.
+    pub store: Option<StoreView>,
+    /// Nodes that run, are not paused, and have an unbroken path to a
+    /// working store (from the fault ledger): these must stay announced.
+    pub reaches_store: BTreeSet<String>,
+}
+
+impl View {
+    /// Nodes that are up (not down, not paused).
+    pub fn live(&self) -> BTreeSet<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, v)| v.state == NodeState::Up)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Live nodes that say they lead.
+    pub fn leaders(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, v)| v.state == NodeState::Up && v.leads)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Nodes inside a disco leadership window at this instant (any state:
+    /// a frozen leader still believes it leads when it thaws).
+    pub fn acting(&self) -> Vec<(String, Window)> {
+        self.nodes
+            .iter()
+            .filter(|(_, v)| v.state != NodeState::Down)
+            .filter_map(|(n, v)| {
+                v.window
+                    .filter(|w| w.until > self.at)
+                    .map(|w| (n.clone(), w))
+            })
+            .collect()
+    }
+
+    /// The leader, if exactly one live node says it leads.
+    pub fn leader(&self) -> Option<String> {
+        let mut l = self.leaders();
+        (l.len() == 1).then(|| l.remove(0))
+    }
+}

@@ -1,0 +1,229 @@
+//! Real etcd and Consul servers for tests: each test starts its own process
+//! on its own loopback ports and data dir, and the process is killed when the
+//! handle drops. Binaries come from `ci/setup.sh` (Debian packages).
+//!
+//! A dev-dependency of every crate whose tests need a real store (disco's
+//! backend tests, the simulator's differential tests, the benches), so that
+//! the way a test server is started is written once.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use disco::backend::{ConsulRegistry, EtcdRegistry};
+
+use tokio::time::Instant;
+
+/// Where `ci/setup.sh` puts the server binaries.
+pub fn server_bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CLUSTERLAB_SERVERS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/servers/bin")
+        });
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash ci/setup.sh` first (it fetches etcd and consul from Debian's packages)",
+        p.display()
+    );
+    p
+}
+
+static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// A loopback port nobody in this process has been given yet.
+pub fn free_port() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind 127.0.0.1:0")
+            .port();
+        let mut g = HANDED_OUT.lock().unwrap();
+        if g.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    /// `etcd` or `consul`.
+    pub kind: &'static str,
+    /// Client URL: `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The client port.
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts etcd 3.5 on fresh loopback ports.
+    pub async fn etcd() -> Server {
+        Self::etcd_on(free_port()).await
+    }
+
+    /// Starts etcd with its client port fixed (to test a store that appears late).
+    pub async fn etcd_on(client: u16) -> Server {
+        let peer = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = Command::new(server_bin("etcd"))
+            .args(["--name", "t", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("t={peer_url}")])
+            .args(["--log-level", "warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        let s = Server {
+            kind: "etcd",
+            url,
+            port: client,
+            child,
+            dir,
+        };
+        let health = format!("{}/health", s.url);
+        s.wait_ready(&health, |b| b.contains("\"health\":\"true\""))
+            .await;
+        s
+    }
+
+    /// Starts a single-server Consul 1.8 in dev mode on fresh loopback ports.
+    pub async fn consul() -> Server {
+        let http = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let child = Command::new(server_bin("consul"))
+            .args([
+                "agent",
+                "-dev",
+                "-bind",
+                "127.0.0.1",
+                "-client",
+                "127.0.0.1",
+            ])
+            .args([
+                "-http-port",
+                &http.to_string(),
+                "-dns-port",
+                "-1",
+                "-grpc-port",
+                "-1",
+            ])
+            .args(["-serf-lan-port", &free_port().to_string()])
+            .args(["-serf-wan-port", &free_port().to_string()])
+            .args(["-server-port", &free_port().to_string()])
+            .args(["-node", &format!("t{http}"), "-log-level", "warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn consul");
+        let s = Server {
+            kind: "consul",
+            url: format!("http://127.0.0.1:{http}"),
+            port: http,
+            child,
+            dir,
+        };
+        let leader = format!("{}/v1/status/leader", s.url);
+        s.wait_ready(&leader, |b| b.trim().len() > 2).await;
+        // Sessions need the server's own node in the catalog, which lands a
+        // moment after the leader is elected ("Missing node registration").
+        let node = format!("{}/v1/catalog/node/t{http}", s.url);
+        s.wait_ready(&node, |b| b.contains("\"Node\"")).await;
+        s
+    }
+
+    /// disco's etcd backend on this server.
+    pub async fn etcd_registry(&self) -> EtcdRegistry {
+        EtcdRegistry::connect(std::slice::from_ref(&self.url))
+            .await
+            .expect("etcd client")
+    }
+
+    /// disco's Consul backend on this server.
+    pub fn consul_registry(&self) -> ConsulRegistry {
+        ConsulRegistry::new(&self.url).expect("consul client")
+    }
+
+    async fn wait_ready(&self, url: &str, ok: impl Fn(&str) -> bool) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(url).timeout(Duration::from_secs(1)).send().await {
+                if let Ok(body) = r.text().await {
+                    if ok(&body) {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready within 30s at {url}; its log:\n{}",
+                self.kind,
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `deadline` passes; returns the elapsed
+/// time. For conditions with no push notification (process files, exits).
+pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut cond: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if cond().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

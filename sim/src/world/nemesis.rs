@@ -1,0 +1,230 @@
+//! The simulator's fault mechanism behind the shared engine: each atom is
+//! a turmoil partition, hold, link failure rate, host crash or bounce.
+//! turmoil keeps one state per host pair, while several atoms may concern
+//! one pair (a partition and an isolation, a pause): [`Net`] counts what
+//! each pair is subject to and sets the pair to the strongest (cut, then
+//! held, then one-way cuts, then healthy).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use clusterlab_core::fault::{Atom, Nemesis};
+
+use super::board::Board;
+use super::REGISTRY;
+
+/// The registry host as the engine names it.
+pub const STORE: &str = "s1";
+
+/// What each host pair is subject to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Pair {
+    cut: usize,
+    held: usize,
+    /// One-way cuts from the first host of the pair to the second, and back.
+    forth: usize,
+    back: usize,
+    /// Loss rates (millionths) asked of this link.
+    loss: Vec<u32>,
+}
+
+/// How a pair was last set in turmoil.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Set {
+    #[default]
+    Healthy,
+    Cut,
+    Held,
+    OneWay(bool, bool),
+}
+
+/// The network's fault state, kept between ticks.
+#[derive(Debug, Clone, Default)]
+pub struct Net {
+    pairs: BTreeMap<(String, String), Pair>,
+    set: BTreeMap<(String, String), Set>,
+}
+
+fn key(a: &str, b: &str) -> ((String, String), bool) {
+    if a < b {
+        ((a.to_string(), b.to_string()), true)
+    } else {
+        ((b.to_string(), a.to_string()), false)
+    }
+}
+
+/// The engine's view of the simulated world during one call.
+pub struct SimNemesis<'a, 'b> {
+    /// The simulation.
+    pub sim: &'a mut turmoil::Sim<'b>,
+    /// The fault state.
+    pub net: &'a mut Net,
+    /// What the nodes publish.
+    pub board: &'a Board,
+    /// Every cluster node.
+    pub nodes: &'a [String],
+    /// The leader now, as the driver sees it.
+    pub leader: Option<String>,
+}
+
+impl SimNemesis<'_, '_> {
+    fn host(name: &str) -> &str {
+        if name == STORE {
+            REGISTRY
+        } else {
+            name
+        }
+    }
+
+    /// Every other host (nodes and the registry).
+    fn others(&self, node: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| *n != node)
+            .cloned()
+            .chain([REGISTRY.to_string()])
+            .collect()
+    }
+
+    fn change(&mut self, a: &str, b: &str, f: impl FnOnce(&mut Pair, bool)) {
+        let (k, forward) = key(a, b);
+        f(self.net.pairs.entry(k.clone()).or_default(), forward);
+        self.sync(&k);
+    }
+
+    /// Sets the pair in turmoil to what it is subject to.
+    fn sync(&mut self, k: &(String, String)) {
+        let p = self.net.pairs.get(k).cloned().unwrap_or_default();
+        let want = if p.cut > 0 {
+            Set::Cut
+        } else if p.held > 0 {
+            Set::Held
+        } else if p.forth > 0 || p.back > 0 {
+            Set::OneWay(p.forth > 0, p.back > 0)
+        } else {
+            Set::Healthy
+        };
+        let (a, b) = (k.0.as_str(), k.1.as_str());
+        let was = self.net.set.get(k).copied().unwrap_or_default();
+        if was != want {
+            match was {
+                // A thaw delivers what was held, as a stopped process's
+                // socket buffers would.
+                Set::Held => self.sim.release(a, b),
+                Set::Healthy => {}
+                _ => self.sim.repair(a, b),
+            }
+            match want {
+                Set::Cut => self.sim.partition(a, b),
+                Set::Held => self.sim.hold(a, b),
+                Set::OneWay(forth, back) => {
+                    if forth {
+                        self.sim.partition_oneway(a, b);
+                    }
+                    if back {
+                        self.sim.partition_oneway(b, a);
+                    }
+                }
+                Set::Healthy => {}
+            }
+            self.net.set.insert(k.clone(), want);
+        }
+    }
+
+    /// Sets each link of `node` to the highest loss rate asked of it.
+    fn sync_loss(&mut self, node: &str) {
+        for other in self.others(node) {
+            let (k, _) = key(node, &other);
+            let rate = self
+                .net
+                .pairs
+                .get(&k)
+                .and_then(|p| p.loss.iter().max().copied());
+            self.sim.set_link_fail_rate(
+                node,
+                other.as_str(),
+                rate.map_or(0.0, |r| f64::from(r) / 1e6),
+            );
+        }
+    }
+
+    fn each_link(&mut self, node: &str, f: impl Fn(&mut Pair)) {
+        for other in self.others(node) {
+            self.change(node, &other, |p, _| f(p));
+        }
+    }
+}
+
+impl Nemesis for SimNemesis<'_, '_> {
+    type Error = Infallible;
+
+    async fn leader(&mut self) -> Option<String> {
+        self.leader.clone()
+    }
+
+    async fn store_leader(&mut self) -> Option<String> {
+        Some(STORE.to_string())
+    }
+
+    async fn apply(&mut self, atom: &Atom) -> Result<(), Infallible> {
+        match atom {
+            Atom::Cut(a, b) => self.change(a, b, |p, _| p.cut += 1),
+            Atom::OneWay(a, b) => {
+                self.change(a, b, |p, fwd| if fwd { p.forth += 1 } else { p.back += 1 })
+            }
+            Atom::Isolate(n) => self.each_link(n, |p| p.cut += 1),
+            Atom::CutStore(n) => self.change(n, REGISTRY, |p, _| p.cut += 1),
+            Atom::Loss(n, ppm) => {
+                self.each_link(n, |p| p.loss.push(*ppm));
+                self.sync_loss(n);
+            }
+            Atom::Pause(n) => {
+                // Frozen: the node's work is not polled (`freeze`) and its
+                // messages both ways are held until the thaw.
+                self.board.freeze(n, true);
+                self.each_link(n, |p| p.held += 1);
+            }
+            Atom::Down(n) => {
+                self.sim.crash(n.as_str());
+                self.board.reset(n);
+            }
+            Atom::StoreDown(s) => self.sim.crash(Self::host(s)),
+        }
+        Ok(())
+    }
+
+    async fn undo(&mut self, atom: &Atom) -> Result<(), Infallible> {
+        match atom {
+            Atom::Cut(a, b) => self.change(a, b, |p, _| p.cut -= 1),
+            Atom::OneWay(a, b) => {
+                self.change(a, b, |p, fwd| if fwd { p.forth -= 1 } else { p.back -= 1 })
+            }
+            Atom::Isolate(n) => self.each_link(n, |p| p.cut -= 1),
+            Atom::CutStore(n) => self.change(n, REGISTRY, |p, _| p.cut -= 1),
+            Atom::Loss(n, ppm) => {
+                self.each_link(n, |p| {
+                    if let Some(i) = p.loss.iter().position(|r| r == ppm) {
+                        p.loss.remove(i);
+                    }
+                });
+                self.sync_loss(n);
+            }
+            Atom::Pause(n) => {
+                self.board.freeze(n, false);
+                self.each_link(n, |p| p.held -= 1);
+            }
+            Atom::Down(n) => {
+                self.sim.bounce(n.as_str());
+                self.board.reset(n);
+            }
+            Atom::StoreDown(s) => self.sim.bounce(Self::host(s)),
+        }
+        Ok(())
+    }
+
+    async fn bounce(&mut self, node: &str) -> Result<(), Infallible> {
+        self.sim.bounce(node);
+        self.board.reset(node);
+        Ok(())
+    }
+}
