@@ -4,7 +4,7 @@
 # this machine's apt uses, then `docker import`ed (no registry is needed).
 # The tag is a hash of the suite, the package list and this script, so an
 # unchanged base is never rebuilt. The harness adds disco-agent and the
-# Patroni configuration on top (harness/src/image/stock.rs).
+# Patroni configuration on top (harness/containers/src/image/stock.rs).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SUITE=bookworm

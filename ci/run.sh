@@ -12,5 +12,5 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash ci/setup.sh
-cargo build --quiet -p disco --bin disco-agent -p clusterlab-harness --bin clusterlab
+cargo build --quiet -p disco --bin disco-agent -p clusterlab --bin clusterlab
 exec target/debug/clusterlab run "$@"

@@ -29,11 +29,24 @@ impl Agent {
     /// Starts an agent whose "database" writes its rendered arguments to a
     /// file and sleeps.
     fn spawn(store: &[&str], cluster: &str, node: &str, ttl: &str, dir: &Path) -> Agent {
+        Agent::spawn_with(store, cluster, node, ttl, dir, &[])
+    }
+
+    /// [`Agent::spawn`] with more agent flags.
+    fn spawn_with(
+        store: &[&str],
+        cluster: &str,
+        node: &str,
+        ttl: &str,
+        dir: &Path,
+        flags: &[&str],
+    ) -> Agent {
         let out = dir.join(format!("{node}.out"));
         let log = dir.join(format!("{node}.log"));
         let child = Command::new(AGENT)
             .args(store)
             .args(["--cluster", cluster, "--node-id", node, "--ttl", ttl])
+            .args(flags)
             .args(["--advertise", &format!("{node}.test:7000")])
             .args([
                 "--",
@@ -227,6 +240,75 @@ async fn killing_the_leaders_agent_hands_over_the_key<R: Registry>(store: &[&str
             .any(|e| e.key == keys.member(&first.node)),
         "the dead leader's member key expired with it"
     );
+}
+
+/// `--status-port`: each agent says what it decided at boot, whom disco
+/// sees, and whether it may act as leader and for how long; exactly one
+/// bootstrapped and exactly one holds a window no longer than the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_endpoint_reports_role_peers_and_the_leadership_window() {
+    let s = support::Server::etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [support::free_port(), support::free_port()];
+    let agents: Vec<Agent> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let flags = ["--status-port", &p.to_string()];
+            Agent::spawn_with(
+                &["--etcd", &s.url],
+                "st",
+                &format!("n{i}"),
+                "3s",
+                dir.path(),
+                &flags,
+            )
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let status = |port: u16| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("http://127.0.0.1:{port}/status"))
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .ok()?;
+            r.json::<serde_json::Value>().await.ok()
+        }
+    };
+    let start = Instant::now();
+    let seen = loop {
+        let (a, b) = tokio::join!(status(ports[0]), status(ports[1]));
+        let seen: Vec<serde_json::Value> = [a, b].into_iter().flatten().collect();
+        if seen.len() == 2
+            && seen
+                .iter()
+                .all(|v| v["peers"].as_array().is_some_and(|p| p.len() == 2))
+            && seen.iter().any(|v| !v["leader"].is_null())
+        {
+            break seen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "both agents report, with a leader among them: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let roles: Vec<&str> = seen.iter().map(|v| v["role"].as_str().unwrap()).collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "bootstrap").count(),
+        1,
+        "{seen:?}"
+    );
+    let windows: Vec<&serde_json::Value> = seen.iter().filter(|v| !v["leader"].is_null()).collect();
+    assert_eq!(windows.len(), 1, "one leader: {seen:?}");
+    let left = windows[0]["leader"]["valid_for_ms"].as_u64().unwrap();
+    assert!(left <= 3_000, "a window never outlasts the TTL: {left} ms");
+    assert!(windows[0]["leader"]["token"].as_u64().unwrap() > 0);
+    assert!(seen.iter().all(|v| v["registered"] == true), "{seen:?}");
+    drop(agents);
 }
 
 #[tokio::test]

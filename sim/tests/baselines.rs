@@ -164,6 +164,16 @@ converge_within = "60s"
         });
     println!("naive: {}", v.detail);
     assert!(v.detail.contains("n1"), "{}", v.detail);
+    assert_eq!(v.nodes, ["n1"]);
+    // The failure is drawn at its instant, on n1's row, by name.
+    let out = tempfile::tempdir().unwrap();
+    let dir =
+        clusterlab_core::report::write_run(out.path(), &s, &naive.outcome, &naive.trace).unwrap();
+    let svg = std::fs::read_to_string(dir.join("timeline.svg")).unwrap();
+    assert!(
+        svg.contains("failed registered: n1"),
+        "the timeline names it"
+    );
     let disco = world::run(&s, 0).unwrap();
     assert!(disco.outcome.passed, "{:#?}", disco.outcome.checks);
 }

@@ -31,6 +31,23 @@ fn quick_holds_its_invariants_and_replays_byte_for_byte() {
     let kinds = a.trace.to_jsonl();
     assert!(kinds.contains("\"fault-start\""), "the fault fired");
     assert!(kinds.contains("\"bootstrap\""), "a node bootstrapped");
+    // The leader key's lane: it named a node, then (the leader killed)
+    // another one.
+    let named: Vec<&Option<String>> = a
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::LeaderKey { node } => Some(node),
+            _ => None,
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> =
+        named.iter().filter_map(|n| n.as_ref()).collect();
+    assert!(
+        distinct.len() >= 2,
+        "the key moved to another node: {named:?}"
+    );
 }
 
 #[test]

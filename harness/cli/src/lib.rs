@@ -180,12 +180,14 @@ impl Lab {
                 match scenario.supports(World::Sim) {
                     Err(reason) => (self.skipped(scenario, reason), Trace::default(), None),
                     Ok(()) => {
-                        let done = clusterlab_sim::world::simulate(
-                            scenario,
-                            seed,
-                            self.strategy,
-                            self.schedule,
-                        )?;
+                        // turmoil runs its own runtime: off this one's threads.
+                        let (s, strategy, schedule) =
+                            (scenario.clone(), self.strategy, self.schedule);
+                        let done = tokio::task::spawn_blocking(move || {
+                            clusterlab_sim::world::simulate(&s, seed, strategy, schedule)
+                        })
+                        .await
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
                         let mut outcome = done.outcome;
                         if let Some(id) = &self.run_id {
                             outcome.run_id = id.clone();

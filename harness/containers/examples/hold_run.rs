@@ -1,6 +1,6 @@
 //! Starts a run (a labelled network and one etcd container) and holds it
 //! until Ctrl-C or SIGTERM, then tears it down: the cleanup contract in a
-//! few lines. `cargo run -p clusterlab-harness --example hold_run`.
+//! few lines. `cargo run -p clusterlab-containers --example hold_run`.
 
 use clusterlab_containers::image::{self, stock};
 use clusterlab_containers::run::Run;

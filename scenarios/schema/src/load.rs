@@ -414,6 +414,13 @@ impl Checker<'_> {
                             "pick another name",
                         ));
                     }
+                    if is_store_name(name) {
+                        return Err(self.err(
+                            span,
+                            format!("{name:?} is the name of a discovery store node"),
+                            "store nodes are s1, s2, ...; pick another name for a cluster node",
+                        ));
+                    }
                     self.segment(&Spanned::new(span, name.clone()), "node name")?;
                 }
                 list.clone()
@@ -744,6 +751,13 @@ impl Checker<'_> {
             action: act,
         })
     }
+}
+
+/// Whether `name` is one the discovery store's nodes take (`s1`, `s2`, ...):
+/// both worlds name them so, and a cluster node may not collide with them.
+fn is_store_name(name: &str) -> bool {
+    name.strip_prefix('s')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Edit distance, for "did you mean".
