@@ -76,11 +76,11 @@ fn fired(trace: &Trace) -> Vec<Fired> {
 /// at the same times, in both worlds; they hit the same nodes wherever the
 /// choice did not depend on who led (the leader is resolved live in each
 /// world, and once a fault followed it, the ledger's later picks may too).
-fn same_faults_as_the_simulator(s: &Scenario, containers: &Trace) {
+async fn same_faults_as_the_simulator(s: &Scenario, containers: &Trace) {
     if s.supports(World::Sim).is_err() {
         return;
     }
-    let sim = clusterlab_sim::world::run(s, SEED).unwrap();
+    let sim = Lab::sim().seed(SEED).run_full(s).await.unwrap();
     let (c, m) = (fired(containers), fired(&sim.trace));
     let key = |f: &Fired| (f.0, f.1.clone(), f.2);
     assert_eq!(
@@ -113,7 +113,7 @@ async fn shipped(name: &str) {
     if s.workload.is_some() {
         assert!(o.writes_acked > 0, "the writer got no write acknowledged");
     }
-    same_faults_as_the_simulator(&s, &done.trace);
+    same_faults_as_the_simulator(&s, &done.trace).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
