@@ -131,7 +131,7 @@ async fn run<R: Registry>(
     mut stop: oneshot::Receiver<()>,
 ) {
     let key = keys.member(&cfg.node);
-    let mut backoff = Backoff::for_registry(&cfg.node);
+    let mut backoff = Backoff::for_lease(&cfg.node, cfg.ttl);
     let mut current: Option<Lease> = None;
     let interval = cfg.ttl / 3;
     loop {

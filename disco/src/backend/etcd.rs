@@ -1,17 +1,21 @@
 //! [`Registry`] over etcd v3 (etcd-client): leases, txn compares, watches.
 //!
-//! The client can be built from endpoints or from a caller-supplied channel
+//! The client can be built from endpoints or from caller-supplied channels
 //! (`raw-channel`), which is how the simulator connects this very backend
-//! over simulated TCP.
+//! over simulated TCP. A call that gets no answer in time replaces the
+//! connection, so a stalled one costs one deadline, not a keepalive cycle.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, KeyValue, PutOptions, Txn,
     TxnOp, TxnOpResponse, WatchOptions,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::backoff::Backoff;
 use crate::error::RegistryError;
@@ -21,12 +25,51 @@ use crate::registry::{
 
 const KIND: &str = "etcd";
 
+/// Makes a fresh client: a new connection to the cluster.
+type Connect = Arc<dyn Fn() -> BoxFuture<Result<Client, etcd_client::Error>> + Send + Sync>;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The client the calls share, and how to replace it. A request that got
+/// no answer may sit on a stalled connection (segments lost for good, a
+/// middlebox that forgot it), and HTTP/2 keepalive takes 15 s to notice; so
+/// a call that times out replaces the client, and the next call (and every
+/// watch) runs on a fresh connection.
+struct Conn {
+    current: Mutex<(u64, Client)>,
+    connect: Connect,
+    generation: watch::Sender<u64>,
+}
+
+impl Conn {
+    fn current(&self) -> (u64, Client) {
+        self.current.lock().expect("conn lock").clone()
+    }
+
+    /// Replaces the client of generation `stale`, unless another call did.
+    async fn replace(&self, stale: u64) {
+        if self.current().0 != stale {
+            return;
+        }
+        let Ok(fresh) = (self.connect)().await else {
+            return;
+        };
+        let mut cur = self.current.lock().expect("conn lock");
+        if cur.0 == stale {
+            *cur = (stale + 1, fresh);
+            self.generation.send_replace(stale + 1);
+        }
+    }
+}
+
 /// An etcd v3 cluster as a [`Registry`].
 #[derive(Clone)]
 pub struct EtcdRegistry {
-    client: Client,
+    conn: Arc<Conn>,
     endpoint: String,
     timeout: Duration,
+    /// The TTL of each lease this client granted, for renewal deadlines.
+    leases: Arc<Mutex<HashMap<i64, Duration>>>,
 }
 
 impl std::fmt::Debug for EtcdRegistry {
@@ -52,52 +95,97 @@ impl EtcdRegistry {
         let opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
-        let client =
-            Client::connect(endpoints, Some(opts))
-                .await
-                .map_err(|e| RegistryError::Config {
-                    what: "etcd endpoints",
-                    reason: format!("{}: {e}", endpoints.join(",")),
-                })?;
-        Ok(EtcdRegistry {
-            client,
-            endpoint: endpoints.join(","),
-            timeout: Duration::from_secs(5),
-        })
+        let eps = endpoints.to_vec();
+        let connect: Connect = Arc::new(move || {
+            let (eps, opts) = (eps.clone(), opts.clone());
+            Box::pin(async move { Client::connect(eps, Some(opts)).await })
+        });
+        EtcdRegistry::with_connect(&endpoints.join(","), connect)
+            .await
+            .map_err(|e| RegistryError::Config {
+                what: "etcd endpoints",
+                reason: e,
+            })
     }
 
-    /// Wraps a channel the caller built (the simulator's turmoil connector).
-    pub async fn from_channel(
-        channel: etcd_client::Channel,
+    /// A registry over channels the caller builds (the simulator's turmoil
+    /// connector): `channel` is called again for each fresh connection.
+    pub async fn from_channels(
         name: &str,
+        channel: impl Fn() -> etcd_client::Channel + Send + Sync + 'static,
     ) -> Result<Self, RegistryError> {
-        let client = Client::from_channel(channel, None)
+        let channel = Arc::new(channel);
+        let connect: Connect = Arc::new(move || {
+            let ch = channel();
+            Box::pin(async move { Client::from_channel(ch, None).await })
+        });
+        EtcdRegistry::with_connect(name, connect)
             .await
-            .map_err(|e| classify(name, e))?;
+            .map_err(|reason| RegistryError::Unavailable {
+                kind: KIND,
+                endpoint: name.to_string(),
+                reason,
+            })
+    }
+
+    async fn with_connect(name: &str, connect: Connect) -> Result<Self, String> {
+        let client = connect().await.map_err(|e| format!("{name}: {e}"))?;
+        let (generation, _) = watch::channel(0);
         Ok(EtcdRegistry {
-            client,
+            conn: Arc::new(Conn {
+                current: Mutex::new((0, client)),
+                connect,
+                generation,
+            }),
             endpoint: name.to_string(),
             timeout: Duration::from_secs(5),
+            leases: Arc::default(),
         })
     }
 
-    /// Sets the deadline for each request (default 5 s).
+    /// Sets the deadline for each request (default 5 s; renewals take at
+    /// most a third of their lease's TTL).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    async fn call<T, F>(&self, fut: F) -> Result<T, RegistryError>
+    fn ttl_of(&self, lease: i64) -> Option<Duration> {
+        self.leases
+            .lock()
+            .expect("leases lock")
+            .get(&lease)
+            .copied()
+    }
+
+    /// Runs `fut` (made with the client of generation `g`) within the
+    /// request deadline.
+    async fn call<T, F>(&self, g: u64, fut: F) -> Result<T, RegistryError>
     where
-        F: std::future::Future<Output = Result<T, etcd_client::Error>>,
+        F: Future<Output = Result<T, etcd_client::Error>>,
     {
-        match tokio::time::timeout(self.timeout, fut).await {
+        self.call_within(g, self.timeout, fut).await
+    }
+
+    async fn call_within<T, F>(
+        &self,
+        g: u64,
+        deadline: Duration,
+        fut: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        match tokio::time::timeout(deadline, fut).await {
             Ok(r) => r.map_err(|e| classify(&self.endpoint, e)),
-            Err(_) => Err(RegistryError::Unavailable {
-                kind: KIND,
-                endpoint: self.endpoint.clone(),
-                reason: format!("no answer within {:?}", self.timeout),
-            }),
+            Err(_) => {
+                self.conn.replace(g).await;
+                Err(RegistryError::Unavailable {
+                    kind: KIND,
+                    endpoint: self.endpoint.clone(),
+                    reason: format!("no answer within {deadline:?}; reconnecting"),
+                })
+            }
         }
     }
 }
@@ -226,25 +314,35 @@ impl Registry for EtcdRegistry {
                 reason: format!("etcd leases take whole seconds >= 1, got {ttl:?}"),
             });
         }
-        let mut c = self.client.clone();
-        let resp = self.call(c.lease_grant(secs, None)).await?;
+        let (g, mut c) = self.conn.current();
+        let resp = self.call(g, c.lease_grant(secs, None)).await?;
         if !resp.error().is_empty() {
             return Err(RegistryError::Rejected {
                 kind: KIND,
                 reason: resp.error().to_string(),
             });
         }
+        let ttl = Duration::from_secs(u64::try_from(resp.ttl()).unwrap_or(0));
+        self.leases
+            .lock()
+            .expect("leases lock")
+            .insert(resp.id(), ttl);
         Ok(Lease {
             id: LeaseId(resp.id().to_string()),
-            ttl: Duration::from_secs(u64::try_from(resp.ttl()).unwrap_or(0)),
+            ttl,
         })
     }
 
     async fn keep_alive(&self, lease: &LeaseId) -> Result<(), RegistryError> {
         let id = lease_num(lease)?;
-        let mut c = self.client.clone();
+        let (g, mut c) = self.conn.current();
+        // A renewal that waits longer than a third of the lease's TTL
+        // leaves no time to retry on a fresh connection before it expires.
+        let deadline = self
+            .ttl_of(id)
+            .map_or(self.timeout, |ttl| self.timeout.min(ttl / 3));
         let ttl = self
-            .call(async move {
+            .call_within(g, deadline, async move {
                 let (mut keeper, mut stream) = c.lease_keep_alive(id).await?;
                 keeper.keep_alive().await?;
                 Ok(stream.message().await?.map(|m| m.ttl()))
@@ -252,29 +350,36 @@ impl Registry for EtcdRegistry {
             .await?;
         match ttl {
             Some(t) if t > 0 => Ok(()),
-            _ => Err(RegistryError::LeaseLost(lease.to_string())),
+            Some(_) => Err(RegistryError::LeaseLost(lease.to_string())),
+            // The stream closed before answering: nothing is known of the
+            // lease, so try again rather than give it up.
+            None => Err(RegistryError::Unavailable {
+                kind: KIND,
+                endpoint: self.endpoint.clone(),
+                reason: "the keep-alive stream closed without an answer".into(),
+            }),
         }
     }
 
     async fn revoke(&self, lease: &LeaseId) -> Result<(), RegistryError> {
         let id = lease_num(lease)?;
-        let mut c = self.client.clone();
-        match self.call(c.lease_revoke(id)).await {
+        let (g, mut c) = self.conn.current();
+        match self.call(g, c.lease_revoke(id)).await {
             Ok(_) | Err(RegistryError::LeaseLost(_)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     async fn get(&self, key: &str) -> Result<Option<Entry>, RegistryError> {
-        let mut c = self.client.clone();
-        let resp = self.call(c.get(key, None)).await?;
+        let (g, mut c) = self.conn.current();
+        let resp = self.call(g, c.get(key, None)).await?;
         Ok(resp.kvs().first().map(entry))
     }
 
     async fn list(&self, prefix: &str) -> Result<Snapshot, RegistryError> {
-        let mut c = self.client.clone();
+        let (g, mut c) = self.conn.current();
         let resp = self
-            .call(c.get(prefix, Some(GetOptions::new().with_prefix())))
+            .call(g, c.get(prefix, Some(GetOptions::new().with_prefix())))
             .await?;
         let mut entries: Vec<Entry> = resp.kvs().iter().map(entry).collect();
         entries.sort_by(|a, b| a.key.cmp(&b.key));
@@ -291,8 +396,8 @@ impl Registry for EtcdRegistry {
         lease: Option<&LeaseId>,
     ) -> Result<Revision, RegistryError> {
         let opts = put_opts(lease)?;
-        let mut c = self.client.clone();
-        let resp = self.call(c.put(key, value, opts)).await?;
+        let (g, mut c) = self.conn.current();
+        let resp = self.call(g, c.put(key, value, opts)).await?;
         Ok(rev(resp.header().map_or(0, |h| h.revision())))
     }
 
@@ -333,13 +438,13 @@ impl Registry for EtcdRegistry {
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
             .and_then([TxnOp::delete(key, None)]);
-        let mut c = self.client.clone();
-        Ok(self.call(c.txn(txn)).await?.succeeded())
+        let (g, mut c) = self.conn.current();
+        Ok(self.call(g, c.txn(txn)).await?.succeeded())
     }
 
     async fn delete(&self, key: &str) -> Result<(), RegistryError> {
-        let mut c = self.client.clone();
-        self.call(c.delete(key, None)).await.map(|_| ())
+        let (g, mut c) = self.conn.current();
+        self.call(g, c.delete(key, None)).await.map(|_| ())
     }
 
     async fn watch(&self, prefix: &str) -> Result<Watch, RegistryError> {
@@ -356,8 +461,8 @@ impl Registry for EtcdRegistry {
 
 impl EtcdRegistry {
     async fn conditional(&self, txn: Txn) -> Result<Cas, RegistryError> {
-        let mut c = self.client.clone();
-        let resp = self.call(c.txn(txn)).await?;
+        let (g, mut c) = self.conn.current();
+        let resp = self.call(g, c.txn(txn)).await?;
         if resp.succeeded() {
             Ok(Cas::Written(rev(resp.header().map_or(0, |h| h.revision()))))
         } else {
@@ -404,8 +509,8 @@ impl EtcdRegistry {
                 .collect();
             let start = i64::try_from(snap.revision.0).unwrap_or(0) + 1;
             let opts = WatchOptions::new().with_prefix().with_start_revision(start);
-            let mut c = self.client.clone();
-            let stream = match self.call(c.watch(prefix.as_str(), Some(opts))).await {
+            let (g, mut c) = self.conn.current();
+            let stream = match self.call(g, c.watch(prefix.as_str(), Some(opts))).await {
                 Ok(s) => s,
                 Err(e) => {
                     if tx.send(Err(e)).await.is_err() {
@@ -416,10 +521,14 @@ impl EtcdRegistry {
                 }
             };
             let (_sender, mut responses) = stream.split();
+            let mut generation = self.conn.generation.subscribe();
+            generation.mark_unchanged();
             loop {
                 let msg = tokio::select! {
                     m = responses.message() => m,
                     _ = tx.closed() => return,
+                    // A fresh connection: this stream may sit on the stale one.
+                    _ = generation.changed() => break,
                 };
                 match msg {
                     Ok(Some(resp)) => {

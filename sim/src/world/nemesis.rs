@@ -1,9 +1,26 @@
 //! The simulator's fault mechanism behind the shared engine: each atom is
-//! a turmoil partition, hold, link failure rate, host crash or bounce.
-//! turmoil keeps one state per host pair, while several atoms may concern
-//! one pair (a partition and an isolation, a pause): [`Net`] counts what
-//! each pair is subject to and sets the pair to the strongest (cut, then
-//! held, then one-way cuts, then healthy).
+//! a turmoil hold, one-way partition, link failure rate, host crash or
+//! bounce. turmoil keeps one state per host pair, while several atoms may
+//! concern one pair (a partition and an isolation, a pause): [`Net`] counts
+//! what each pair is subject to and sets the pair to the strongest (held,
+//! then one-way cuts, then healthy).
+//!
+//! What the network does and does not model:
+//! - a cut (partition, isolation, cut-discovery) holds every message both
+//!   ways and delivers them when it ends: TCP retransmits into a black hole
+//!   and resumes the connection after a short partition, so dropping the
+//!   segments instead (turmoil's partition) would leave every connection
+//!   that carried traffic stalled for good, which real TCP does not do. The
+//!   held messages arrive at the heal, where TCP's would arrive at its next
+//!   retransmission (its timeout backs off to seconds in a long cut);
+//! - a pause holds its node's messages the same way (a stopped process's
+//!   socket buffers);
+//! - a one-way cut drops what it cuts (turmoil has no one-way hold);
+//! - packet loss drops messages on the node's links, and turmoil's TCP does
+//!   not retransmit: each loss stalls that connection for good, harsher
+//!   than real loss, and the stalls a real network makes another way (a
+//!   middlebox forgetting a connection); disco must notice by its request
+//!   deadlines and reconnect.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -33,7 +50,6 @@ struct Pair {
 enum Set {
     #[default]
     Healthy,
-    Cut,
     Held,
     OneWay(bool, bool),
 }
@@ -95,9 +111,7 @@ impl SimNemesis<'_, '_> {
     /// Sets the pair in turmoil to what it is subject to.
     fn sync(&mut self, k: &(String, String)) {
         let p = self.net.pairs.get(k).cloned().unwrap_or_default();
-        let want = if p.cut > 0 {
-            Set::Cut
-        } else if p.held > 0 {
+        let want = if p.cut > 0 || p.held > 0 {
             Set::Held
         } else if p.forth > 0 || p.back > 0 {
             Set::OneWay(p.forth > 0, p.back > 0)
@@ -108,14 +122,12 @@ impl SimNemesis<'_, '_> {
         let was = self.net.set.get(k).copied().unwrap_or_default();
         if was != want {
             match was {
-                // A thaw delivers what was held, as a stopped process's
-                // socket buffers would.
+                // The end of a cut or a thaw delivers what was held.
                 Set::Held => self.sim.release(a, b),
                 Set::Healthy => {}
-                _ => self.sim.repair(a, b),
+                Set::OneWay(..) => self.sim.repair(a, b),
             }
             match want {
-                Set::Cut => self.sim.partition(a, b),
                 Set::Held => self.sim.hold(a, b),
                 Set::OneWay(forth, back) => {
                     if forth {

@@ -118,10 +118,9 @@ impl Modelled {
 
 /// disco's etcd backend on a turmoil channel to the registry host.
 pub async fn etcd_registry() -> Result<EtcdRegistry, disco::RegistryError> {
-    Ok(EtcdRegistry::from_channel(
-        etcd_client::Channel::Tonic(net::channel(REGISTRY, ETCD_PORT)),
-        REGISTRY,
-    )
+    Ok(EtcdRegistry::from_channels(REGISTRY, || {
+        etcd_client::Channel::Tonic(net::channel(REGISTRY, ETCD_PORT))
+    })
     .await?
     .with_timeout(Duration::from_secs(1)))
 }
