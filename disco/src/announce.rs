@@ -132,28 +132,45 @@ async fn run<R: Registry>(
 ) {
     let key = keys.member(&cfg.node);
     let mut backoff = Backoff::for_lease(&cfg.node, cfg.ttl);
-    let mut current: Option<Lease> = None;
     let interval = cfg.ttl / 3;
+    // Whether `stop` has fired (or its sender is gone).
+    let stopped = |stop: &mut oneshot::Receiver<()>| {
+        !matches!(stop.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+    };
     loop {
-        // (Re-)register: a fresh lease, then the key on it.
+        // (Re-)register: a fresh lease, then the key on it. Not abandoned
+        // half-way when asked to stop: a grant or a put already sent may
+        // still land, and would resurrect the key on a lease nobody revokes.
+        // Each call has its deadline; the stop waits for them.
         let sent = Instant::now();
+        let mut granted: Option<Lease> = None;
         let step = async {
             let lease = registry.grant(cfg.ttl).await?;
+            granted = Some(lease.clone());
             registry.put(&key, &cfg.address, Some(&lease.id)).await?;
             Ok::<_, RegistryError>(lease)
         };
-        let lease = tokio::select! {
-            r = step => r,
-            _ = &mut stop => break,
-        };
-        let lease = match lease {
+        let result = step.await;
+        if stopped(&mut stop) {
+            deregister(&registry, &key, granted).await;
+            tx.send_replace(None);
+            return;
+        }
+        let lease = match result {
             Ok(l) => l,
             Err(e) => {
+                if let Some(orphan) = granted {
+                    spawn_revoke(&registry, orphan);
+                }
                 let delay = backoff.next_delay();
                 warn!(node = %cfg.node, error = %e, retry_in = ?delay, attempt = backoff.attempt(), "announce failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => continue,
-                    _ = &mut stop => break,
+                    _ = &mut stop => {
+                        deregister(&registry, &key, None).await;
+                        tx.send_replace(None);
+                        return;
+                    }
                 }
             }
         };
@@ -166,21 +183,31 @@ async fn run<R: Registry>(
             lease: lease.clone(),
             valid_until: valid_until(sent, min),
         }));
-        current = Some(lease.clone());
 
-        // Keep alive until the store says the lease is gone.
+        // Keep alive until the store says the lease is gone. A renewal may
+        // take at most the interval: past it there would be no time to
+        // retry before the lease runs out.
         let mut next = Instant::now() + interval;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
                 _ = &mut stop => {
-                    deregister(&registry, &key, current.take()).await;
+                    deregister(&registry, &key, Some(lease)).await;
                     tx.send_replace(None);
                     return;
                 }
             }
             let sent = Instant::now();
-            match registry.keep_alive(&lease.id).await {
+            let renewed = match tokio::time::timeout(interval, registry.keep_alive(&lease.id)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(RegistryError::Unavailable {
+                    kind: registry.kind(),
+                    endpoint: String::new(),
+                    reason: format!("no renewal answer within {interval:?}"),
+                }),
+            };
+            match renewed {
                 Ok(()) => {
                     backoff.reset();
                     debug!(node = %cfg.node, lease = %lease.id, "renewed");
@@ -190,10 +217,14 @@ async fn run<R: Registry>(
                     }));
                     next = sent + interval;
                     last_ok = sent;
+                    ensure_key(&registry, &key, &cfg, &lease).await;
                 }
                 Err(RegistryError::LeaseLost(_)) => {
                     warn!(node = %cfg.node, lease = %lease.id, "lease expired; announcing again");
                     tx.send_replace(None);
+                    // Gone, says the store; if the answer was wrong (a
+                    // stream that closed), its keys must not outlive it.
+                    spawn_revoke(&registry, lease);
                     break;
                 }
                 // Whatever the error, once the lease has certainly expired
@@ -201,6 +232,10 @@ async fn run<R: Registry>(
                 Err(e) if Instant::now() > last_ok + bounds.max => {
                     warn!(node = %cfg.node, lease = %lease.id, error = %e, "lease cannot have survived; announcing again");
                     tx.send_replace(None);
+                    // If it did survive after all, it holds keys (this
+                    // node's, perhaps the leader key) that nobody renews:
+                    // take them away now rather than after its TTL.
+                    spawn_revoke(&registry, lease);
                     break;
                 }
                 Err(e) => {
@@ -210,10 +245,28 @@ async fn run<R: Registry>(
                 }
             }
         }
-        current = None;
     }
-    deregister(&registry, &key, current.take()).await;
-    tx.send_replace(None);
+}
+
+/// After a renewal: if the member key was deleted from outside while the
+/// lease lives (an operator, a cleanup script), writes it again.
+async fn ensure_key<R: Registry>(registry: &R, key: &str, cfg: &AnnounceConfig, lease: &Lease) {
+    if let Ok(e) = registry.get(key).await {
+        if e.is_none_or(|e| e.lease.as_ref() != Some(&lease.id)) {
+            warn!(node = %cfg.node, key, "member key missing while the lease lives; announcing again");
+            if let Err(e) = registry.put(key, &cfg.address, Some(&lease.id)).await {
+                warn!(node = %cfg.node, error = %e, "re-announce failed; the next renewal tries again");
+            }
+        }
+    }
+}
+
+/// Revokes a lease this node no longer uses, in the background.
+fn spawn_revoke<R: Registry>(registry: &R, lease: Lease) {
+    let registry = registry.clone();
+    tokio::spawn(async move {
+        let _ = registry.revoke(&lease.id).await;
+    });
 }
 
 async fn deregister<R: Registry>(registry: &R, key: &str, lease: Option<Lease>) {

@@ -62,4 +62,12 @@ pub enum DiscoError {
     /// The node is shutting down.
     #[error("shut down")]
     Shutdown,
+    /// This node's bootstrap claim lapsed before it was committed (its
+    /// lease expired): another node may have bootstrapped, so the cluster
+    /// this node started must not be used.
+    #[error("{node}'s bootstrap claim lapsed before its database was ready; do not use the cluster it started")]
+    BootstrapLost {
+        /// The node.
+        node: String,
+    },
 }

@@ -230,8 +230,31 @@ async fn campaign<R: Registry>(
     }
 }
 
+/// What became of the leader key while leading.
+enum KeyNews {
+    /// It no longer names this term.
+    Lost,
+    /// The watch ended: the key can no longer be seen going.
+    Blind,
+}
+
+/// Whether the key still names this term, read from the store: `None` if
+/// the store did not answer.
+async fn still_ours<R: Registry>(registry: &R, key: &str, token: Revision) -> Option<bool> {
+    registry
+        .get(key)
+        .await
+        .ok()
+        .map(|e| e.is_some_and(|e| e.created == token))
+}
+
 /// Leads until the lease lapses, is replaced, or the key is lost. Returns
 /// true if asked to stop (after resigning).
+///
+/// The key is watched, and read again at every renewal: a key deleted from
+/// outside (an operator, a revoked lease) while this node's lease lives
+/// would otherwise leave it leading beside whoever takes the key next, if
+/// its watch never started, ended, or sits on a stalled connection.
 async fn hold<R: Registry>(
     registry: &R,
     key: &str,
@@ -245,6 +268,7 @@ async fn hold<R: Registry>(
     let lease_id = entry.lease.clone();
     info!(node = %me.node, %token, "became leader");
     let mut key_watch = registry.watch(key).await.ok();
+    let mut renewed: Option<Instant> = None;
     loop {
         let state = lease_rx.borrow().clone();
         let Some(state) = state.filter(|s| Some(&s.lease.id) == lease_id.as_ref()) else {
@@ -254,6 +278,18 @@ async fn hold<R: Registry>(
         if !state.is_valid() {
             warn!(node = %me.node, %token, "lease not renewed in time: stepping down");
             break;
+        }
+        // A renewal extends leadership only once the key is confirmed ours
+        // after it.
+        if renewed != Some(state.valid_until) {
+            if still_ours(registry, key, token).await == Some(false) {
+                warn!(node = %me.node, %token, "leader key lost: stepping down");
+                break;
+            }
+            renewed = Some(state.valid_until);
+        }
+        if key_watch.is_none() {
+            key_watch = registry.watch(key).await.ok();
         }
         tx.send_replace(Leadership::Leader {
             token,
@@ -269,23 +305,32 @@ async fn hold<R: Registry>(
                                 .iter()
                                 .any(|e| e.key == key && e.created == token);
                             if !ours {
-                                return;
+                                return KeyNews::Lost;
                             }
                         }
+                        // The backend reconnects and sends the whole key again.
                         Some(Err(_)) => {}
-                        None => std::future::pending::<()>().await,
+                        None => return KeyNews::Blind,
                     }
                 },
-                None => std::future::pending::<()>().await,
+                // No watch: the reads at each renewal are the only eyes;
+                // try to watch again in a while.
+                None => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    KeyNews::Blind
+                }
             }
         };
         tokio::select! {
             _ = tokio::time::sleep_until(state.valid_until) => {}
             r = lease_rx.changed() => if r.is_err() { break },
-            _ = key_changed => {
-                warn!(node = %me.node, %token, "leader key lost: stepping down");
-                break;
-            }
+            news = key_changed => match news {
+                KeyNews::Lost => {
+                    warn!(node = %me.node, %token, "leader key lost: stepping down");
+                    break;
+                }
+                KeyNews::Blind => key_watch = None,
+            },
             _ = &mut *stop => {
                 tx.send_replace(Leadership::Follower { leader: None });
                 match registry.compare_and_delete(key, entry.revision).await {
@@ -301,8 +346,9 @@ async fn hold<R: Registry>(
     false
 }
 
-/// Waits until the leader key is absent (or names nobody we can parse).
-/// Returns true if asked to stop.
+/// Waits until the leader key is absent. A key that is not a leader
+/// record and has no lease would never go: it is removed (compare-and-
+/// delete at the revision seen). Returns true if asked to stop.
 async fn wait_until_free<R: Registry>(
     registry: &R,
     key: &str,
@@ -334,9 +380,13 @@ async fn wait_until_free<R: Registry>(
             Some(Ok(snap)) => match snap.entries.iter().find(|e| e.key == key) {
                 None => return false,
                 Some(e) => {
-                    tx.send_replace(Leadership::Follower {
-                        leader: LeaderRecord::parse(&e.value),
-                    });
+                    let leader = LeaderRecord::parse(&e.value);
+                    if leader.is_none() && e.lease.is_none() {
+                        warn!(key, value = %e.value, "the leader key holds no leader and no lease: removing it");
+                        let _ = registry.compare_and_delete(key, e.revision).await;
+                        return false;
+                    }
+                    tx.send_replace(Leadership::Follower { leader });
                 }
             },
             Some(Err(_)) => {}

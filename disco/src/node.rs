@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::announce::{AnnounceConfig, Announcement};
-use crate::bootstrap::{self, Role};
+use crate::bootstrap::{self, Claim, Decision, Role};
 use crate::error::DiscoError;
 use crate::keys::Keys;
 use crate::leader::{Election, LeaderRecord, Leadership};
@@ -63,13 +63,35 @@ pub struct Node {
     peers: Peers,
     election: Option<Election>,
     role: Role,
+    claim: Option<Claim>,
+    keys: Keys,
 }
 
 impl Node {
     /// Announces the node, starts its peer view, decides its bootstrap role
-    /// and (if configured) starts campaigning. Store errors are retried with
-    /// backoff; `deadline` bounds the wait for the first registration.
+    /// and (if configured) starts campaigning; a bootstrap is committed at
+    /// once, for callers whose database is up when this returns (see
+    /// [`Node::start_uncommitted`] for one that takes time to initialise).
+    /// Store errors are retried with backoff; `deadline` bounds the wait
+    /// for the first registration.
     pub async fn start<R: Registry>(
+        registry: R,
+        cfg: NodeConfig,
+        deadline: Duration,
+    ) -> Result<Node, DiscoError> {
+        let node = Node::start_uncommitted(registry.clone(), cfg, deadline).await?;
+        if let Err(e) = node.bootstrapped(&registry).await {
+            node.shutdown().await;
+            return Err(e);
+        }
+        Ok(node)
+    }
+
+    /// [`Node::start`] without committing a bootstrap: the caller starts
+    /// its new database and calls [`Node::bootstrapped`] once it exists.
+    /// Until then the claim lives on this node's lease, and other nodes
+    /// wait to join.
+    pub async fn start_uncommitted<R: Registry>(
         registry: R,
         cfg: NodeConfig,
         deadline: Duration,
@@ -85,8 +107,27 @@ impl Node {
             },
         );
         let peers = Peers::start(registry.clone(), keys.clone());
-        announcement.registered(deadline).await?;
-        let role = bootstrap::decide(&registry, &keys, &cfg.node).await?;
+        let decided = async {
+            announcement.registered(deadline).await?;
+            let lease = announcement.subscribe();
+            let current = || lease.borrow().as_ref().map(|l| l.lease.id.clone());
+            Ok::<_, DiscoError>(bootstrap::decide(&registry, &keys, &cfg.node, current).await?)
+        }
+        .await;
+        let decision = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                // Registered, perhaps, but not going on: take the key away
+                // now rather than leave it to the TTL.
+                announcement.stop().await;
+                return Err(e);
+            }
+        };
+        let role = decision.role();
+        let claim = match decision {
+            Decision::Bootstrap(c) => Some(c),
+            Decision::Existing(_) => None,
+        };
         let election = cfg.campaign.then(|| {
             Election::start(
                 registry.clone(),
@@ -104,7 +145,20 @@ impl Node {
             peers,
             election,
             role,
+            claim,
+            keys,
         })
+    }
+
+    /// Tells the store that this node's new cluster exists (its database is
+    /// up), committing its bootstrap claim. A node that did not bootstrap
+    /// has nothing to commit. Fails with [`DiscoError::BootstrapLost`] if
+    /// the claim lapsed first.
+    pub async fn bootstrapped<R: Registry>(&self, registry: &R) -> Result<(), DiscoError> {
+        match &self.claim {
+            Some(c) => bootstrap::commit(registry, &self.keys, c).await,
+            None => Ok(()),
+        }
     }
 
     /// This node's bootstrap role.

@@ -29,8 +29,12 @@ pub fn exit_code(status: ExitStatus) -> i32 {
         .unwrap_or(1)
 }
 
-/// Spawns `argv` and waits for it, forwarding SIGTERM and SIGINT.
-pub async fn run(argv: &[String]) -> std::io::Result<ExitStatus> {
+/// Spawns `argv` and waits for it, forwarding SIGTERM and SIGINT; when
+/// `stop` resolves, asks the database to stop (SIGTERM) and waits for it.
+pub async fn run(
+    argv: &[String],
+    stop: impl std::future::Future<Output = ()>,
+) -> std::io::Result<ExitStatus> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
@@ -47,11 +51,17 @@ pub async fn run(argv: &[String]) -> std::io::Result<ExitStatus> {
     info!(?pid, command = ?argv, "database started");
     let mut chld = signal(SignalKind::child())?;
     let init = std::process::id() == 1;
+    tokio::pin!(stop);
+    let mut stopping = false;
     loop {
         let sig = tokio::select! {
             status = child.wait() => return status,
             _ = term.recv() => Signal::SIGTERM,
             _ = int.recv() => Signal::SIGINT,
+            _ = &mut stop, if !stopping => {
+                stopping = true;
+                Signal::SIGTERM
+            }
             _ = chld.recv(), if init => {
                 reap_orphans(pid);
                 continue;

@@ -6,7 +6,7 @@ use clusterlab_servers as support;
 use std::time::Duration;
 
 use disco::announce::{AnnounceConfig, Announcement};
-use disco::bootstrap::{self, Role};
+use disco::bootstrap::{self, BootstrapRecord, Decision, Role};
 use disco::leader::{fence_holds, Leadership};
 use disco::node::{Node, NodeConfig};
 use disco::peers::Peers;
@@ -192,15 +192,23 @@ async fn a_watch_sees_a_new_member_without_polling<R: Registry>(r: R, ttl: Durat
 }
 
 both!(five_nodes_at_once_bootstrap_exactly_once);
-async fn five_nodes_at_once_bootstrap_exactly_once<R: Registry>(r: R, _ttl: Duration) {
+async fn five_nodes_at_once_bootstrap_exactly_once<R: Registry>(r: R, ttl: Duration) {
     let keys = Keys::new("t", "cold");
     let tasks: Vec<_> = (0..5)
         .map(|i| {
             let (r, keys) = (r.clone(), keys.clone());
             tokio::spawn(async move {
-                bootstrap::decide(&r, &keys, &format!("n{i}"))
-                    .await
-                    .unwrap()
+                let lease = r.grant(ttl).await.unwrap().id;
+                let decision =
+                    bootstrap::decide(&r, &keys, &format!("n{i}"), || Some(lease.clone()))
+                        .await
+                        .unwrap();
+                // The winner's database is up at once: it commits, and the
+                // others, waiting on its claim, then join.
+                if let Decision::Bootstrap(claim) = &decision {
+                    bootstrap::commit(&r, &keys, claim).await.unwrap();
+                }
+                decision.role()
             })
         })
         .collect();
@@ -210,7 +218,13 @@ async fn five_nodes_at_once_bootstrap_exactly_once<R: Registry>(r: R, _ttl: Dura
     }
     let boots = roles.iter().filter(|r| **r == Role::Bootstrap).count();
     assert_eq!(boots, 1, "exactly one bootstrap: {roles:?}");
-    let winner = r.get(&keys.bootstrap()).await.unwrap().unwrap().value;
+    let value = r.get(&keys.bootstrap()).await.unwrap().unwrap();
+    let record = BootstrapRecord::parse(&value.value);
+    assert!(
+        record.committed && value.lease.is_none(),
+        "committed for good: {value:?}"
+    );
+    let winner = record.node;
     for (i, role) in roles.iter().enumerate() {
         let me = format!("n{i}");
         if me != winner {
@@ -222,9 +236,13 @@ async fn five_nodes_at_once_bootstrap_exactly_once<R: Registry>(r: R, _ttl: Dura
             );
         }
     }
-    // A restart of the winner never bootstraps again.
+    // A restart of the winner (a new lease) never bootstraps again.
+    let lease = r.grant(ttl).await.unwrap().id;
     assert_eq!(
-        bootstrap::decide(&r, &keys, &winner).await.unwrap(),
+        bootstrap::decide(&r, &keys, &winner, || Some(lease.clone()))
+            .await
+            .unwrap()
+            .role(),
         Role::Rejoin
     );
 }
@@ -403,12 +421,20 @@ async fn a_lost_lease_is_replaced_by_a_fresh_announcement<R: Registry>(r: R, ttl
 both!(clusters_sharing_a_store_stay_apart);
 async fn clusters_sharing_a_store_stay_apart<R: Registry>(r: R, ttl: Duration) {
     let (ka, kb) = (Keys::new("t", "a"), Keys::new("t", "b"));
+    let lease = r.grant(ttl).await.unwrap().id;
+    let current = || Some(lease.clone());
     assert_eq!(
-        bootstrap::decide(&r, &ka, "n1").await.unwrap(),
+        bootstrap::decide(&r, &ka, "n1", current)
+            .await
+            .unwrap()
+            .role(),
         Role::Bootstrap
     );
     assert_eq!(
-        bootstrap::decide(&r, &kb, "n1").await.unwrap(),
+        bootstrap::decide(&r, &kb, "n1", current)
+            .await
+            .unwrap()
+            .role(),
         Role::Bootstrap,
         "each cluster bootstraps once"
     );

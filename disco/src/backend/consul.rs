@@ -500,8 +500,17 @@ impl<H: HttpClient> ConsulRegistry<H> {
             };
             match res {
                 Ok(snap) => {
-                    backoff.reset();
                     let new = snap.revision.0;
+                    if new == 0 {
+                        // No X-Consul-Index: the next query cannot block,
+                        // so without a pause this would spin.
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
+                            _ = tx.closed() => return,
+                        }
+                    } else {
+                        backoff.reset();
+                    }
                     index = if new < index { 1 } else { new.max(1) };
                     if !snap.same_entries(&last) {
                         last = snap.clone();

@@ -4,7 +4,10 @@
 //!
 //! A dev-dependency of every crate whose tests need a real store (disco's
 //! backend tests, the simulator's differential tests, the benches), so that
-//! the way a test server is started is written once.
+//! the way a test server is started is written once. [`faulty`] wraps a
+//! store's registry to inject the faults real stores and networks produce.
+
+pub mod faulty;
 
 use std::collections::HashSet;
 use std::future::Future;

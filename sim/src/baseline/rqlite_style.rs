@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use disco::announce::{AnnounceConfig, Announcement};
-use disco::bootstrap::{self, Role};
+use disco::bootstrap::{self, Decision, Role};
 use disco::keys::Keys;
 use disco::peers::Peers;
 use disco::Registry;
@@ -24,7 +24,7 @@ pub async fn run<R: Registry>(
 ) -> turmoil::Result {
     let keys = Keys::new(&prefix, &cluster);
     let address = format!("{name}:7000");
-    let _announce = Announcement::start(
+    let announce = Announcement::start(
         registry.clone(),
         keys.clone(),
         AnnounceConfig {
@@ -34,10 +34,15 @@ pub async fn run<R: Registry>(
         },
     );
     let peers = Peers::start(registry.clone(), keys.clone());
-    let role = bootstrap::decide(&registry, &keys, &name).await?;
-    if role == Role::Bootstrap {
+    announce.registered(Duration::from_secs(3600)).await?;
+    let lease = announce.subscribe();
+    let current = || lease.borrow().as_ref().map(|l| l.lease.id.clone());
+    let decision = bootstrap::decide(&registry, &keys, &name, current).await?;
+    if let Decision::Bootstrap(claim) = &decision {
+        bootstrap::commit(&registry, &keys, claim).await?;
         board.bootstrap(&name);
     }
+    let role = decision.role();
     let leads = matches!(role, Role::Bootstrap | Role::Rejoin);
     let mut view = peers.subscribe();
     loop {

@@ -31,6 +31,7 @@ pub async fn run<R: Registry>(
         ttl,
         campaign: true,
     };
+    // The simulated database is up at once: a bootstrap commits in start.
     let node = Node::start(registry, cfg, Duration::from_secs(3600)).await?;
     if *node.role() == Role::Bootstrap {
         board.bootstrap(&name);

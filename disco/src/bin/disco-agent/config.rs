@@ -59,6 +59,12 @@ pub struct Args {
     /// the key then always names the database's real leader.
     #[arg(long, env = "DISCO_LEADER_PROBE")]
     pub leader_probe: Option<String>,
+    /// A bootstrapping node commits its bootstrap (others may then join)
+    /// once this URL on its new database answers 2xx; without it, as soon
+    /// as the database has started. Until the commit, a bootstrap that dies
+    /// lapses with its lease and another node bootstraps.
+    #[arg(long, env = "DISCO_READY_PROBE")]
+    pub ready_probe: Option<String>,
     /// Text the --leader-probe answer must contain to mean "I lead".
     #[arg(long, env = "DISCO_LEADER_MATCH", requires = "leader_probe")]
     pub leader_match: Option<String>,
@@ -115,9 +121,14 @@ impl Args {
                 self.advertise
             ));
         }
-        if let Some(p) = &self.leader_probe {
-            if !p.starts_with("http://") {
-                return Err(format!("--leader-probe {p:?} must start with http://"));
+        for (flag, probe) in [
+            ("--leader-probe", &self.leader_probe),
+            ("--ready-probe", &self.ready_probe),
+        ] {
+            if let Some(p) = probe {
+                if !p.starts_with("http://") {
+                    return Err(format!("{flag} {p:?} must start with http://"));
+                }
             }
         }
         disco::render::validate(&self.command).map_err(|e| e.to_string())?;

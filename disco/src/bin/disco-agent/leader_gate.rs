@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 /// How often the local database is asked.
-const EVERY: Duration = Duration::from_millis(250);
+pub const EVERY: Duration = Duration::from_millis(250);
 
 /// Asks the database whether it leads.
 #[derive(Debug, Clone)]
@@ -34,7 +34,8 @@ impl Probe {
         Probe { url, needle, http }
     }
 
-    async fn leads(&self) -> bool {
+    /// Whether the database answers as the probe wants (leads, or is ready).
+    pub async fn leads(&self) -> bool {
         let Ok(resp) = self.http.get(&self.url).send().await else {
             return false;
         };

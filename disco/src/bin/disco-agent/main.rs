@@ -7,9 +7,12 @@ mod leader_gate;
 mod status;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
 use disco::backend::{ConsulRegistry, EtcdRegistry};
+use disco::bootstrap::Role;
 use disco::keys::Keys;
 use disco::leader::{LeaderRecord, Leadership};
 use disco::node::{Node, NodeConfig};
@@ -72,7 +75,7 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
         campaign: !args.no_leader && args.leader_probe.is_none(),
     };
     info!(backend = registry.kind(), node = %cfg.node, cluster = %cfg.cluster, "starting");
-    let node = Node::start(registry.clone(), cfg.clone(), args.startup_timeout).await?;
+    let node = Node::start_uncommitted(registry.clone(), cfg.clone(), args.startup_timeout).await?;
     // The leadership the status endpoint reports: the node's own election,
     // or the one the leader gate runs while the database leads.
     let (gated, leadership) = match node.election() {
@@ -82,12 +85,14 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
             (Some(tx), rx)
         }
     };
+    let committed = Arc::new(AtomicBool::new(false));
     let status_task = args.status_port.map(|port| {
         tokio::spawn(status::serve(
             port,
             status::Status {
                 node: cfg.node.clone(),
                 role: node.role().clone(),
+                committed: committed.clone(),
                 lease: node.announcement().subscribe(),
                 peers: node.peers().subscribe(),
                 leadership,
@@ -107,7 +112,7 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
     });
     let gate = match (&args.leader_probe, args.no_leader, gated) {
         (Some(url), false, Some(tx)) => Some(tokio::spawn(leader_gate::follow(
-            registry,
+            registry.clone(),
             Keys::new(&cfg.prefix, &cfg.cluster),
             LeaderRecord {
                 node: cfg.node.clone(),
@@ -120,7 +125,31 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
         _ => None,
     };
     let promote = learner.map(|l| tokio::spawn(etcd_join::promote(l, args.join_timeout)));
-    let status = supervise::run(&argv).await;
+    // A bootstrapper commits once its database is ready; if its claim lapsed
+    // first, the cluster it started must not be used: stop the database.
+    let lost = AtomicBool::new(false);
+    let commit = async {
+        if *node.role() != Role::Bootstrap {
+            return std::future::pending().await;
+        }
+        if let Some(url) = &args.ready_probe {
+            let probe = leader_gate::Probe::new(url.clone(), None);
+            while !probe.leads().await {
+                tokio::time::sleep(leader_gate::EVERY).await;
+            }
+        }
+        match node.bootstrapped(&registry).await {
+            Ok(()) => {
+                committed.store(true, Ordering::Relaxed);
+                std::future::pending().await
+            }
+            Err(e) => {
+                error!("{e}");
+                lost.store(true, Ordering::Relaxed);
+            }
+        }
+    };
+    let status = supervise::run(&argv, commit).await;
     for t in [peers_file, gate, promote, status_task]
         .into_iter()
         .flatten()
@@ -129,6 +158,11 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
     }
     node.shutdown().await;
     info!("deregistered");
+    if lost.load(Ordering::Relaxed) {
+        anyhow::bail!(
+            "the bootstrap claim lapsed before the database was ready; its new cluster was stopped"
+        );
+    }
     Ok(supervise::exit_code(status?))
 }
 

@@ -10,6 +10,9 @@
 //!  "leader":{"token":42,"valid_for_ms":2650}}
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use disco::announce::LeaseState;
 use disco::bootstrap::Role;
 use disco::leader::Leadership;
@@ -28,6 +31,9 @@ pub struct Status {
     pub node: String,
     /// What it decided at boot.
     pub role: Role,
+    /// Whether its bootstrap is committed (a bootstrapper reports
+    /// `bootstrapping` until then: a claim that may still lapse).
+    pub committed: Arc<AtomicBool>,
     /// Its lease, `None` while not registered.
     pub lease: watch::Receiver<Option<LeaseState>>,
     /// disco's member view.
@@ -39,7 +45,8 @@ pub struct Status {
 impl Status {
     fn render(&self) -> String {
         let role = match self.role {
-            Role::Bootstrap => "bootstrap",
+            Role::Bootstrap if self.committed.load(Ordering::Relaxed) => "bootstrap",
+            Role::Bootstrap => "bootstrapping",
             Role::Join { .. } => "join",
             Role::Rejoin => "rejoin",
         };

@@ -25,6 +25,8 @@ pub fn agent_args(host: &str) -> Vec<String> {
         "http://127.0.0.1:2379/metrics",
         "--leader-match",
         "etcd_server_is_leader 1",
+        "--ready-probe",
+        "http://127.0.0.1:2379/health",
         "--",
         "/usr/local/bin/etcd",
         "--name",

@@ -1,0 +1,348 @@
+//! The bugs a review of disco found, each as the fault that exposes it,
+//! injected into a real etcd's calls by `clusterlab_servers::faulty`. Each
+//! test failed before its fix.
+
+use std::time::Duration;
+
+use clusterlab_servers::faulty::{Control, Fault, Faulty};
+use clusterlab_servers::Server;
+use disco::announce::{AnnounceConfig, Announcement};
+use disco::backend::EtcdRegistry;
+use disco::bootstrap::Role;
+use disco::leader::{Election, LeaderRecord, Leadership};
+use disco::node::{Node, NodeConfig};
+use disco::{Keys, Registry};
+use tokio::time::Instant;
+
+fn config(node: &str, cluster: &str, ttl: u64, campaign: bool) -> NodeConfig {
+    NodeConfig {
+        prefix: "disco".into(),
+        cluster: cluster.into(),
+        node: node.into(),
+        address: format!("{node}:7000"),
+        ttl: Duration::from_secs(ttl),
+        campaign,
+    }
+}
+
+async fn faulty(s: &Server) -> (Faulty<EtcdRegistry>, Control) {
+    Faulty::new(s.etcd_registry().await)
+}
+
+/// Polls `cond` every 20 ms until it holds; false if `deadline` passes.
+async fn within<F: FnMut() -> Fut, Fut: std::future::Future<Output = bool>>(
+    deadline: Duration,
+    mut cond: F,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// 1a. The winning create was applied but its reply lost: the retry finds
+/// the node's own claim. It must still bootstrap (it used to rejoin a
+/// cluster nobody had created).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_won_bootstrap_whose_reply_was_lost_still_bootstraps() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.once("create", Fault::DropReply);
+    let node = Node::start(
+        r,
+        config("n1", "lost-reply", 2, false),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(control.calls("create"), 2, "the reply was lost once");
+    assert_eq!(*node.role(), Role::Bootstrap);
+}
+
+/// 1b. The winner dies before its database exists: its claim lapses with
+/// its lease and another node bootstraps (the key used to name the dead
+/// winner for good, and every other node waited to join nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrapper_that_dies_before_its_database_exists_is_replaced() {
+    let s = Server::etcd().await;
+    let a = Node::start_uncommitted(
+        s.etcd_registry().await,
+        config("n1", "dies-early", 2, false),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*a.role(), Role::Bootstrap);
+    drop(a); // a crash: no deregistration, no commit
+    let b = tokio::time::timeout(
+        Duration::from_secs(15),
+        Node::start(
+            s.etcd_registry().await,
+            config("n2", "dies-early", 2, false),
+            Duration::from_secs(10),
+        ),
+    )
+    .await
+    .expect("n2 decides within the dead claim's lease")
+    .unwrap();
+    assert_eq!(*b.role(), Role::Bootstrap, "n2 bootstraps in n1's place");
+}
+
+/// 2. A store that refuses the claim outright (Consul's 409 for any failed
+/// operation of a transaction) is retried with backoff, not hammered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_bootstrap_claim_backs_off() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.always("create", Fault::Refuse);
+    let start = tokio::spawn(Node::start(
+        r,
+        config("n1", "refused", 2, false),
+        Duration::from_secs(30),
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = control.calls("create");
+    assert!(
+        calls <= 12,
+        "{calls} claims in 2 s: backoff, not a retry storm"
+    );
+    control.clear("create");
+    let node = start.await.unwrap().unwrap();
+    assert_eq!(*node.role(), Role::Bootstrap);
+}
+
+/// 3. The leader key deleted from outside (an operator's `etcdctl del`)
+/// while the holder's lease lives and its watch cannot start: the holder
+/// steps down while another node takes the key (it used to keep leading,
+/// every renewal extending its term).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_key_is_deleted_steps_down_without_a_watch() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.always("watch", Fault::Refuse);
+    let keys = Keys::new("disco", "deleted");
+    let me = LeaderRecord {
+        node: "n1".into(),
+        address: "n1:7000".into(),
+    };
+    let cfg = AnnounceConfig {
+        node: "n1".into(),
+        address: "n1:7000".into(),
+        ttl: Duration::from_secs(3),
+    };
+    let ann = Announcement::start(r.clone(), keys.clone(), cfg);
+    ann.registered(Duration::from_secs(10)).await.unwrap();
+    let election = Election::start(r.clone(), keys.clone(), me, ann.subscribe());
+    let mut view = election.subscribe();
+    let old = view
+        .wait_for(|l| l.is_leader_now())
+        .await
+        .unwrap()
+        .token()
+        .expect("a term");
+    s.etcd_registry()
+        .await
+        .delete(&keys.leader())
+        .await
+        .unwrap();
+    // n1's old term must end (it may win a new one: the key is free).
+    let stepped_down = within(Duration::from_secs(3), || {
+        let term = election.current().token();
+        async move { term != Some(old) }
+    })
+    .await;
+    assert!(
+        stepped_down,
+        "n1 still leads under token {old} 3 s after its key was deleted"
+    );
+}
+
+/// 5. One renewal that never answers (a stalled connection) must not cost
+/// a 3 s lease: the next attempt comes within the lease (the renewal used
+/// to wait for its backend's 5 s deadline, or for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stalled_renewal_does_not_cost_the_lease() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let keys = Keys::new("disco", "stalled");
+    let ann = Announcement::start(
+        r,
+        keys.clone(),
+        AnnounceConfig {
+            node: "n1".into(),
+            address: "n1:7000".into(),
+            ttl: Duration::from_secs(3),
+        },
+    );
+    let first = ann.registered(Duration::from_secs(10)).await.unwrap();
+    control.once("keep_alive", Fault::Stall);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(control.calls("keep_alive") >= 3, "renewals went on");
+    let now = ann.lease().expect("still registered");
+    assert_eq!(now.lease.id, first.lease.id, "the same lease, never lost");
+}
+
+/// 6. A renewal that wrongly says the lease is gone (a keep-alive stream
+/// that closed without an answer): the node re-announces on a new lease,
+/// and the old one, still alive, is revoked at once, taking the leader key
+/// it held (it used to hold it for a whole TTL, beside the new term).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_given_up_is_revoked_with_the_keys_it_holds() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let keys = Keys::new("disco", "given-up");
+    let node = Node::start(
+        r.clone(),
+        config("n1", "given-up", 10, true),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let mut view = node.election().unwrap().subscribe();
+    view.wait_for(|l| l.is_leader_now()).await.unwrap();
+    let held = s
+        .etcd_registry()
+        .await
+        .get(&keys.leader())
+        .await
+        .unwrap()
+        .expect("the leader key");
+    control.once("keep_alive", Fault::LeaseLost);
+    let raw = s.etcd_registry().await;
+    let gone = within(Duration::from_secs(5), || {
+        let raw = raw.clone();
+        let key = keys.leader();
+        let created = held.created;
+        async move {
+            raw.get(&key)
+                .await
+                .unwrap()
+                .is_none_or(|e| e.created != created)
+        }
+    })
+    .await;
+    assert!(
+        gone,
+        "the old term's key outlived the lease the node gave up (TTL 10 s)"
+    );
+}
+
+/// 7a. Asked to stop while (re-)registering: a put already on the wire
+/// lands after the deregistration and must not resurrect the member key on
+/// a lease nobody revokes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_registration_leaves_no_key_behind() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.delay_puts(Duration::from_millis(800));
+    let keys = Keys::new("disco", "stop-early");
+    let ann = Announcement::start(
+        r,
+        keys.clone(),
+        AnnounceConfig {
+            node: "n1".into(),
+            address: "n1:7000".into(),
+            ttl: Duration::from_secs(10),
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ann.stop().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let left = s
+        .etcd_registry()
+        .await
+        .get(&keys.member("n1"))
+        .await
+        .unwrap();
+    assert!(left.is_none(), "the member key came back: {left:?}");
+}
+
+/// 7b. A node whose start fails after it registered takes its member key
+/// away at once (the error path used to leave it to the TTL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_start_deregisters() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.always("create", Fault::Reject);
+    let keys = Keys::new("disco", "failed-start");
+    let started = Node::start(
+        r,
+        config("n1", "failed-start", 10, false),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        started.is_err(),
+        "a rejected bootstrap claim fails the start"
+    );
+    let left = s
+        .etcd_registry()
+        .await
+        .get(&keys.member("n1"))
+        .await
+        .unwrap();
+    assert!(left.is_none(), "the member key outlived the failed start");
+}
+
+/// 7c. A leader key that is no leader record and has no lease (left by a
+/// script, another tool) would never go: a campaigner must not wait on it
+/// for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparseable_leader_key_without_a_lease_does_not_block_the_election() {
+    let s = Server::etcd().await;
+    let keys = Keys::new("disco", "garbage");
+    let raw = s.etcd_registry().await;
+    raw.put(&keys.leader(), "not a leader record", None)
+        .await
+        .unwrap();
+    let node = Node::start(
+        s.etcd_registry().await,
+        config("n1", "garbage", 2, true),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let mut view = node.election().unwrap().subscribe();
+    let led = tokio::time::timeout(
+        Duration::from_secs(5),
+        view.wait_for(|l| matches!(l, Leadership::Leader { .. })),
+    )
+    .await;
+    assert!(led.is_ok(), "no leadership in 5 s behind a garbage key");
+}
+
+/// An HTTP client that answers every request with an empty listing and no
+/// `X-Consul-Index`, counting the requests.
+#[derive(Debug, Clone, Default)]
+struct NoIndex(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl disco::backend::http::HttpClient for NoIndex {
+    async fn send(
+        &self,
+        _req: disco::backend::http::HttpRequest,
+    ) -> Result<disco::backend::http::HttpResponse, String> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(disco::backend::http::HttpResponse {
+            status: 200,
+            index: 0,
+            body: "[]".into(),
+        })
+    }
+}
+
+/// 7d. A Consul answer without `X-Consul-Index` cannot block the next
+/// query: the watch must pause between queries, not spin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consul_watch_without_an_index_does_not_spin() {
+    let http = NoIndex::default();
+    let r = disco::backend::ConsulRegistry::with_client("http://consul.invalid:8500", http.clone())
+        .unwrap();
+    let _watch = r.watch("disco/c/members/").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = http.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n <= 20, "{n} queries in 2 s: the watch spins");
+}
