@@ -11,6 +11,7 @@
 //! catch.
 
 pub mod baseline;
+pub mod chaos;
 pub mod clock;
 pub mod consul;
 pub mod etcd;

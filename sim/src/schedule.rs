@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use clusterlab_scenario::{Action, Fault, Groups, Role, Scenario, Target};
+use clusterlab_scenario::{Action, Fault, Groups, Role, Scenario, StoreKey, StoreKind, Target};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
@@ -13,12 +13,21 @@ use proptest::test_runner::{Config, RngSeed, TestRunner};
 use crate::baseline::Strategy as Logic;
 use crate::world::{self, Schedule, Simulated};
 
-fn action() -> impl Strategy<Value = Action> {
-    let leader = || vec![Target::Role(Role::Leader)];
-    prop_oneof![
+fn leader() -> Vec<Target> {
+    vec![Target::Role(Role::Leader)]
+}
+
+fn one(role: Role) -> Vec<Target> {
+    vec![Target::Role(role)]
+}
+
+/// Faults that end: network cuts, pauses, kills with a restart, the store's
+/// replies lost or late, its leader killed, a drifting clock.
+fn lasting(kind: StoreKind) -> BoxedStrategy<Action> {
+    let common = prop_oneof![
         Just(Action::KillLeader),
         Just(Action::Kill {
-            target: vec![Target::Role(Role::Random)]
+            target: one(Role::Random)
         }),
         Just(Action::Isolate { target: leader() }),
         Just(Action::CutDiscovery { target: leader() }),
@@ -26,23 +35,102 @@ fn action() -> impl Strategy<Value = Action> {
         Just(Action::Partition {
             groups: Groups::MajorityMinority
         }),
-    ]
+        (1u32..=10).prop_map(|r| Action::PacketLoss {
+            target: leader(),
+            rate: f64::from(r) / 10.0,
+        }),
+        (5u32..=10).prop_map(|r| Action::DropReplies {
+            target: one(Role::Random),
+            rate: f64::from(r) / 10.0,
+        }),
+        (1u64..=30).prop_map(|d| Action::DelayReplies {
+            target: one(Role::Random),
+            delay: Duration::from_millis(d * 100),
+        }),
+        Just(Action::KillStoreLeader),
+        // Within the drift disco's 10% margin allows (see disco::announce).
+        (950u32..=1050).prop_map(|r| Action::ClockDrift {
+            rate: f64::from(r) / 1000.0,
+        }),
+    ];
+    match kind {
+        StoreKind::Etcd => common.boxed(),
+        StoreKind::Consul => prop_oneof![common, Just(Action::ResetIndex)].boxed(),
+    }
 }
 
-fn fault() -> impl Strategy<Value = Fault> {
-    (5u64..40, 1u64..15, action()).prop_map(|(at, len, action)| Fault {
+/// Faults of one instant: keys and leases taken from outside, watches
+/// cancelled, the store's clock nudged.
+fn instant(kind: StoreKind) -> BoxedStrategy<Action> {
+    let common = prop_oneof![
+        Just(Action::DeleteKey {
+            key: StoreKey::Leader,
+            target: Vec::new()
+        }),
+        Just(Action::DeleteKey {
+            key: StoreKey::Member,
+            target: one(Role::Random)
+        }),
+        Just(Action::RevokeLease {
+            target: one(Role::Random)
+        }),
+        // At most 5% of a 3 s TTL: within disco's margin.
+        (1u64..=150).prop_map(|ms| Action::ClockJump {
+            by: Duration::from_millis(ms)
+        }),
+    ];
+    match kind {
+        StoreKind::Etcd => prop_oneof![common, Just(Action::CancelWatches)].boxed(),
+        StoreKind::Consul => prop_oneof![common, Just(Action::DeregisterNode)].boxed(),
+    }
+}
+
+fn fault(kind: StoreKind) -> impl Strategy<Value = Fault> {
+    let lasting = (5u64..40, 1u64..15, lasting(kind)).prop_map(|(at, len, action)| Fault {
         at: Duration::from_secs(at),
         duration: Some(Duration::from_secs(len)),
         action,
-    })
+    });
+    let instant = (5u64..40, instant(kind)).prop_map(|(at, action)| Fault {
+        at: Duration::from_secs(at),
+        duration: None,
+        action,
+    });
+    prop_oneof![3 => lasting, 1 => instant]
 }
 
-/// Up to four faults, in firing order.
-pub fn schedule() -> impl Strategy<Value = Vec<Fault>> {
-    proptest::collection::vec(fault(), 0..4).prop_map(|mut v| {
-        v.sort_by_key(|f| f.at);
-        v
-    })
+/// A node lost for good: crashed, or gone cleanly.
+fn gone() -> impl Strategy<Value = Fault> {
+    (
+        5u64..40,
+        prop_oneof![
+            Just(Action::Crash {
+                target: one(Role::Random)
+            }),
+            Just(Action::Leave {
+                target: one(Role::Random)
+            }),
+        ],
+    )
+        .prop_map(|(at, action)| Fault {
+            at: Duration::from_secs(at),
+            duration: None,
+            action,
+        })
+}
+
+/// Up to four faults for a store of `kind`, and at most one node lost for
+/// good, in firing order.
+pub fn schedule(kind: StoreKind) -> impl Strategy<Value = Vec<Fault>> {
+    (
+        proptest::collection::vec(fault(kind), 0..4),
+        proptest::option::weighted(0.2, gone()),
+    )
+        .prop_map(|(mut v, gone)| {
+            v.extend(gone);
+            v.sort_by_key(|f| f.at);
+            v
+        })
 }
 
 /// `base` with `faults` instead of its own, lengthened to fit them. Its
@@ -68,21 +156,21 @@ pub struct Found {
 /// How many shrink steps a failure may take.
 const SHRINK_STEPS: u32 = 256;
 
-fn tree(seed: u64) -> impl ValueTree<Value = Vec<Fault>> {
+fn tree(kind: StoreKind, seed: u64) -> impl ValueTree<Value = Vec<Fault>> {
     let mut runner = TestRunner::new(Config {
         rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..Config::default()
     });
-    schedule()
+    schedule(kind)
         .new_tree(&mut runner)
         .expect("schedules always generate")
 }
 
-/// The schedule generated for `seed`: each seed draws its own, so one
-/// failing seed replays alone.
-pub fn generated(seed: u64) -> Vec<Fault> {
-    tree(seed).current()
+/// The schedule generated for `seed` on a store of `kind`: each seed draws
+/// its own, so one failing seed replays alone.
+pub fn generated(kind: StoreKind, seed: u64) -> Vec<Fault> {
+    tree(kind, seed).current()
 }
 
 /// Runs the schedule generated for `seed` (the simulation seed too). A
@@ -95,7 +183,7 @@ pub fn check(base: &Scenario, logic: Logic, seed: u64) -> Result<Simulated, Box<
     };
     let fails =
         |r: &Result<Simulated, world::SimError>| !r.as_ref().is_ok_and(|r| r.outcome.passed);
-    let mut tree = tree(seed);
+    let mut tree = tree(base.discovery.kind, seed);
     let first = run(tree.current());
     if !fails(&first) {
         return Ok(first.expect("checked"));
@@ -124,43 +212,7 @@ pub fn check(base: &Scenario, logic: Logic, seed: u64) -> Result<Simulated, Box<
     }))
 }
 
-/// A schedule as `[[faults]]` lines, for a report or a scenario file.
+/// A schedule as `[[faults]]` tables, for a report or a scenario file.
 pub fn to_toml(faults: &[Fault]) -> String {
-    let word = |t: &Target| match t {
-        Target::Node(n) => n.clone(),
-        Target::Role(r) => Role::ALL
-            .iter()
-            .find(|(_, x)| x == r)
-            .map_or("?", |(w, _)| w)
-            .to_string(),
-    };
-    let mut out = String::new();
-    for f in faults {
-        out.push_str(&format!(
-            "[[faults]]\nat = \"{}s\"\naction = \"{}\"\n",
-            f.at.as_secs(),
-            f.action.name()
-        ));
-        match &f.action {
-            Action::Kill { target }
-            | Action::Isolate { target }
-            | Action::CutDiscovery { target }
-            | Action::Pause { target } => {
-                out.push_str(&format!(
-                    "target = \"{}\"\n",
-                    target.iter().map(word).collect::<Vec<_>>().join(",")
-                ));
-            }
-            Action::Partition { .. } => out.push_str("groups = \"majority-minority\"\n"),
-            _ => {}
-        }
-        if let Some(d) = f.duration {
-            out.push_str(&format!("for = \"{}s\"\n", d.as_secs()));
-        }
-        out.push('\n');
-    }
-    if out.is_empty() {
-        out.push_str("# (no faults: it fails on its own)\n");
-    }
-    out
+    clusterlab_scenario::write::faults_toml(faults)
 }

@@ -103,10 +103,14 @@ fn generated_schedules_shrink_to_the_smallest_failure() {
         .collect();
     assert!(failed.contains(&"leader-key-expiry"), "{failed:?}");
     assert_eq!(found.faults.len(), 1, "{:?}", found.faults);
-    assert!(matches!(
-        found.faults[0].action,
-        Action::KillLeader | Action::Kill { .. }
-    ));
+    assert!(
+        matches!(
+            found.faults[0].action,
+            Action::KillLeader | Action::Kill { .. } | Action::Crash { .. }
+        ),
+        "a node's death: {:?}",
+        found.faults
+    );
     for seed in 0..16 {
         if let Err(f) = schedule::check(&s, Strategy::Disco, seed) {
             panic!(

@@ -340,7 +340,7 @@ async fn consul_model() -> ConsulRegistry {
     tokio::spawn(store.clone().sweep());
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(store.clone().serve(s));
+            tokio::spawn(store.clone().serve(s, None));
         }
     });
     ConsulRegistry::new(&format!("http://{addr}")).unwrap()

@@ -501,9 +501,11 @@ impl<H: HttpClient> ConsulRegistry<H> {
             match res {
                 Ok(snap) => {
                     let new = snap.revision.0;
-                    if new == 0 {
-                        // No X-Consul-Index: the next query cannot block,
-                        // so without a pause this would spin.
+                    if new <= index {
+                        // No progress: the wait ran out, or the index is
+                        // missing or went backwards (a snapshot restore).
+                        // The next query may not block, so pause before it
+                        // rather than spin.
                         tokio::select! {
                             _ = tokio::time::sleep(backoff.next_delay()) => {}
                             _ = tx.closed() => return,

@@ -117,7 +117,7 @@ impl Referee {
         if self.converged_at.is_some() {
             return true;
         }
-        self.verdicts = liveness::evaluate(view, &self.expect);
+        self.verdicts = liveness::evaluate(view, self.tracker.history(), &self.expect);
         if self.verdicts.iter().all(|v| v.passed) {
             self.converged_at = Some(view.at);
         }

@@ -22,6 +22,13 @@ pub struct History {
     pub served: BTreeSet<String>,
     /// Every bootstrap, in order.
     pub bootstraps: Vec<(Duration, String)>,
+    /// The newest fencing token seen in any earlier view.
+    pub newest_token: Option<u64>,
+    /// Tokens this view shows for the first time, with their node.
+    pub new_tokens: Vec<(String, u64)>,
+    /// When a live node's member key last disappeared from the store, and
+    /// whose.
+    pub last_unannounced: Option<(Duration, String)>,
 }
 
 /// The tracker of one run.
@@ -31,6 +38,8 @@ pub struct Tracker {
     roles: BTreeMap<String, NodeRole>,
     members: BTreeMap<String, BTreeSet<String>>,
     leader_key: Option<Option<String>>,
+    tokens: BTreeSet<u64>,
+    announced: BTreeSet<String>,
 }
 
 /// The role a node shows in a view.
@@ -66,6 +75,15 @@ impl Tracker {
     pub fn observe(&mut self, view: &View) -> Vec<EventKind> {
         let mut out = Vec::new();
         let h = &mut self.history;
+        h.newest_token = self.tokens.last().copied();
+        h.new_tokens.clear();
+        for (n, v) in &view.nodes {
+            if let Some(w) = v.window {
+                if self.tokens.insert(w.token) {
+                    h.new_tokens.push((n.clone(), w.token));
+                }
+            }
+        }
         for (n, v) in &view.nodes {
             let role = role_of(v);
             if self.roles.get(n) != Some(&role) {
@@ -93,6 +111,14 @@ impl Tracker {
                 }
             }
         }
+        // A node that cannot reach a working store (or is not running) is
+        // not held to being announced: its clock starts afresh when it can.
+        let must: BTreeSet<&String> = view
+            .reaches_store
+            .iter()
+            .filter(|n| view.nodes.get(*n).is_some_and(|v| v.state == NodeState::Up))
+            .collect();
+        h.unannounced_since.retain(|n, _| must.contains(n));
         if let Some(store) = &view.store {
             if self.leader_key.as_ref() != Some(&store.leader_key) {
                 self.leader_key = Some(store.leader_key.clone());
@@ -100,16 +126,21 @@ impl Tracker {
                     node: store.leader_key.clone(),
                 });
             }
-            let must: Vec<&String> = view
-                .reaches_store
-                .iter()
-                .filter(|n| view.nodes.get(*n).is_some_and(|v| v.state == NodeState::Up))
-                .collect();
+            for gone in self.announced.difference(&store.announced) {
+                if view
+                    .nodes
+                    .get(gone)
+                    .is_some_and(|v| v.state == NodeState::Up)
+                {
+                    h.last_unannounced = Some((view.at, gone.clone()));
+                }
+            }
+            self.announced.clone_from(&store.announced);
             h.unannounced_since
                 .retain(|n, _| must.contains(&n) && !store.announced.contains(n));
-            for n in must {
-                if !store.announced.contains(n) {
-                    h.unannounced_since.entry(n.clone()).or_insert(view.at);
+            for n in &must {
+                if !store.announced.contains(*n) {
+                    h.unannounced_since.entry((*n).clone()).or_insert(view.at);
                 }
             }
         }
@@ -134,6 +165,7 @@ mod tests {
                 members: Some(["n1".to_string()].into()),
                 leads,
                 window: None,
+                peers: None,
             },
         );
         if n1 == NodeState::Up {
@@ -142,6 +174,7 @@ mod tests {
         v.store = Some(StoreView {
             announced: announced.iter().map(|s| s.to_string()).collect(),
             leader_key: None,
+            leader_token: None,
         });
         v
     }

@@ -40,6 +40,10 @@ pub struct NodeView {
     pub leads: bool,
     /// disco's leadership window on this node, where the world can see it.
     pub window: Option<Window>,
+    /// disco's own view of the members on this node (where the world can
+    /// see it; in the simulator, where disco is the database, the same as
+    /// `members`).
+    pub peers: Option<BTreeSet<String>>,
 }
 
 impl NodeView {
@@ -50,6 +54,7 @@ impl NodeView {
             members: None,
             leads: false,
             window: None,
+            peers: None,
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct StoreView {
     pub announced: BTreeSet<String>,
     /// The node the leader key names, if any.
     pub leader_key: Option<String>,
+    /// The leader key's create revision: the fencing token of its term.
+    pub leader_token: Option<u64>,
 }
 
 /// The whole cluster at one instant.
@@ -75,6 +82,12 @@ pub struct View {
     /// Nodes that run, are not paused, and have an unbroken path to a
     /// working store (from the fault ledger): these must stay announced.
     pub reaches_store: BTreeSet<String>,
+    /// When a fault last touched the store's keys or leases from outside.
+    pub tampered: Option<Duration>,
+    /// Since when no fault has been in effect (`None` while one is).
+    pub quiet_since: Option<Duration>,
+    /// When a store node was last killed or restarted.
+    pub store_changed: Option<Duration>,
 }
 
 impl View {

@@ -11,6 +11,7 @@ pub mod load;
 pub mod model;
 pub mod probe;
 pub mod time;
+pub mod write;
 
 pub use error::ScenarioError;
 pub use load::{load, parse};

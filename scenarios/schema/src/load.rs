@@ -98,6 +98,9 @@ struct RawFault {
     to: Option<Spanned<Value>>,
     via: Option<Spanned<String>>,
     rate: Option<Spanned<f64>>,
+    key: Option<Spanned<String>>,
+    delay: Option<Spanned<Time>>,
+    by: Option<Spanned<Time>>,
     #[serde(rename = "for")]
     duration: Option<Spanned<Time>>,
 }
@@ -122,7 +125,7 @@ struct RawExpect {
 }
 
 /// Every action a fault can name, for errors and hints.
-pub const ACTIONS: [&str; 12] = [
+pub const ACTIONS: [&str; 23] = [
     "isolate",
     "partition",
     "partition-one-way",
@@ -134,6 +137,17 @@ pub const ACTIONS: [&str; 12] = [
     "restart",
     "kill-leader",
     "kill-store-leader",
+    "crash",
+    "leave",
+    "delete-key",
+    "revoke-lease",
+    "drop-replies",
+    "delay-replies",
+    "cancel-watches",
+    "reset-index",
+    "deregister-node",
+    "clock-drift",
+    "clock-jump",
     "heal",
 ];
 
@@ -220,7 +234,7 @@ impl Checker<'_> {
         let mut faults = raw
             .faults
             .into_iter()
-            .map(|f| self.fault(f, &cluster.nodes))
+            .map(|f| self.fault(f, &cluster.nodes, &worlds, discovery.kind))
             .collect::<Check<Vec<_>>>()?;
         faults.sort_by_key(|f| f.at);
         let workload = raw
@@ -585,7 +599,13 @@ impl Checker<'_> {
         Ok(out)
     }
 
-    fn fault(&self, f: RawFault, nodes: &[String]) -> Check<Fault> {
+    fn fault(
+        &self,
+        f: RawFault,
+        nodes: &[String],
+        worlds: &[World],
+        store: StoreKind,
+    ) -> Check<Fault> {
         let action = f.action.get_ref().as_str();
         let aspan = f.action.span();
         let need = |v: Option<&'_ Spanned<Value>>, field: &str| -> Check<Spanned<Value>> {
@@ -599,12 +619,18 @@ impl Checker<'_> {
         };
         // Fields that the action does not use are errors, not silently ignored.
         let used: &[&str] = match action {
-            "isolate" | "cut-discovery" | "pause" | "kill" | "restart" => &["target"],
-            "packet-loss" => &["target", "rate"],
+            "isolate" | "cut-discovery" | "pause" | "kill" | "restart" | "crash" | "leave"
+            | "revoke-lease" => &["target"],
+            "packet-loss" | "drop-replies" => &["target", "rate"],
+            "delay-replies" => &["target", "delay"],
+            "delete-key" => &["key", "target"],
+            "clock-drift" => &["rate"],
+            "clock-jump" => &["by"],
             "partition" => &["groups"],
             "bridge" => &["groups", "via"],
             "partition-one-way" => &["from", "to"],
-            "kill-leader" | "kill-store-leader" | "heal" => &[],
+            "kill-leader" | "kill-store-leader" | "heal" | "cancel-watches" | "reset-index"
+            | "deregister-node" => &[],
             other => {
                 let near = ACTIONS
                     .iter()
@@ -625,6 +651,9 @@ impl Checker<'_> {
             ("to", f.to.as_ref().map(Spanned::span)),
             ("via", f.via.as_ref().map(Spanned::span)),
             ("rate", f.rate.as_ref().map(Spanned::span)),
+            ("key", f.key.as_ref().map(Spanned::span)),
+            ("delay", f.delay.as_ref().map(Spanned::span)),
+            ("by", f.by.as_ref().map(Spanned::span)),
         ];
         for (field, span) in present {
             if let Some(span) = span {
@@ -665,13 +694,13 @@ impl Checker<'_> {
             "restart" => Action::Restart {
                 target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
             },
-            "packet-loss" => {
+            "packet-loss" | "drop-replies" => {
                 let target = self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?;
                 let rate = f.rate.as_ref().ok_or_else(|| {
                     self.err(
                         aspan.clone(),
-                        "`packet-loss` needs `rate`".into(),
-                        "rate = 0.3 drops 30% of packets",
+                        format!("`{action}` needs `rate`"),
+                        "rate = 0.3 loses 30%",
                     )
                 })?;
                 let r = *rate.get_ref();
@@ -679,11 +708,105 @@ impl Checker<'_> {
                     return Err(self.err(
                         rate.span(),
                         format!("rate {r} is outside (0, 1]"),
-                        "rate = 0.3 drops 30% of packets",
+                        "rate = 0.3 loses 30%",
                     ));
                 }
-                Action::PacketLoss { target, rate: r }
+                if action == "packet-loss" {
+                    Action::PacketLoss { target, rate: r }
+                } else {
+                    Action::DropReplies { target, rate: r }
+                }
             }
+            "crash" => Action::Crash {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "leave" => Action::Leave {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "revoke-lease" => Action::RevokeLease {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "delete-key" => {
+                let key = f.key.as_ref().ok_or_else(|| {
+                    self.err(
+                        aspan.clone(),
+                        "`delete-key` needs `key`".into(),
+                        "key = \"leader\", \"bootstrap\" or \"member\" (with a target)",
+                    )
+                })?;
+                let which = match key.get_ref().as_str() {
+                    "leader" => StoreKey::Leader,
+                    "bootstrap" => StoreKey::Bootstrap,
+                    "member" => StoreKey::Member,
+                    other => {
+                        return Err(self.err(
+                            key.span(),
+                            format!("unknown key {other:?}"),
+                            "use \"leader\", \"bootstrap\" or \"member\"",
+                        ))
+                    }
+                };
+                let target = match (which, f.target.as_ref()) {
+                    (StoreKey::Member, t) => self.targets(&need(t, "target")?, nodes, "target")?,
+                    (_, Some(t)) => {
+                        return Err(self.err(
+                            t.span(),
+                            format!(
+                                "a {:?} key belongs to no node; `target` is for key = \"member\"",
+                                key.get_ref()
+                            ),
+                            "remove `target`",
+                        ))
+                    }
+                    (_, None) => Vec::new(),
+                };
+                Action::DeleteKey { key: which, target }
+            }
+            "delay-replies" => {
+                let target = self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?;
+                let delay = f.delay.as_ref().ok_or_else(|| {
+                    self.err(
+                        aspan.clone(),
+                        "`delay-replies` needs `delay`".into(),
+                        "delay = \"2s\"",
+                    )
+                })?;
+                Action::DelayReplies {
+                    target,
+                    delay: delay.get_ref().0,
+                }
+            }
+            "clock-drift" => {
+                let rate = f.rate.as_ref().ok_or_else(|| {
+                    self.err(
+                        aspan.clone(),
+                        "`clock-drift` needs `rate`".into(),
+                        "rate = 1.05: the store's clock runs 5% fast",
+                    )
+                })?;
+                let r = *rate.get_ref();
+                if !(0.5..=2.0).contains(&r) {
+                    return Err(self.err(
+                        rate.span(),
+                        format!("a clock rate of {r}"),
+                        "use a rate from 0.5 to 2.0 (1.05: 5% fast)",
+                    ));
+                }
+                Action::ClockDrift { rate: r }
+            }
+            "clock-jump" => {
+                let by = f.by.as_ref().ok_or_else(|| {
+                    self.err(
+                        aspan.clone(),
+                        "`clock-jump` needs `by`".into(),
+                        "by = \"500ms\": the store's clock jumps forward",
+                    )
+                })?;
+                Action::ClockJump { by: by.get_ref().0 }
+            }
+            "cancel-watches" => Action::CancelWatches,
+            "reset-index" => Action::ResetIndex,
+            "deregister-node" => Action::DeregisterNode,
             "partition" => {
                 let g = &need(f.groups.as_ref(), "groups")?;
                 let groups = match g.get_ref() {
@@ -745,6 +868,40 @@ impl Checker<'_> {
             "kill-store-leader" => Action::KillStoreLeader,
             _ => Action::Heal,
         };
+        let (can, kind) = act.needs();
+        if let Some(w) = worlds.iter().find(|w| !can.contains(w)) {
+            return Err(self.err(
+                aspan,
+                format!("`{action}` cannot be made in the {} world", w.as_str()),
+                &format!(
+                    "run this scenario in the {} world only: move {} to [excluded] with a reason",
+                    can.iter()
+                        .map(|w| w.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    w.as_str()
+                ),
+            ));
+        }
+        if kind.is_some_and(|k| k != store) {
+            return Err(self.err(
+                aspan,
+                format!(
+                    "`{action}` needs a {:?} discovery store, not {store:?}",
+                    kind.expect("some")
+                ),
+                "change [discovery] kind, or use another fault",
+            ));
+        }
+        if matches!(act, Action::Crash { .. } | Action::Leave { .. }) {
+            if let Some(d) = &f.duration {
+                return Err(self.err(
+                    d.span(),
+                    format!("`{action}` is for good and takes no `for`"),
+                    "use `kill` for a node that comes back",
+                ));
+            }
+        }
         Ok(Fault {
             at: f.at.into_inner().0,
             duration: f.duration.map(|d| d.into_inner().0),

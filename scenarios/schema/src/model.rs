@@ -218,8 +218,79 @@ pub enum Action {
     KillLeader,
     /// Kill the discovery store's leader.
     KillStoreLeader,
+    /// Kill the targets for good: no restart, not even at `heal`.
+    Crash {
+        /// Who.
+        target: Vec<Target>,
+    },
+    /// Stop the targets cleanly for good (SIGTERM: they resign and
+    /// deregister): nodes that leave the cluster.
+    Leave {
+        /// Who.
+        target: Vec<Target>,
+    },
+    /// Delete a disco key from outside, as an operator or a script would.
+    DeleteKey {
+        /// Which key.
+        key: StoreKey,
+        /// Whose member key, for [`StoreKey::Member`].
+        target: Vec<Target>,
+    },
+    /// Revoke the targets' leases (etcd) or destroy their sessions
+    /// (Consul) from outside: their member keys, and the leader key if one
+    /// held it, vanish.
+    RevokeLease {
+        /// Whose.
+        target: Vec<Target>,
+    },
+    /// The store applies the targets' requests but loses this fraction of
+    /// its replies.
+    DropReplies {
+        /// Whose.
+        target: Vec<Target>,
+        /// Fraction lost, in (0, 1].
+        rate: f64,
+    },
+    /// The store's replies to the targets arrive this late.
+    DelayReplies {
+        /// Whose.
+        target: Vec<Target>,
+        /// How late.
+        delay: Duration,
+    },
+    /// etcd cancels every watch (as after a compaction), so that watchers
+    /// must list and watch again.
+    CancelWatches,
+    /// Consul's blocking-query index goes backwards (as after a snapshot
+    /// restore): watchers must reset it.
+    ResetIndex,
+    /// Consul deregisters the node its sessions belong to, invalidating
+    /// every session.
+    DeregisterNode,
+    /// The store's lease clock runs `rate` times as fast as real time.
+    ClockDrift {
+        /// Its speed, e.g. 1.05.
+        rate: f64,
+    },
+    /// The store's lease clock jumps forward.
+    ClockJump {
+        /// By how much.
+        by: Duration,
+    },
     /// Undo every active fault.
     Heal,
+}
+
+/// A disco key a fault can touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKey {
+    /// The leader key.
+    Leader,
+    /// The bootstrap key.
+    Bootstrap,
+    /// The targets' member keys.
+    Member,
 }
 
 impl Action {
@@ -237,7 +308,37 @@ impl Action {
             Action::Restart { .. } => "restart",
             Action::KillLeader => "kill-leader",
             Action::KillStoreLeader => "kill-store-leader",
+            Action::Crash { .. } => "crash",
+            Action::Leave { .. } => "leave",
+            Action::DeleteKey { .. } => "delete-key",
+            Action::RevokeLease { .. } => "revoke-lease",
+            Action::DropReplies { .. } => "drop-replies",
+            Action::DelayReplies { .. } => "delay-replies",
+            Action::CancelWatches => "cancel-watches",
+            Action::ResetIndex => "reset-index",
+            Action::DeregisterNode => "deregister-node",
+            Action::ClockDrift { .. } => "clock-drift",
+            Action::ClockJump { .. } => "clock-jump",
             Action::Heal => "heal",
+        }
+    }
+
+    /// The worlds that can produce this fault, and the store kind it
+    /// needs, if any. The simulator's store is a model: every fault that
+    /// lives in the store (its clock, its watches) is made there; the
+    /// container world produces only what it can do to real processes and
+    /// networks from outside.
+    pub fn needs(&self) -> (&'static [World], Option<StoreKind>) {
+        const BOTH: &[World] = &[World::Containers, World::Sim];
+        const SIM: &[World] = &[World::Sim];
+        match self {
+            Action::DelayReplies { .. } | Action::ClockDrift { .. } | Action::ClockJump { .. } => {
+                (SIM, None)
+            }
+            Action::CancelWatches => (SIM, Some(StoreKind::Etcd)),
+            Action::ResetIndex => (SIM, Some(StoreKind::Consul)),
+            Action::DeregisterNode => (BOTH, Some(StoreKind::Consul)),
+            _ => (BOTH, None),
         }
     }
 }

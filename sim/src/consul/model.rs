@@ -153,6 +153,19 @@ impl Model {
         Some(s.clone())
     }
 
+    /// A new leader takes over: it arms every session's timer afresh, at
+    /// twice the TTL from `now`, as Consul's leader does on election.
+    pub fn promote(&mut self, now: Duration) {
+        for s in self.sessions.values_mut() {
+            s.deadline = now + s.ttl * 2;
+        }
+    }
+
+    /// Every live session's id.
+    pub fn session_ids(&self) -> Vec<String> {
+        self.sessions.keys().cloned().collect()
+    }
+
     /// A session, if live.
     pub fn session(&self, id: &str) -> Option<&Session> {
         self.sessions.get(id)

@@ -7,6 +7,7 @@
 //! simulated clock under turmoil, else time since the store started.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::model::{Model, Pair, TxnOp};
+use crate::chaos::{Chaos, Fate};
 use crate::clock::Clock;
 
 /// How often expired sessions are invalidated.
@@ -36,11 +38,12 @@ pub struct Store {
     model: Arc<Mutex<Model>>,
     clock: Clock,
     changed: watch::Sender<u64>,
+    chaos: Chaos,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Store::shared(Arc::default())
+        Store::shared(Arc::default(), Chaos::default())
     }
 }
 
@@ -123,12 +126,13 @@ fn duration(s: &str) -> Option<Duration> {
 impl Store {
     /// A store over `model`, which outlives it: a registry host that is
     /// crashed and restarted keeps its data, like Consul's raft log.
-    pub fn shared(model: Arc<Mutex<Model>>) -> Store {
+    pub fn shared(model: Arc<Mutex<Model>>, chaos: Chaos) -> Store {
         let (changed, _) = watch::channel(0);
         Store {
             model,
-            clock: Clock::start(),
+            clock: Clock::start(chaos.clone()),
             changed,
+            chaos,
         }
     }
 
@@ -148,6 +152,13 @@ impl Store {
         out
     }
 
+    /// This server has just become the leader (started, or restarted with
+    /// the model's data): every lease gets its full TTL again.
+    pub fn promote(&self) {
+        let now = self.clock.now();
+        self.model.lock().expect("model lock").promote(now);
+    }
+
     /// Invalidates expired sessions every [`SWEEP`]; run it as a task.
     pub async fn sweep(self) {
         loop {
@@ -156,14 +167,29 @@ impl Store {
         }
     }
 
-    /// Serves one connection until the peer closes it.
-    pub async fn serve<IO>(self, io: IO)
+    /// Serves one connection from `peer` until the peer closes it.
+    pub async fn serve<IO>(self, io: IO, peer: Option<IpAddr>)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let svc = hyper::service::service_fn(move |req| {
             let store = self.clone();
-            async move { Ok::<_, Infallible>(store.handle(req).await) }
+            async move {
+                let mut resp = store.handle(req).await;
+                if store.chaos.index_back() && resp.headers().contains_key("X-Consul-Index") {
+                    // A snapshot restore took the index back.
+                    resp.headers_mut().insert(
+                        "X-Consul-Index",
+                        hyper::header::HeaderValue::from_static("1"),
+                    );
+                }
+                match store.chaos.fate(peer) {
+                    Fate::Deliver => {}
+                    Fate::Delay(d) => tokio::time::sleep(d).await,
+                    Fate::Lose => std::future::pending::<()>().await,
+                }
+                Ok::<_, Infallible>(resp)
+            }
         });
         let _ = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(io), svc)

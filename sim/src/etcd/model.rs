@@ -41,6 +41,7 @@ pub struct Model {
     leases: BTreeMap<i64, Lease>,
     next_lease: i64,
     history: Vec<PbEvent>,
+    compacted: i64,
 }
 
 impl Default for Model {
@@ -51,6 +52,7 @@ impl Default for Model {
             leases: BTreeMap::new(),
             next_lease: 0x1000,
             history: Vec::new(),
+            compacted: 0,
         }
     }
 }
@@ -88,6 +90,15 @@ impl Model {
             .collect();
         for id in due {
             self.revoke(id);
+        }
+    }
+
+    /// A new leader takes over: every lease gets its full TTL again from
+    /// `now`, as etcd's lessor `Promote` does, so that no lease expires
+    /// because the store was away.
+    pub fn promote(&mut self, now: Duration) {
+        for l in self.leases.values_mut() {
+            l.expires = now + Duration::from_secs(l.ttl as u64);
         }
     }
 
@@ -240,6 +251,18 @@ impl Model {
     /// Undoes [`Model::begin_write`] when nothing was written.
     pub fn abort_write(&mut self) {
         self.revision -= 1;
+    }
+
+    /// Compacts the history up to the current revision, as `etcdctl
+    /// compact` does: a watch cannot start at or before it any more.
+    pub fn compact(&mut self) {
+        self.compacted = self.revision;
+        self.history.clear();
+    }
+
+    /// The revision the history was last compacted at (0: never).
+    pub fn compacted(&self) -> i64 {
+        self.compacted
     }
 
     /// Events with revision >= `from` whose key is in range.

@@ -5,6 +5,7 @@
 //! Time is tokio's clock, so under turmoil lease expiry follows simulated
 //! time. A sweeper expires leases every [`SWEEP`], as etcd does.
 
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +24,9 @@ use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::model::{in_range, Model, ModelError};
+use crate::chaos::{Chaos, Fate};
 use crate::clock::Clock;
+use crate::world::net::Peer;
 
 /// How often expired leases are collected.
 pub const SWEEP: Duration = Duration::from_millis(500);
@@ -36,6 +39,12 @@ pub struct Store {
     model: Arc<Mutex<Model>>,
     clock: Clock,
     changed: watch::Sender<i64>,
+    chaos: Chaos,
+}
+
+/// The client at the other end of a request, if the transport says.
+fn peer_of<T>(req: &Request<T>) -> Option<IpAddr> {
+    req.extensions().get::<Peer>().and_then(|p| p.0)
 }
 
 impl Default for Store {
@@ -47,18 +56,30 @@ impl Default for Store {
 impl Store {
     /// An empty store whose clock starts now.
     pub fn new() -> Store {
-        Store::shared(Arc::default())
+        Store::shared(Arc::default(), Chaos::default())
     }
 
     /// A store over `model`, which outlives it: a registry host that is
     /// crashed and restarted keeps its data, like a durable etcd.
-    pub fn shared(model: Arc<Mutex<Model>>) -> Store {
+    pub fn shared(model: Arc<Mutex<Model>>, chaos: Chaos) -> Store {
         let (changed, _) = watch::channel(1);
         Store {
             model,
-            clock: Clock::start(),
+            clock: Clock::start(chaos.clone()),
             changed,
+            chaos,
         }
+    }
+
+    /// Answers `peer` with `resp`, as the store's faults say: at once,
+    /// late, or never (the request was applied; the reply is lost).
+    async fn answer<T>(&self, peer: Option<IpAddr>, resp: T) -> Result<Response<T>, Status> {
+        match self.chaos.fate(peer) {
+            Fate::Deliver => {}
+            Fate::Delay(d) => tokio::time::sleep(d).await,
+            Fate::Lose => std::future::pending().await,
+        }
+        Ok(Response::new(resp))
     }
 
     /// Runs `f` on the model (after expiring due leases) and wakes the
@@ -75,6 +96,13 @@ impl Store {
             self.changed.send_replace(rev);
         }
         (out, rev)
+    }
+
+    /// This server has just become the leader (started, or restarted with
+    /// the model's data): every lease gets its full TTL again.
+    pub fn promote(&self) {
+        let now = self.clock.now();
+        self.model.lock().expect("model lock").promote(now);
     }
 
     /// Expires leases every [`SWEEP`]; run it as a task.
@@ -153,19 +181,25 @@ impl PbKvService for Store {
         &self,
         req: Request<PbRangeRequest>,
     ) -> Result<Response<PbRangeResponse>, Status> {
+        let peer = peer_of(&req);
         let r = req.into_inner();
         let (kvs, rev) = self.with(|m, _| m.range(&r.key, &r.range_end));
         let count = kvs.len() as i64;
         let kvs = if r.count_only { Vec::new() } else { kvs };
-        Ok(Response::new(PbRangeResponse {
-            header: header(rev),
-            kvs,
-            more: false,
-            count,
-        }))
+        self.answer(
+            peer,
+            PbRangeResponse {
+                header: header(rev),
+                kvs,
+                more: false,
+                count,
+            },
+        )
+        .await
     }
 
     async fn put(&self, req: Request<PbPutRequest>) -> Result<Response<PbPutResponse>, Status> {
+        let peer = peer_of(&req);
         let r = req.into_inner();
         let (res, rev) = self.with(|m, _| {
             m.check_lease(r.lease)?;
@@ -174,16 +208,21 @@ impl PbKvService for Store {
             Ok(())
         });
         res.map_err(lease_error)?;
-        Ok(Response::new(PbPutResponse {
-            header: header(rev),
-            prev_kv: None,
-        }))
+        self.answer(
+            peer,
+            PbPutResponse {
+                header: header(rev),
+                prev_kv: None,
+            },
+        )
+        .await
     }
 
     async fn delete_range(
         &self,
         req: Request<PbDeleteRequest>,
     ) -> Result<Response<PbDeleteResponse>, Status> {
+        let peer = peer_of(&req);
         let r = req.into_inner();
         let (deleted, rev) = self.with(|m, _| {
             m.begin_write();
@@ -193,14 +232,19 @@ impl PbKvService for Store {
             }
             n
         });
-        Ok(Response::new(PbDeleteResponse {
-            header: header(rev),
-            deleted,
-            prev_kvs: Vec::new(),
-        }))
+        self.answer(
+            peer,
+            PbDeleteResponse {
+                header: header(rev),
+                deleted,
+                prev_kvs: Vec::new(),
+            },
+        )
+        .await
     }
 
     async fn txn(&self, req: Request<PbTxnRequest>) -> Result<Response<PbTxnResponse>, Status> {
+        let peer = peer_of(&req);
         let r = req.into_inner();
         let (res, rev) = self.with(|m, _| {
             let succeeded = r.compare.iter().all(|c| compare(m, c));
@@ -264,11 +308,15 @@ impl PbKvService for Store {
             Ok((succeeded, responses))
         });
         let (succeeded, responses) = res?;
-        Ok(Response::new(PbTxnResponse {
-            header: header(rev),
-            succeeded,
-            responses,
-        }))
+        self.answer(
+            peer,
+            PbTxnResponse {
+                header: header(rev),
+                succeeded,
+                responses,
+            },
+        )
+        .await
     }
 
     type RangeStreamStream = Stream2<etcd_client::proto::PbRangeStreamResponse>;
@@ -294,28 +342,38 @@ impl PbLeaseService for Store {
         &self,
         req: Request<PbLeaseGrantRequest>,
     ) -> Result<Response<PbLeaseGrantResponse>, Status> {
+        let peer = peer_of(&req);
         let r = req.into_inner();
         let ((id, ttl), rev) = self.with(|m, now| m.grant(now, r.ttl, r.id));
-        Ok(Response::new(PbLeaseGrantResponse {
-            header: header(rev),
-            id,
-            ttl,
-            error: String::new(),
-        }))
+        self.answer(
+            peer,
+            PbLeaseGrantResponse {
+                header: header(rev),
+                id,
+                ttl,
+                error: String::new(),
+            },
+        )
+        .await
     }
 
     async fn lease_revoke(
         &self,
         req: Request<PbLeaseRevokeRequest>,
     ) -> Result<Response<PbLeaseRevokeResponse>, Status> {
+        let peer = peer_of(&req);
         let r = req.into_inner();
         let (found, rev) = self.with(|m, _| m.revoke(r.id));
         if !found {
             return Err(lease_error(ModelError::LeaseNotFound));
         }
-        Ok(Response::new(PbLeaseRevokeResponse {
-            header: header(rev),
-        }))
+        self.answer(
+            peer,
+            PbLeaseRevokeResponse {
+                header: header(rev),
+            },
+        )
+        .await
     }
 
     type LeaseKeepAliveStream = Stream2<PbLeaseKeepAliveResponse>;
@@ -325,11 +383,17 @@ impl PbLeaseService for Store {
         req: Request<Streaming<PbLeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
         let store = self.clone();
+        let peer = peer_of(&req);
         let out = req.into_inner().filter_map(move |r| {
             let store = store.clone();
             async move {
                 let r = r.ok()?;
                 let (ttl, rev) = store.with(|m, now| m.keep_alive(now, r.id));
+                match store.chaos.fate(peer) {
+                    Fate::Deliver => {}
+                    Fate::Delay(d) => tokio::time::sleep(d).await,
+                    Fate::Lose => return None,
+                }
                 Some(Ok(PbLeaseKeepAliveResponse {
                     header: header(rev),
                     id: r.id,
@@ -344,15 +408,20 @@ impl PbLeaseService for Store {
         &self,
         req: Request<PbLeaseTimeToLiveRequest>,
     ) -> Result<Response<PbLeaseTimeToLiveResponse>, Status> {
+        let peer = peer_of(&req);
         let r = req.into_inner();
         let ((ttl, granted), rev) = self.with(|m, now| m.time_to_live(now, r.id));
-        Ok(Response::new(PbLeaseTimeToLiveResponse {
-            header: header(rev),
-            id: r.id,
-            ttl,
-            granted_ttl: granted,
-            keys: Vec::new(),
-        }))
+        self.answer(
+            peer,
+            PbLeaseTimeToLiveResponse {
+                header: header(rev),
+                id: r.id,
+                ttl,
+                granted_ttl: granted,
+                keys: Vec::new(),
+            },
+        )
+        .await
     }
 
     async fn lease_leases(
@@ -371,6 +440,7 @@ impl PbWatchService for Store {
         &self,
         req: Request<Streaming<PbWatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let peer = peer_of(&req);
         let mut requests = req.into_inner();
         let (tx, rx) = mpsc::channel::<Result<PbWatchResponse, Status>>(64);
         let store = self.clone();
@@ -397,9 +467,26 @@ impl PbWatchService for Store {
                 } else {
                     rev + 1
                 };
+                let compacted = store.model.lock().expect("model lock").compacted();
+                if from <= compacted {
+                    // etcd: a watch cannot start inside compacted history.
+                    let canceled = PbWatchResponse {
+                        header: header(rev),
+                        watch_id: id,
+                        canceled: true,
+                        compact_revision: compacted + 1,
+                        cancel_reason: "mvcc: required revision has been compacted".into(),
+                        ..Default::default()
+                    };
+                    if tx.send(Ok(canceled)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 tokio::spawn(feed(
                     store.clone(),
                     tx.clone(),
+                    peer,
                     id,
                     c.key,
                     c.range_end,
@@ -415,16 +502,21 @@ impl PbWatchService for Store {
 }
 
 /// Sends watch `id` every event in range from revision `from` on, one
-/// response per revision, until the client goes away.
+/// response per revision, until the client goes away or the store cancels
+/// its watches (then with a `canceled` response, as etcd does).
+#[allow(clippy::too_many_arguments)]
 async fn feed(
     store: Store,
     tx: mpsc::Sender<Result<PbWatchResponse, Status>>,
+    peer: Option<IpAddr>,
     id: i64,
     key: Vec<u8>,
     end: Vec<u8>,
     mut from: i64,
 ) {
     let mut changed = store.changed.subscribe();
+    let mut cancels = store.chaos.cancels();
+    cancels.mark_unchanged();
     loop {
         let (events, rev) = {
             let m = store.model.lock().expect("model lock");
@@ -445,13 +537,35 @@ async fn feed(
                 events: batch,
                 ..Default::default()
             };
+            match store.chaos.fate(peer) {
+                Fate::Deliver => {}
+                Fate::Delay(d) => tokio::time::sleep(d).await,
+                // A stream's messages are lost only with its connection:
+                // the stream ends in an error, as a broken one would.
+                Fate::Lose => {
+                    let _ = tx.send(Err(Status::unavailable("connection lost"))).await;
+                    return;
+                }
+            }
             if tx.send(Ok(resp)).await.is_err() {
                 return;
             }
         }
         from = rev + 1;
-        if changed.changed().await.is_err() {
-            return;
+        tokio::select! {
+            r = changed.changed() => if r.is_err() { return },
+            _ = cancels.changed() => {
+                let rev = store.model.lock().expect("model lock").revision();
+                let canceled = PbWatchResponse {
+                    header: header(rev),
+                    watch_id: id,
+                    canceled: true,
+                    cancel_reason: "canceled by the store".into(),
+                    ..Default::default()
+                };
+                let _ = tx.send(Ok(canceled)).await;
+                return;
+            }
         }
         debug_assert!(in_range(&key, &key, &end) || !end.is_empty());
     }

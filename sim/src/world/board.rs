@@ -28,6 +28,7 @@ struct Inner {
     nodes: BTreeMap<String, Published>,
     bootstraps: Vec<(Duration, String)>,
     frozen: BTreeMap<String, watch::Sender<bool>>,
+    leaving: BTreeMap<String, watch::Sender<bool>>,
 }
 
 /// Shared by the node hosts and the driver.
@@ -94,6 +95,26 @@ impl Board {
                 .or_insert_with(|| watch::channel(false).0)
                 .send_replace(frozen);
         });
+    }
+
+    /// Asks `node` to leave the cluster for good (a clean stop).
+    pub fn leave(&self, node: &str) {
+        self.with(|i| {
+            i.leaving
+                .entry(node.to_string())
+                .or_insert_with(|| watch::channel(false).0)
+                .send_replace(true);
+        });
+    }
+
+    /// Whether `node` is asked to leave, as a watch its host follows.
+    pub fn leaving(&self, node: &str) -> watch::Receiver<bool> {
+        self.with(|i| {
+            i.leaving
+                .entry(node.to_string())
+                .or_insert_with(|| watch::channel(false).0)
+                .subscribe()
+        })
     }
 
     /// Whether `node` is frozen, as a watch its host gates its work on.

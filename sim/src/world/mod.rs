@@ -13,6 +13,8 @@ pub mod registry;
 
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use clusterlab_core::fault::{Engine, ROLE_WAIT};
 use clusterlab_core::referee::{Referee, Timed};
 use clusterlab_core::trace::Trace;
@@ -132,7 +134,8 @@ pub fn simulate(
             })
         });
     }
-    let mut observer = Observer::new(scenario, modelled);
+    let keys = Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster);
+    let mut observer = Observer::new(scenario, modelled.clone());
     let mut engine = Engine::new(scenario, seed, vec![STORE.to_string()]);
     if schedule == Schedule::Generated {
         engine = engine.lenient();
@@ -155,10 +158,13 @@ pub fn simulate(
                 board: &board,
                 nodes: &scenario.cluster.nodes,
                 leader,
+                modelled: &modelled,
+                keys: &keys,
+                now,
             };
             let mut fired = ready(engine.fire(now, referee.history(), &mut world));
             if engine.done() {
-                fired.extend(ready(engine.heal_all(&mut world)));
+                fired.extend(ready(engine.heal_all(now, &mut world)));
                 referee.healed(now);
                 healed = true;
             }
@@ -249,11 +255,14 @@ impl Observer {
                 .iter()
                 .map(|n| {
                     let p = published.get(n);
+                    let members: Option<BTreeSet<String>> = p
+                        .and_then(|p| p.members.as_ref())
+                        .map(|m| m.iter().cloned().collect());
                     let view = NodeView {
                         state: engine.state(n),
-                        members: p
-                            .and_then(|p| p.members.as_ref())
-                            .map(|m| m.iter().cloned().collect()),
+                        // disco is the database here: its view is both.
+                        peers: members.clone(),
+                        members,
                         leads: false,
                         window: p
                             .and_then(|p| p.leader)
@@ -264,25 +273,33 @@ impl Observer {
                 .collect();
             self.view.reaches_store = engine.reaches_store().clone();
         }
-        if m != self.seen.2 {
+        if !engine.store_up() {
+            // Down: nobody can ask it anything.
+            self.view.store = None;
+            self.seen.2 = u64::MAX;
+        } else if m != self.seen.2 {
             let announced = self
                 .modelled
                 .keys(&self.members_prefix)
                 .iter()
                 .filter_map(|k| self.keys.node_of(k).map(str::to_string))
                 .collect();
-            let leader_key = self
-                .modelled
-                .get(&self.leader_key)
-                .and_then(|v| LeaderRecord::parse(&v))
+            let key = self.modelled.get(&self.leader_key);
+            let leader_key = key
+                .as_ref()
+                .and_then(|k| LeaderRecord::parse(&k.value))
                 .map(|r| r.node);
             self.view.store = Some(StoreView {
                 announced,
+                leader_token: key.filter(|_| leader_key.is_some()).map(|k| k.created),
                 leader_key,
             });
         }
-        self.seen = (b, e, m);
+        self.seen = (b, e, if engine.store_up() { m } else { u64::MAX });
         self.view.at = now;
+        self.view.tampered = engine.tampered();
+        self.view.quiet_since = engine.quiet_since();
+        self.view.store_changed = engine.store_changed();
         for v in self.view.nodes.values_mut() {
             v.leads = v.state != NodeState::Down && v.window.is_some_and(|w| w.until > now);
         }

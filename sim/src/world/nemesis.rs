@@ -25,9 +25,13 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
-use clusterlab_core::fault::{Atom, Nemesis};
+use std::time::Duration;
+
+use clusterlab_core::fault::{Atom, Nemesis, StoreOp};
+use disco::keys::Keys;
 
 use super::board::Board;
+use super::registry::Modelled;
 use super::REGISTRY;
 
 /// The registry host as the engine names it.
@@ -81,6 +85,12 @@ pub struct SimNemesis<'a, 'b> {
     pub nodes: &'a [String],
     /// The leader now, as the driver sees it.
     pub leader: Option<String>,
+    /// The store, and the faults inside it.
+    pub modelled: &'a Modelled,
+    /// The disco keys of the cluster.
+    pub keys: &'a Keys,
+    /// Simulated time now.
+    pub now: Duration,
 }
 
 impl SimNemesis<'_, '_> {
@@ -201,6 +211,22 @@ impl Nemesis for SimNemesis<'_, '_> {
                 self.board.reset(n);
             }
             Atom::StoreDown(s) => self.sim.crash(Self::host(s)),
+            Atom::Left(n) => self.board.leave(n),
+            Atom::ReplyLoss(n, ppm) => {
+                let ip = self.sim.lookup(n.as_str());
+                self.modelled.chaos.lose_replies(ip, *ppm);
+            }
+            Atom::ReplyDelay(n, ms) => {
+                let ip = self.sim.lookup(n.as_str());
+                self.modelled
+                    .chaos
+                    .delay_replies(ip, Duration::from_millis(*ms));
+            }
+            Atom::ClockRate(permille) => self
+                .modelled
+                .chaos
+                .clock_rate(self.now, f64::from(*permille) / 1000.0),
+            Atom::IndexBack => self.modelled.chaos.set_index_back(true),
         }
         Ok(())
     }
@@ -230,6 +256,18 @@ impl Nemesis for SimNemesis<'_, '_> {
                 self.board.reset(n);
             }
             Atom::StoreDown(s) => self.sim.bounce(Self::host(s)),
+            // Never undone: the node is gone for good.
+            Atom::Left(_) => {}
+            Atom::ReplyLoss(n, _) => {
+                let ip = self.sim.lookup(n.as_str());
+                self.modelled.chaos.lose_replies(ip, 0);
+            }
+            Atom::ReplyDelay(n, _) => {
+                let ip = self.sim.lookup(n.as_str());
+                self.modelled.chaos.delay_replies(ip, Duration::ZERO);
+            }
+            Atom::ClockRate(_) => self.modelled.chaos.clock_rate(self.now, 1.0),
+            Atom::IndexBack => self.modelled.chaos.set_index_back(false),
         }
         Ok(())
     }
@@ -237,6 +275,20 @@ impl Nemesis for SimNemesis<'_, '_> {
     async fn bounce(&mut self, node: &str) -> Result<(), Infallible> {
         self.sim.bounce(node);
         self.board.reset(node);
+        Ok(())
+    }
+
+    async fn store(&mut self, op: &StoreOp) -> Result<(), Infallible> {
+        let m = self.modelled;
+        match op {
+            StoreOp::DeleteLeaderKey => m.delete(&self.keys.leader()),
+            StoreOp::DeleteBootstrapKey => m.delete(&self.keys.bootstrap()),
+            StoreOp::DeleteMemberKey(n) => m.delete(&self.keys.member(n)),
+            StoreOp::RevokeLease(n) => m.revoke_holder(&self.keys.member(n)),
+            StoreOp::CancelWatches => m.cancel_watches(),
+            StoreOp::DeregisterNode => m.deregister_node(),
+            StoreOp::ClockJump(by) => m.chaos.clock_jump(self.now, *by),
+        }
         Ok(())
     }
 }

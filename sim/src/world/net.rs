@@ -31,9 +31,16 @@ pub fn channel(host: &'static str, port: u16) -> Channel {
 #[derive(Debug)]
 pub struct Conn(pub turmoil::net::TcpStream);
 
+/// Who is at the other end of a connection, in a request's extensions, so
+/// that the store can answer each client as its faults say.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<std::net::IpAddr>);
+
 impl Connected for Conn {
-    type ConnectInfo = ();
-    fn connect_info(&self) -> Self::ConnectInfo {}
+    type ConnectInfo = Peer;
+    fn connect_info(&self) -> Self::ConnectInfo {
+        Peer(self.0.peer_addr().ok().map(|a| a.ip()))
+    }
 }
 
 impl AsyncRead for Conn {

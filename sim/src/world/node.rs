@@ -40,6 +40,7 @@ pub async fn run<R: Registry>(
     board.members(&name, plan.members().into_iter().map(|m| m.node).collect());
     let mut lead = node.election().expect("campaigning").subscribe();
     let mut peers = node.peers().subscribe();
+    let mut leaving = board.leaving(&name);
     loop {
         let leader = match &*lead.borrow_and_update() {
             Leadership::Leader { token, valid_until } => {
@@ -59,6 +60,13 @@ pub async fn run<R: Registry>(
         tokio::select! {
             r = lead.changed() => if r.is_err() { return Ok(()) },
             r = peers.changed() => if r.is_err() { return Ok(()) },
+            _ = leaving.wait_for(|l| *l) => {
+                // A clean stop: resign and deregister, as disco-agent does
+                // on SIGTERM; then the process is gone.
+                node.shutdown().await;
+                board.leadership(&name, None);
+                return std::future::pending().await;
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use clusterlab_scenario::StoreKind;
 use disco::backend::{ConsulRegistry, EtcdRegistry};
 
 use super::{net, REGISTRY};
+use crate::chaos::Chaos;
 use crate::consul::client::TurmoilHttp;
 use crate::{consul, etcd};
 
@@ -18,54 +19,78 @@ pub const ETCD_PORT: u16 = 2379;
 /// Consul's HTTP port.
 pub const CONSUL_PORT: u16 = 8500;
 
-/// The model behind the registry host. It outlives the host, so a crashed
-/// and restarted registry keeps its data.
+/// Which store's semantics the registry host models.
 #[derive(Debug, Clone)]
-pub enum Modelled {
-    /// etcd's semantics.
+pub enum Model {
+    /// etcd's.
     Etcd(Arc<Mutex<etcd::model::Model>>),
-    /// Consul's semantics.
+    /// Consul's.
     Consul(Arc<Mutex<consul::model::Model>>),
+}
+
+/// The model behind the registry host, and the faults inside it. It
+/// outlives the host, so a crashed and restarted registry keeps its data.
+#[derive(Debug, Clone)]
+pub struct Modelled {
+    /// The store's state.
+    pub model: Model,
+    /// The faults the driver puts into the store.
+    pub chaos: Chaos,
+}
+
+/// One key as the driver reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// Its value.
+    pub value: String,
+    /// Its create revision (etcd) or CreateIndex (Consul).
+    pub created: u64,
 }
 
 impl Modelled {
     /// An empty store of `kind`.
     pub fn new(kind: StoreKind) -> Modelled {
-        match kind {
-            StoreKind::Etcd => Modelled::Etcd(Arc::default()),
-            StoreKind::Consul => Modelled::Consul(Arc::default()),
-        }
-    }
-
-    /// The value of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<String> {
-        match self {
-            Modelled::Etcd(m) => m
-                .lock()
-                .expect("model lock")
-                .range(key.as_bytes(), b"")
-                .first()
-                .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()),
-            Modelled::Consul(m) => m
-                .lock()
-                .expect("model lock")
-                .get(key)
-                .map(|p| String::from_utf8_lossy(&p.value).into_owned()),
+        let model = match kind {
+            StoreKind::Etcd => Model::Etcd(Arc::default()),
+            StoreKind::Consul => Model::Consul(Arc::default()),
+        };
+        Modelled {
+            model,
+            chaos: Chaos::default(),
         }
     }
 
     /// A number that moves with every write to the store.
     pub fn version(&self) -> u64 {
-        match self {
-            Modelled::Etcd(m) => m.lock().expect("model lock").revision() as u64,
-            Modelled::Consul(m) => m.lock().expect("model lock").index(),
+        match &self.model {
+            Model::Etcd(m) => m.lock().expect("model lock").revision() as u64,
+            Model::Consul(m) => m.lock().expect("model lock").index(),
+        }
+    }
+
+    /// `key`, if present.
+    pub fn get(&self, key: &str) -> Option<Read> {
+        match &self.model {
+            Model::Etcd(m) => m
+                .lock()
+                .expect("model lock")
+                .range(key.as_bytes(), b"")
+                .first()
+                .map(|kv| Read {
+                    value: String::from_utf8_lossy(&kv.value).into_owned(),
+                    created: kv.create_revision as u64,
+                }),
+            Model::Consul(m) => m.lock().expect("model lock").get(key).map(|p| Read {
+                value: String::from_utf8_lossy(&p.value).into_owned(),
+                created: p.create_index,
+            }),
         }
     }
 
     /// Every key under `prefix`, sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
-        match self {
-            Modelled::Etcd(m) => {
+        match &self.model {
+            Model::Etcd(m) => {
                 let mut end = prefix.as_bytes().to_vec();
                 if let Some(last) = end.last_mut() {
                     *last += 1;
@@ -77,7 +102,7 @@ impl Modelled {
                     .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
                     .collect()
             }
-            Modelled::Consul(m) => m
+            Model::Consul(m) => m
                 .lock()
                 .expect("model lock")
                 .list(prefix)
@@ -88,11 +113,68 @@ impl Modelled {
         }
     }
 
+    /// Deletes `key` from outside, as an operator would.
+    pub fn delete(&self, key: &str) {
+        match &self.model {
+            Model::Etcd(m) => {
+                let mut m = m.lock().expect("model lock");
+                m.begin_write();
+                if m.delete_at_current(key.as_bytes(), b"") == 0 {
+                    m.abort_write();
+                }
+            }
+            Model::Consul(m) => {
+                m.lock().expect("model lock").delete(key, None);
+            }
+        }
+    }
+
+    /// Revokes the lease (destroys the session) `key` lives on, from
+    /// outside; nothing if it has none.
+    pub fn revoke_holder(&self, key: &str) {
+        match &self.model {
+            Model::Etcd(m) => {
+                let mut m = m.lock().expect("model lock");
+                let lease = m.range(key.as_bytes(), b"").first().map(|kv| kv.lease);
+                if let Some(l) = lease.filter(|l| *l != 0) {
+                    m.revoke(l);
+                }
+            }
+            Model::Consul(m) => {
+                let mut m = m.lock().expect("model lock");
+                let session = m.get(key).and_then(|p| p.session.clone());
+                if let Some(s) = session {
+                    m.destroy(&s);
+                }
+            }
+        }
+    }
+
+    /// etcd: compacts the history and cancels every watch.
+    pub fn cancel_watches(&self) {
+        if let Model::Etcd(m) = &self.model {
+            m.lock().expect("model lock").compact();
+        }
+        self.chaos.cancel_watches();
+    }
+
+    /// Consul: the node every session belongs to is deregistered, which
+    /// invalidates them all.
+    pub fn deregister_node(&self) {
+        if let Model::Consul(m) = &self.model {
+            let mut m = m.lock().expect("model lock");
+            for id in m.session_ids() {
+                m.destroy(&id);
+            }
+        }
+    }
+
     /// Serves the model on the registry host until the host is crashed.
     pub async fn serve(self) -> turmoil::Result {
-        match self {
-            Modelled::Etcd(model) => {
-                let store = etcd::server::Store::shared(model);
+        match self.model {
+            Model::Etcd(model) => {
+                let store = etcd::server::Store::shared(model, self.chaos);
+                store.promote();
                 tokio::spawn(store.clone().sweep());
                 let (kv, lease, watch) = store.services();
                 tonic::transport::Server::builder()
@@ -103,13 +185,14 @@ impl Modelled {
                     .await?;
                 Ok(())
             }
-            Modelled::Consul(model) => {
-                let store = consul::server::Store::shared(model);
+            Model::Consul(model) => {
+                let store = consul::server::Store::shared(model, self.chaos);
+                store.promote();
                 tokio::spawn(store.clone().sweep());
                 let listener = turmoil::net::TcpListener::bind(("0.0.0.0", CONSUL_PORT)).await?;
                 loop {
-                    let (stream, _) = listener.accept().await?;
-                    tokio::spawn(store.clone().serve(stream));
+                    let (stream, peer) = listener.accept().await?;
+                    tokio::spawn(store.clone().serve(stream, Some(peer.ip())));
                 }
             }
         }

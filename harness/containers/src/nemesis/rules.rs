@@ -72,7 +72,34 @@ pub fn rules(atom: &Atom, ip: impl Fn(&str) -> Option<Ipv4Addr>, stores: &[Ipv4A
                 out.push(rule(n, &spec));
             }
         }
-        Atom::Pause(_) | Atom::Down(_) | Atom::StoreDown(_) => {}
+        Atom::ReplyLoss(n, ppm) => {
+            // Requests reach the store; its answers do not come back.
+            let p = format!("{:.6}", f64::from(*ppm) / 1e6);
+            for s in stores {
+                out.push(rule(
+                    n,
+                    &[
+                        "-s",
+                        &s.to_string(),
+                        "-m",
+                        "statistic",
+                        "--mode",
+                        "random",
+                        "--probability",
+                        &p,
+                        "-j",
+                        "DROP",
+                    ],
+                ));
+            }
+        }
+        Atom::Pause(_)
+        | Atom::Down(_)
+        | Atom::StoreDown(_)
+        | Atom::Left(_)
+        | Atom::ReplyDelay(..)
+        | Atom::ClockRate(_)
+        | Atom::IndexBack => {}
     }
     out
 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use bollard::models::{ContainerSummary, Network, NetworkCreateRequest};
 use bollard::query_parameters::{
     KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -159,6 +159,18 @@ impl Run {
             )
             .await
             .map_err(ctx(format!("kill container {full}")))
+    }
+
+    /// Stops container `name` cleanly: SIGTERM, and SIGKILL after 10 s.
+    pub async fn stop(&self, name: &str) -> Result<(), RunError> {
+        let full = self.container(name);
+        self.docker
+            .stop_container(
+                &full,
+                Some(StopContainerOptionsBuilder::new().t(10).build()),
+            )
+            .await
+            .map_err(ctx(format!("stop container {full}")))
     }
 
     /// Starts stopped container `name` again, with its data.

@@ -251,6 +251,9 @@ fn publish(ledger: &Shared, engine: &Engine, nodes: &[String]) {
     let mut l = ledger.lock().expect("ledger lock");
     l.states = nodes.iter().map(|n| (n.clone(), engine.state(n))).collect();
     l.reaches_store = engine.reaches_store().clone();
+    l.tampered = engine.tampered();
+    l.quiet_since = engine.quiet_since();
+    l.store_changed = engine.store_changed();
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -352,7 +355,7 @@ async fn drive_inner(
             if engine.done() {
                 // Anything still in force ends here: the liveness checks
                 // are about a healed cluster.
-                for e in engine.heal_all(&mut nemesis).await? {
+                for e in engine.heal_all(rec.elapsed(), &mut nemesis).await? {
                     rec.push(e);
                 }
                 referee.healed(rec.elapsed());

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use clusterlab_core::fault::{Atom, Nemesis};
+use clusterlab_core::fault::{Atom, Nemesis, StoreOp};
 use tokio::sync::watch;
 
 use super::addrs::Addrs;
@@ -119,7 +119,17 @@ impl Nemesis for Containers<'_> {
                 self.down.insert(n.clone());
                 self.run.kill(n).await?;
             }
+            Atom::Left(n) => {
+                self.thaw_for_kill(n).await?;
+                self.down.insert(n.clone());
+                self.run.stop(n).await?;
+            }
             Atom::StoreDown(s) => self.run.kill(s).await?,
+            Atom::ReplyDelay(..) | Atom::ClockRate(_) | Atom::IndexBack => {
+                return Err(WorldError::Unsupported(format!(
+                    "{atom:?} lives inside the store: only the simulator makes it"
+                )))
+            }
             network => self.install(network, None).await?,
         }
         self.installed.insert(atom.clone());
@@ -139,9 +149,15 @@ impl Nemesis for Containers<'_> {
                 self.run.restart(s).await?;
                 self.addrs.refresh(self.run, s).await?;
             }
+            // Never undone: the node left for good.
+            Atom::Left(_) => {}
             network => self.uninstall(network).await?,
         }
         Ok(())
+    }
+
+    async fn store(&mut self, op: &StoreOp) -> Result<(), WorldError> {
+        self.store.tamper(op).await
     }
 
     async fn bounce(&mut self, node: &str) -> Result<(), WorldError> {

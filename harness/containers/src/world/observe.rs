@@ -28,6 +28,12 @@ pub struct Ledger {
     pub states: BTreeMap<String, NodeState>,
     /// Nodes with an unbroken path to a working store.
     pub reaches_store: BTreeSet<String>,
+    /// When a fault last touched the store's keys or leases.
+    pub tampered: Option<Duration>,
+    /// Since when no fault has been in effect.
+    pub quiet_since: Option<Duration>,
+    /// When a store node was last killed or restarted.
+    pub store_changed: Option<Duration>,
 }
 
 /// The ledger, written by the driver, read by the observer and the writer.
@@ -46,6 +52,7 @@ pub struct Observed {
 struct Agent {
     window: Option<Window>,
     bootstrapped: bool,
+    peers: Option<BTreeSet<String>>,
 }
 
 async fn agent(http: &reqwest::Client, ip: Ipv4Addr, taken: Duration) -> Option<Agent> {
@@ -63,9 +70,15 @@ async fn agent(http: &reqwest::Client, ip: Ipv4Addr, taken: Duration) -> Option<
             token: l.get("token")?.as_u64()?,
         })
     });
+    let peers = v["peers"].as_array().map(|p| {
+        p.iter()
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect()
+    });
     Some(Agent {
         window,
         bootstrapped: v["role"].as_str() == Some("bootstrap"),
+        peers,
     })
 }
 
@@ -105,6 +118,9 @@ pub fn spawn(
                 nodes: BTreeMap::new(),
                 store: store_view,
                 reaches_store: ledger.reaches_store.clone(),
+                tampered: ledger.tampered,
+                quiet_since: ledger.quiet_since,
+                store_changed: ledger.store_changed,
             };
             let mut bootstrapped = BTreeSet::new();
             for (n, (db, agent)) in nodes.iter().zip(answers) {
@@ -118,7 +134,8 @@ pub fn spawn(
                         state,
                         leads: db.as_ref().is_some_and(|d| d.leads),
                         members: db.map(|d| d.members),
-                        window: agent.and_then(|a| a.window),
+                        window: agent.as_ref().and_then(|a| a.window),
+                        peers: agent.and_then(|a| a.peers),
                     },
                 );
             }

@@ -5,6 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use clusterlab_core::fault::StoreOp;
 use clusterlab_core::view::StoreView;
 use clusterlab_scenario::{Discovery, StoreKind};
 use disco::backend::{ConsulRegistry, EtcdRegistry};
@@ -194,16 +195,57 @@ impl Store {
             .into_iter()
             .map(|m| m.node)
             .collect();
-        let leader = r
-            .get(&self.keys.leader())
-            .await
-            .ok()?
+        let key = r.get(&self.keys.leader()).await.ok()?;
+        let leader = key
+            .as_ref()
             .and_then(|e| LeaderRecord::parse(&e.value))
             .map(|l| l.node);
         Some(StoreView {
             announced,
+            leader_token: key.filter(|_| leader.is_some()).map(|e| e.created.0),
             leader_key: leader,
         })
+    }
+
+    /// Does `op` to the store from outside, as an operator would.
+    pub async fn tamper(&self, op: &StoreOp) -> Result<(), WorldError> {
+        match &self.client {
+            Client::Etcd(r) => self.tamper_with(r.as_ref(), op).await,
+            Client::Consul(r) => self.tamper_with(r, op).await,
+        }
+    }
+
+    async fn tamper_with<R: Registry>(&self, r: &R, op: &StoreOp) -> Result<(), WorldError> {
+        let err = |e: disco::RegistryError| WorldError::Store(e.to_string());
+        match op {
+            StoreOp::DeleteLeaderKey => r.delete(&self.keys.leader()).await.map_err(err),
+            StoreOp::DeleteBootstrapKey => r.delete(&self.keys.bootstrap()).await.map_err(err),
+            StoreOp::DeleteMemberKey(n) => r.delete(&self.keys.member(n)).await.map_err(err),
+            StoreOp::RevokeLease(n) => {
+                let held = r.get(&self.keys.member(n)).await.map_err(err)?;
+                match held.and_then(|e| e.lease) {
+                    Some(l) => r.revoke(&l).await.map_err(err),
+                    None => Ok(()),
+                }
+            }
+            StoreOp::DeregisterNode => {
+                // The sessions were created through s1's agent: they belong
+                // to its node, and go with it.
+                let url = format!("http://{}:8500/v1/catalog/deregister", self.hosts[0]);
+                let body = serde_json::json!({ "Node": self.names[0] });
+                http()
+                    .put(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .and_then(reqwest::Response::error_for_status)
+                    .map(|_| ())
+                    .map_err(|e| WorldError::Store(format!("deregister {}: {e}", self.names[0])))
+            }
+            StoreOp::CancelWatches | StoreOp::ClockJump(_) => Err(WorldError::Unsupported(
+                format!("{op:?} lives inside the store: only the simulator makes it"),
+            )),
+        }
     }
 
     /// The name of the store node that currently leads.

@@ -11,6 +11,11 @@
 //!   renewal; the server arms its timer at TTL x 2 (`session_ttl.go`,
 //!   "we use a multiplier of 2"), so it may live up to twice the TTL; its
 //!   keys go at once with `behavior = delete` and no lock-delay.
+//! - Both refresh every lease when a new leader takes over (etcd's lessor
+//!   `Promote` extends each lease by its TTL; Consul's new leader resets
+//!   its session timers): a holder that died during a store outage or a
+//!   store leader change keeps its keys until a lease life after the new
+//!   leader took over, which happens within [`LEADER_ELECTION`].
 
 use std::time::Duration;
 
@@ -20,6 +25,11 @@ use clusterlab_scenario::StoreKind;
 pub const ETCD_REVOKE_PERIOD: Duration = Duration::from_millis(500);
 /// etcd's smallest lease TTL with the default election timeout.
 pub const ETCD_MIN_TTL: Duration = Duration::from_secs(2);
+
+/// How soon a store elects a new leader after losing one or coming back:
+/// a few election timeouts (etcd's default 1 s; Consul's with
+/// `raft_multiplier = 1`, as the harness runs it, about 1 s).
+pub const LEADER_ELECTION: Duration = Duration::from_secs(3);
 
 /// The longest a lease (session) of `ttl` may outlive its last renewal on
 /// `store`, by the store's own documentation.

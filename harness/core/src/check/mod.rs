@@ -133,6 +133,7 @@ pub(crate) mod testing {
             members: None,
             leads,
             window,
+            peers: None,
         }
     }
 }

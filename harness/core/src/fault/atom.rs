@@ -26,6 +26,17 @@ pub enum Atom {
     Down(String),
     /// A store node is killed (undone by a restart).
     StoreDown(String),
+    /// The node was stopped cleanly for good (never undone).
+    Left(String),
+    /// The store applies the node's requests but loses this many
+    /// millionths of its replies.
+    ReplyLoss(String, u32),
+    /// The store's replies to the node arrive this many milliseconds late.
+    ReplyDelay(String, u64),
+    /// The store's lease clock runs at this many thousandths of real speed.
+    ClockRate(u32),
+    /// The store's blocking-query index has gone backwards (Consul).
+    IndexBack,
 }
 
 impl Atom {
@@ -43,8 +54,11 @@ impl Atom {
             | Atom::CutStore(n)
             | Atom::Loss(n, _)
             | Atom::Pause(n)
-            | Atom::Down(n) => vec![n],
-            Atom::StoreDown(_) => Vec::new(),
+            | Atom::Down(n)
+            | Atom::Left(n)
+            | Atom::ReplyLoss(n, _)
+            | Atom::ReplyDelay(n, _) => vec![n],
+            Atom::StoreDown(_) | Atom::ClockRate(_) | Atom::IndexBack => Vec::new(),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
-use clusterlab_scenario::{Action, Fault, Scenario, Target};
+use clusterlab_scenario::{Action, Fault, Scenario, StoreKey, Target};
 
 use crate::trace::EventKind;
 use crate::tracker::History;
@@ -52,6 +52,37 @@ pub trait Nemesis {
 
     /// Kills `node` and starts it again with its data, at once.
     fn bounce(&mut self, node: &str) -> impl Future<Output = Result<(), Self::Error>>;
+
+    /// Does `op` to the discovery store from outside, at once.
+    fn store(&mut self, op: &StoreOp) -> impl Future<Output = Result<(), Self::Error>>;
+}
+
+/// Something done to the discovery store from outside, at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Delete the leader key.
+    DeleteLeaderKey,
+    /// Delete the bootstrap key.
+    DeleteBootstrapKey,
+    /// Delete this node's member key.
+    DeleteMemberKey(String),
+    /// Revoke the lease (destroy the session) this node's member key is on.
+    RevokeLease(String),
+    /// Cancel every watch (etcd).
+    CancelWatches,
+    /// Deregister the node sessions belong to (Consul): every session goes.
+    DeregisterNode,
+    /// Move the store's lease clock forward.
+    ClockJump(Duration),
+}
+
+/// What a fault does when it fires.
+struct Resolved {
+    hit: Vec<String>,
+    atoms: Vec<Atom>,
+    forever: Vec<Atom>,
+    bounce: Vec<String>,
+    ops: Vec<StoreOp>,
 }
 
 /// A fault in effect.
@@ -80,6 +111,14 @@ pub struct Engine {
     reaches: BTreeSet<String>,
     store_up: bool,
     version: u64,
+    /// When a fault last did something to the store's keys or leases from
+    /// outside.
+    tampered: Option<Duration>,
+    /// When a fault last started or ended.
+    changed: Duration,
+    /// When a store node was last killed or restarted: the store's
+    /// leadership may have changed then.
+    store_changed: Option<Duration>,
 }
 
 impl Engine {
@@ -101,6 +140,9 @@ impl Engine {
             reaches: BTreeSet::new(),
             store_up: true,
             version: 0,
+            tampered: None,
+            changed: Duration::ZERO,
+            store_changed: None,
         }
         .derived()
     }
@@ -117,7 +159,7 @@ impl Engine {
             .nodes
             .iter()
             .map(|n| {
-                let st = if holds(Atom::Down(n.clone())) {
+                let st = if holds(Atom::Down(n.clone())) || holds(Atom::Left(n.clone())) {
                     NodeState::Down
                 } else if holds(Atom::Pause(n.clone())) {
                     NodeState::Paused
@@ -137,7 +179,11 @@ impl Engine {
             .ledger
             .active()
             .filter_map(|a| match a {
-                Atom::Isolate(n) | Atom::CutStore(n) | Atom::Loss(n, _) => Some(n.as_str()),
+                Atom::Isolate(n)
+                | Atom::CutStore(n)
+                | Atom::Loss(n, _)
+                | Atom::ReplyLoss(n, _)
+                | Atom::ReplyDelay(n, _) => Some(n.as_str()),
                 _ => None,
             })
             .collect();
@@ -151,6 +197,23 @@ impl Engine {
             BTreeSet::new()
         };
         self.version += 1;
+    }
+
+    /// When a fault last touched the store's keys or leases from outside
+    /// (deleted a key, revoked a lease, deregistered a node).
+    pub fn tampered(&self) -> Option<Duration> {
+        self.tampered
+    }
+
+    /// When a store node was last killed or restarted.
+    pub fn store_changed(&self) -> Option<Duration> {
+        self.store_changed
+    }
+
+    /// Since when no fault has been in effect (`None` while one is; for
+    /// good, a crash or a leave is in effect only at its instant).
+    pub fn quiet_since(&self) -> Option<Duration> {
+        self.active.is_empty().then_some(self.changed)
     }
 
     /// A number that changes whenever the ledger does.
@@ -228,7 +291,7 @@ impl Engine {
                 None => leader.insert(world.leader().await).clone(),
             };
             if l.is_some() || now >= step.at + ROLE_WAIT {
-                self.start(step, l, history, world, &mut out).await?;
+                self.start(now, step, l, history, world, &mut out).await?;
             } else {
                 self.waiting.push(step);
             }
@@ -254,35 +317,37 @@ impl Engine {
                     self.waiting.push(step);
                     continue;
                 }
-                self.start(step, l, history, world, &mut out).await?;
+                self.start(now, step, l, history, world, &mut out).await?;
             } else {
                 if let Some(pos) = self.waiting.iter().position(|w| w.fault == step.fault) {
                     // Its role never became known while it was due.
                     let w = self.waiting.remove(pos);
-                    self.start(w, None, history, world, &mut out).await?;
+                    self.start(now, w, None, history, world, &mut out).await?;
                 }
-                self.end(step.fault, world, &mut out).await?;
+                self.end(now, step.fault, world, &mut out).await?;
             }
         }
         Ok(out)
     }
 
-    /// Undoes every fault still in effect (the checks are about a healed
-    /// cluster).
+    /// Undoes every fault still in effect at `now` (the checks are about a
+    /// healed cluster).
     pub async fn heal_all<N: Nemesis>(
         &mut self,
+        now: Duration,
         world: &mut N,
     ) -> Result<Vec<EventKind>, N::Error> {
         let mut out = Vec::new();
         while let Some(a) = self.active.first() {
             let fault = a.fault;
-            self.end(fault, world, &mut out).await?;
+            self.end(now, fault, world, &mut out).await?;
         }
         Ok(out)
     }
 
     async fn end<N: Nemesis>(
         &mut self,
+        now: Duration,
         fault: usize,
         world: &mut N,
         out: &mut Vec<EventKind>,
@@ -291,9 +356,13 @@ impl Engine {
             return Ok(());
         };
         let a = self.active.remove(pos);
+        self.changed = now;
         for atom in &a.atoms {
             if self.ledger.release(atom) {
                 self.derive();
+                if matches!(atom, Atom::StoreDown(_)) {
+                    self.store_changed = Some(now);
+                }
                 world.undo(atom).await?;
             }
         }
@@ -306,6 +375,7 @@ impl Engine {
 
     async fn start<N: Nemesis>(
         &mut self,
+        now: Duration,
         step: Step,
         leader: Option<String>,
         history: &History,
@@ -313,6 +383,7 @@ impl Engine {
         out: &mut Vec<EventKind>,
     ) -> Result<(), N::Error> {
         let i = step.fault;
+        self.changed = now;
         let fault = self.faults[i].clone();
         let fault = &fault;
         let name = fault.action.name();
@@ -320,7 +391,7 @@ impl Engine {
         if fault.action == Action::Heal {
             while let Some(a) = self.active.first() {
                 let f = a.fault;
-                self.end(f, world, out).await?;
+                self.end(now, f, world, out).await?;
             }
             out.push(EventKind::FaultStart {
                 fault: i,
@@ -351,17 +422,32 @@ impl Engine {
                 });
             }
         }
-        let (hit, atoms, bounce) = self.resolve(i, fault, leader.as_deref(), world).await;
-        for atom in &atoms {
+        let Resolved {
+            hit,
+            atoms,
+            forever,
+            bounce,
+            ops,
+        } = self.resolve(i, fault, leader.as_deref(), world).await;
+        for atom in atoms.iter().chain(&forever) {
             if self.ledger.hold(atom) {
                 self.derive();
+                if matches!(atom, Atom::StoreDown(_)) {
+                    self.store_changed = Some(now);
+                }
                 world.apply(atom).await?;
             }
         }
         for n in &bounce {
             world.bounce(n).await?;
         }
-        if hit.is_empty() && self.strict {
+        for op in &ops {
+            world.store(op).await?;
+        }
+        if !ops.is_empty() {
+            self.tampered = Some(now);
+        }
+        if hit.is_empty() && self.strict && hits_nodes(&fault.action) {
             out.push(EventKind::Check {
                 name: "fault-target".into(),
                 passed: false,
@@ -384,15 +470,16 @@ impl Engine {
         Ok(())
     }
 
-    /// The nodes `fault` hits, the atoms it puts in effect and the nodes it
-    /// restarts at once.
+    /// The nodes `fault` hits, the atoms it puts in effect (for the
+    /// length of the fault, or for good), the nodes it restarts at once,
+    /// and what it does to the store at once.
     async fn resolve<N: Nemesis>(
         &self,
         i: usize,
         fault: &Fault,
         leader: Option<&str>,
         world: &mut N,
-    ) -> (Vec<String>, Vec<Atom>, Vec<String>) {
+    ) -> Resolved {
         let up = self.up();
         let live = Live {
             leader,
@@ -405,9 +492,73 @@ impl Engine {
             names.into_iter().filter(|n| up.contains(n)).collect()
         };
         let mut atoms = Vec::new();
+        let mut forever = Vec::new();
         let mut bounce = Vec::new();
+        let mut ops = Vec::new();
         let hit: Vec<String> = match &fault.action {
             Action::Heal => Vec::new(),
+            Action::Crash { target } => {
+                let names = running(each(target, &mut pick));
+                forever.extend(names.iter().map(|n| Atom::Down(n.clone())));
+                names
+            }
+            Action::Leave { target } => {
+                let names = running(each(target, &mut pick));
+                forever.extend(names.iter().map(|n| Atom::Left(n.clone())));
+                names
+            }
+            Action::DeleteKey { key, target } => match key {
+                StoreKey::Leader => {
+                    ops.push(StoreOp::DeleteLeaderKey);
+                    Vec::new()
+                }
+                StoreKey::Bootstrap => {
+                    ops.push(StoreOp::DeleteBootstrapKey);
+                    Vec::new()
+                }
+                StoreKey::Member => {
+                    let names = each(target, &mut pick);
+                    ops.extend(names.iter().map(|n| StoreOp::DeleteMemberKey(n.clone())));
+                    names
+                }
+            },
+            Action::RevokeLease { target } => {
+                let names = each(target, &mut pick);
+                ops.extend(names.iter().map(|n| StoreOp::RevokeLease(n.clone())));
+                names
+            }
+            Action::DropReplies { target, rate } => {
+                let names = each(target, &mut pick);
+                let ppm = (rate * 1e6).round() as u32;
+                atoms.extend(names.iter().map(|n| Atom::ReplyLoss(n.clone(), ppm)));
+                names
+            }
+            Action::DelayReplies { target, delay } => {
+                let names = each(target, &mut pick);
+                let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                atoms.extend(names.iter().map(|n| Atom::ReplyDelay(n.clone(), ms)));
+                names
+            }
+            Action::CancelWatches => {
+                ops.push(StoreOp::CancelWatches);
+                Vec::new()
+            }
+            Action::DeregisterNode => {
+                ops.push(StoreOp::DeregisterNode);
+                Vec::new()
+            }
+            Action::ClockJump { by } => {
+                ops.push(StoreOp::ClockJump(*by));
+                Vec::new()
+            }
+            Action::ClockDrift { rate } => {
+                atoms.push(Atom::ClockRate((rate * 1000.0).round() as u32));
+                Vec::new()
+            }
+            Action::ResetIndex => {
+                atoms.push(Atom::IndexBack);
+                Vec::new()
+            }
             Action::Isolate { target } => {
                 let names = each(target, &mut pick);
                 atoms.extend(names.iter().map(|n| Atom::Isolate(n.clone())));
@@ -471,7 +622,13 @@ impl Engine {
         let mut hit = hit;
         hit.sort();
         hit.dedup();
-        (hit, atoms, bounce)
+        Resolved {
+            hit,
+            atoms,
+            forever,
+            bounce,
+            ops,
+        }
     }
 }
 
@@ -485,15 +642,44 @@ pub fn depends_on_leader(action: &Action) -> bool {
         | Action::PacketLoss { target, .. }
         | Action::Pause { target }
         | Action::Kill { target }
-        | Action::Restart { target } => resolve::needs_leader(target),
+        | Action::Restart { target }
+        | Action::Crash { target }
+        | Action::Leave { target }
+        | Action::DeleteKey { target, .. }
+        | Action::RevokeLease { target }
+        | Action::DropReplies { target, .. }
+        | Action::DelayReplies { target, .. } => resolve::needs_leader(target),
         Action::PartitionOneWay { from, to } => {
             resolve::needs_leader(from) || resolve::needs_leader(to)
         }
         Action::Partition { groups } => {
             matches!(groups, clusterlab_scenario::Groups::MajorityMinority)
         }
-        Action::Bridge { .. } | Action::KillStoreLeader | Action::Heal => false,
+        Action::Bridge { .. }
+        | Action::KillStoreLeader
+        | Action::Heal
+        | Action::CancelWatches
+        | Action::ResetIndex
+        | Action::DeregisterNode
+        | Action::ClockDrift { .. }
+        | Action::ClockJump { .. } => false,
     }
+}
+
+/// Whether `action` is meant to hit nodes (a fault on the store itself,
+/// its keys, clock or watches, hits none).
+fn hits_nodes(action: &Action) -> bool {
+    !matches!(
+        action,
+        Action::DeleteKey {
+            key: StoreKey::Leader | StoreKey::Bootstrap,
+            ..
+        } | Action::CancelWatches
+            | Action::ResetIndex
+            | Action::DeregisterNode
+            | Action::ClockDrift { .. }
+            | Action::ClockJump { .. }
+    )
 }
 
 /// A cut between every pair of nodes on different sides.
@@ -540,6 +726,10 @@ mod tests {
         }
         async fn bounce(&mut self, node: &str) -> Result<(), Self::Error> {
             self.log.push(format!("bounce {node}"));
+            Ok(())
+        }
+        async fn store(&mut self, op: &StoreOp) -> Result<(), Self::Error> {
+            self.log.push(format!("store {op:?}"));
             Ok(())
         }
     }
@@ -613,7 +803,7 @@ mod tests {
             "{:?}",
             b.log
         );
-        let healed = futures_ready(e.heal_all(&mut b)).unwrap();
+        let healed = futures_ready(e.heal_all(Duration::from_secs(8), &mut b)).unwrap();
         assert_eq!(healed.len(), 1, "{healed:?}");
         assert!(b.log.contains(&"-Cut(\"n1\", \"n2\")".to_string()));
         assert!(e.in_effect().next().is_none());

@@ -375,7 +375,7 @@ fn replay_one(
 ) -> ExitCode {
     let scenario = if generated {
         let faults = match schedule::check(s, strategy, seed) {
-            Ok(_) => schedule::generated(seed),
+            Ok(_) => schedule::generated(s.discovery.kind, seed),
             Err(found) => {
                 println!(
                     "seed {seed}: the generated schedule fails; shrunk to:\n{}",

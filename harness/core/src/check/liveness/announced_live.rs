@@ -45,7 +45,7 @@ mod tests {
             .insert("n2".into(), node(NodeState::Down, false, None));
         v.store = Some(StoreView {
             announced: ["n1".to_string(), "n2".to_string()].into(),
-            leader_key: None,
+            ..StoreView::default()
         });
         let bad = check(&v);
         assert!(!bad.passed);

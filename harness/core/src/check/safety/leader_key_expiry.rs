@@ -1,8 +1,10 @@
 //! `leader-key-expiry`: the leader key never names a node that has been
 //! down longer than the store lets a lease outlive its holder
 //! ([`contract::longest_life`](crate::check::contract::longest_life)),
-//! plus the world's observation slack. A key written without a lease (the
-//! rqlite-style glue) breaks it when its writer dies.
+//! plus the world's observation slack; counted from the holder's death, or
+//! from the store's last leader change if that came later (a new leader
+//! refreshes every lease). A key written without a lease (the rqlite-style
+//! glue) breaks it when its writer dies.
 
 use super::super::{contract, Context, Violation};
 use crate::tracker::History;
@@ -14,16 +16,19 @@ pub const NAME: &str = "leader-key-expiry";
 /// Fails when the key names a node down for longer than the bound.
 pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
     let node = view.store.as_ref()?.leader_key.as_ref()?;
-    let since = history.down_since.get(node)?;
-    let stale = view.at.saturating_sub(*since);
+    let died = *history.down_since.get(node)?;
+    let promoted = view.store_changed.map(|t| t + contract::LEADER_ELECTION);
+    let since = promoted.map_or(died, |p| p.max(died));
+    let stale = view.at.saturating_sub(since);
     let bound = contract::longest_life(ctx.store, ctx.ttl) + ctx.slack;
     (stale > bound).then(|| Violation {
         check: NAME,
         at: view.at,
         nodes: vec![node.clone()],
         detail: format!(
-            "at {} ms the leader key still names {node}, down for {} ms (the store lets a lease outlive its holder by {} ms, +{} ms observation slack)",
+            "at {} ms the leader key still names {node}, down since {} ms, {} ms ago counting from the store's last leader change (the store lets a lease outlive its holder by {} ms, +{} ms observation slack)",
             view.at.as_millis(),
+            died.as_millis(),
             stale.as_millis(),
             contract::longest_life(ctx.store, ctx.ttl).as_millis(),
             ctx.slack.as_millis()
@@ -54,5 +59,13 @@ mod tests {
         assert_eq!(bad.nodes, ["n1"]);
         v.store.as_mut().unwrap().leader_key = Some("n2".into());
         assert!(check(&v, &h, &ctx()).is_none(), "a live holder is fine");
+        // The store lost its leader at 12 s: the new one, elected within
+        // 3 s, refreshed the lease.
+        v.store.as_mut().unwrap().leader_key = Some("n1".into());
+        v.store_changed = Some(Duration::from_secs(12));
+        v.at = Duration::from_millis(18_900);
+        assert!(check(&v, &h, &ctx()).is_none());
+        v.at = Duration::from_millis(19_001);
+        assert!(check(&v, &h, &ctx()).is_some());
     }
 }

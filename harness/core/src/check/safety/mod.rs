@@ -1,9 +1,11 @@
 //! Safety checks: each must hold at every instant a world observes.
 
+pub mod fencing;
 pub mod leader_key_expiry;
 pub mod registered;
 pub mod single_bootstrap;
 pub mod single_leader;
+pub mod stable;
 
 use clusterlab_scenario::Expect;
 
@@ -28,6 +30,10 @@ pub fn enabled(expect: &Expect) -> Vec<Safety> {
             name: single_leader::NAME,
             check: single_leader::check,
         });
+        out.push(Safety {
+            name: fencing::NAME,
+            check: fencing::check,
+        });
     }
     if expect.single_bootstrap {
         out.push(Safety {
@@ -45,6 +51,10 @@ pub fn enabled(expect: &Expect) -> Vec<Safety> {
         out.push(Safety {
             name: registered::NAME,
             check: registered::check,
+        });
+        out.push(Safety {
+            name: stable::NAME,
+            check: stable::check,
         });
     }
     out

@@ -1,0 +1,37 @@
+//! `bootstrapped`: some node bootstrapped the cluster (committed its
+//! bootstrap). "At most one" is `single-bootstrap`; this is "at least one":
+//! a cluster nobody created cannot be joined.
+
+use super::super::Verdict;
+use crate::tracker::History;
+
+/// The check's name.
+pub const NAME: &str = "bootstrapped";
+
+/// The verdict on what the run has seen.
+pub fn check(history: &History) -> Verdict {
+    let b = &history.bootstraps;
+    Verdict {
+        name: NAME,
+        passed: !b.is_empty(),
+        detail: match b.first() {
+            Some((at, n)) => format!("{n} bootstrapped at {} ms", at.as_millis()),
+            None => "no node bootstrapped the cluster".into(),
+        },
+        nodes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn none_fails_one_passes() {
+        let mut h = History::default();
+        assert!(!check(&h).passed);
+        h.bootstraps.push((Duration::from_millis(400), "n2".into()));
+        assert!(check(&h).passed);
+    }
+}
