@@ -12,6 +12,7 @@
 
 use clusterlab_servers as support;
 
+use base64::Engine as _;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -404,4 +405,177 @@ async fn session_expiry_matches_real_consul() {
         (&modelled.1, modelled.2),
         "real Consul vs model: (keys left, renewal lost)"
     );
+}
+
+/// Serves the etcd model on loopback; its URL, for clients other than
+/// disco's (a compaction, a watch from a revision).
+async fn model_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = Store::new();
+    let (kv, lease, watch) = store.services();
+    let incoming = futures_util::stream::unfold(listener, |l| async move {
+        Some((l.accept().await.map(|(s, _)| s), l))
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(kv)
+            .add_service(lease)
+            .add_service(watch)
+            .serve_with_incoming(incoming),
+    );
+    format!("http://{addr}")
+}
+
+/// What a watch from `from` (relative to `base`) says first: cancelled, and
+/// where history now starts (relative), or the revisions of its events.
+async fn first_watch_answer(url: &str) -> String {
+    let mut c = etcd_client::Client::connect([url], None).await.unwrap();
+    let base = c.get("x", None).await.unwrap().header().unwrap().revision();
+    c.put("a", "1", None).await.unwrap();
+    let r2 = c
+        .put("a", "2", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    c.compact(r2, None).await.unwrap();
+    let mut out = Vec::new();
+    for from in [base + 1, r2] {
+        let opts = etcd_client::WatchOptions::new().with_start_revision(from);
+        let mut stream = c.watch("a", Some(opts)).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(resp) = stream.message().await.unwrap() {
+                if resp.canceled() {
+                    return format!(
+                        "cancelled, history from +{}",
+                        resp.compact_revision() - base
+                    );
+                }
+                if !resp.events().is_empty() {
+                    let revs: Vec<i64> = resp
+                        .events()
+                        .iter()
+                        .filter_map(|e| e.kv().map(|kv| kv.mod_revision() - base))
+                        .collect();
+                    return format!("events at {revs:?}");
+                }
+            }
+            "ended".to_string()
+        })
+        .await
+        .unwrap_or_else(|_| "nothing".into());
+        out.push(format!("from +{}: {answer}", from - base));
+    }
+    out.join("; ")
+}
+
+/// Compaction, and the watch cancellation it causes, as etcd does it: a
+/// watch from before the compacted revision is cancelled with the first
+/// revision still kept; one from that revision gets its event.
+#[test]
+fn a_watch_behind_a_compaction_is_cancelled_by_both() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let server = support::Server::etcd().await;
+        let real = first_watch_answer(&server.url).await;
+        let model = first_watch_answer(&model_url().await).await;
+        println!("real etcd: {real}\nmodel:     {model}");
+        assert!(real.contains("cancelled"), "{real}");
+        assert_eq!(model, real);
+    });
+}
+
+/// A raw Consul HTTP call: status and body.
+async fn consul_call(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let http = reqwest::Client::new();
+    let req = http.request(method.parse().unwrap(), format!("{base}{path}"));
+    let req = match body {
+        Some(b) => req.body(b.to_string()),
+        None => req,
+    };
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn consul_session(base: &str, extra: &str) -> Result<String, (u16, String)> {
+    let body = format!(
+        r#"{{"Name":"t","TTL":"30s","Behavior":"delete","Checks":[],"NodeChecks":[]{extra}}}"#
+    );
+    let (status, text) = consul_call(base, "PUT", "/v1/session/create", Some(&body)).await;
+    if status != 200 {
+        return Err((status, text));
+    }
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    Ok(v["ID"].as_str().unwrap().to_string())
+}
+
+async fn consul_lock(base: &str, key: &str, session: &str) -> u16 {
+    let value = base64::engine::general_purpose::STANDARD.encode("v");
+    let ops = format!(
+        r#"[{{"KV":{{"Verb":"lock","Key":"{key}","Value":"{value}","Session":"{session}"}}}}]"#
+    );
+    consul_call(base, "PUT", "/v1/txn", Some(&ops)).await.0
+}
+
+/// Consul's lock-delay and its node deregistration, step by step, as real
+/// Consul answers and as the model does: a key held by a session that is
+/// destroyed cannot be locked again at once under the default 15 s
+/// lock-delay, but can with `LockDelay = 0s`; deregistering the node
+/// invalidates its sessions and refuses new ones until it is back.
+async fn consul_store_steps(base: String, node: String) -> Vec<String> {
+    {
+        let mut out = Vec::new();
+        for (name, extra) in [("default", ""), ("zero", r#","LockDelay":"0s""#)] {
+            let key = format!("ld/{name}");
+            let a = consul_session(&base, extra).await.unwrap();
+            out.push(format!(
+                "{name}: lock {}",
+                consul_lock(&base, &key, &a).await
+            ));
+            consul_call(&base, "PUT", &format!("/v1/session/destroy/{a}"), None).await;
+            let b = consul_session(&base, "").await.unwrap();
+            out.push(format!(
+                "{name}: relock {}",
+                consul_lock(&base, &key, &b).await
+            ));
+        }
+        let s = consul_session(&base, r#","LockDelay":"0s""#).await.unwrap();
+        consul_lock(&base, "dn/k", &s).await;
+        let body = format!(r#"{{"Node":"{node}"}}"#);
+        consul_call(&base, "PUT", "/v1/catalog/deregister", Some(&body)).await;
+        let (_, info) = consul_call(&base, "GET", &format!("/v1/session/info/{s}"), None).await;
+        out.push(format!("session after deregister: {}", info.trim()));
+        let (status, _) = consul_call(&base, "GET", "/v1/kv/dn/k", None).await;
+        out.push(format!("its key: {status}"));
+        out.push(format!(
+            "new session: {}",
+            match consul_session(&base, "").await {
+                Ok(_) => "created".to_string(),
+                Err((status, _)) => format!("refused {status}"),
+            }
+        ));
+        out
+    }
+}
+
+#[test]
+fn lock_delay_and_node_deregistration_match_real_consul() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let server = support::Server::consul().await;
+        let real = consul_store_steps(server.url.clone(), format!("t{}", server.port)).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let store = clusterlab_sim::consul::server::Store::default();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(store.clone().serve(s, None));
+            }
+        });
+        let model = consul_store_steps(format!("http://{addr}"), "any".into()).await;
+        println!("real Consul: {real:#?}\nmodel:       {model:#?}");
+        assert_eq!(model, real);
+    });
 }

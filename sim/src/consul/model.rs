@@ -38,6 +38,9 @@ pub struct Pair {
 pub struct Session {
     /// Its TTL as created.
     pub ttl: Duration,
+    /// How long the keys it held stay unlockable after it is invalidated
+    /// (Consul's default: 15 s).
+    pub lock_delay: Duration,
     /// Index of its creation.
     pub create_index: u64,
     /// When Consul invalidates it unless renewed.
@@ -83,6 +86,12 @@ pub struct Model {
     tombstones: BTreeMap<String, u64>,
     sessions: BTreeMap<String, Session>,
     next_session: u64,
+    /// Keys no session may lock before these instants (lock-delay).
+    delayed: BTreeMap<String, Duration>,
+    /// Whether the node sessions are created on is in the catalog.
+    node_registered: bool,
+    /// The latest time the model was told (at each expiry check).
+    now: Duration,
 }
 
 impl Default for Model {
@@ -98,6 +107,9 @@ impl Default for Model {
             tombstones: BTreeMap::new(),
             sessions: BTreeMap::new(),
             next_session: 0,
+            delayed: BTreeMap::new(),
+            node_registered: true,
+            now: Duration::ZERO,
         }
     }
 }
@@ -115,6 +127,7 @@ impl Model {
 
     /// Invalidates every session past its deadline, each at its own index.
     pub fn expire(&mut self, now: Duration) {
+        self.now = self.now.max(now);
         let due: Vec<(Duration, String)> = self
             .sessions
             .iter()
@@ -131,6 +144,25 @@ impl Model {
     /// Creates a session; returns its id. The id is a UUID-shaped counter, so
     /// runs are deterministic.
     pub fn create_session(&mut self, now: Duration, ttl: Duration) -> String {
+        self.create_session_with(now, ttl, Duration::ZERO)
+            .expect("the node is registered")
+    }
+
+    /// Creates a session with a lock-delay; refused (as Consul's "Missing
+    /// node registration") while the node is deregistered.
+    pub fn create_session_with(
+        &mut self,
+        now: Duration,
+        ttl: Duration,
+        lock_delay: Duration,
+    ) -> Result<String, String> {
+        if !self.node_registered {
+            return Err("Missing node registration".into());
+        }
+        Ok(self.new_session(now, ttl, lock_delay))
+    }
+
+    fn new_session(&mut self, now: Duration, ttl: Duration, lock_delay: Duration) -> String {
         self.next_session += 1;
         let id = format!("00000000-0000-4000-8000-{:012x}", self.next_session);
         let create_index = self.bump();
@@ -138,6 +170,7 @@ impl Model {
             id.clone(),
             Session {
                 ttl,
+                lock_delay,
                 create_index,
                 deadline: now + ttl * 2,
             },
@@ -161,6 +194,17 @@ impl Model {
         }
     }
 
+    /// The node sessions live on is deregistered (`false`: every session
+    /// is invalidated, none can be created) or registered again.
+    pub fn set_node_registered(&mut self, registered: bool) {
+        if !registered {
+            for id in self.session_ids() {
+                self.destroy(&id);
+            }
+        }
+        self.node_registered = registered;
+    }
+
     /// Every live session's id.
     pub fn session_ids(&self) -> Vec<String> {
         self.sessions.keys().cloned().collect()
@@ -176,17 +220,21 @@ impl Model {
     /// index (the request goes through raft).
     pub fn destroy(&mut self, id: &str) -> bool {
         let idx = self.bump();
-        let existed = self.sessions.remove(id).is_some();
+        let gone = self.sessions.remove(id);
         let held: Vec<String> = self
             .kvs
             .iter()
             .filter(|(_, p)| p.session.as_deref() == Some(id))
             .map(|(k, _)| k.clone())
             .collect();
+        let delay = gone.as_ref().map_or(Duration::ZERO, |s| s.lock_delay);
         for k in held {
+            if delay > Duration::ZERO {
+                self.delayed.insert(k.clone(), self.now + delay);
+            }
             self.remove(&k, idx);
         }
-        existed
+        gone.is_some()
     }
 
     fn remove(&mut self, key: &str, idx: u64) {
@@ -317,6 +365,9 @@ impl Model {
             } => {
                 if !self.sessions.contains_key(session) {
                     return Err(format!("invalid session {session:?}"));
+                }
+                if self.delayed.get(key).is_some_and(|until| *until > self.now) {
+                    return Err(format!("key {key:?} is in its lock-delay"));
                 }
                 let lock = match self.kvs.get(key) {
                     Some(p) if p.session.as_deref() == Some(session) => p.lock_index,

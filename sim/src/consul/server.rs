@@ -78,6 +78,7 @@ fn kv_json(key: &str, p: &Pair, with_value: bool) -> KvJson {
 struct SessionRequest {
     #[serde(rename = "TTL")]
     ttl: Option<String>,
+    lock_delay: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -236,20 +237,37 @@ impl Store {
                 _ => reply(StatusCode::METHOD_NOT_ALLOWED, None, String::new()),
             };
         }
+        if method == Method::PUT
+            && (path == "/v1/catalog/deregister" || path == "/v1/catalog/register")
+        {
+            // The one node the model's sessions live on, whatever its name.
+            let registered = path.ends_with("/register");
+            self.with(|m, _| m.set_node_registered(registered));
+            return reply(StatusCode::OK, None, "true".into());
+        }
         if path == "/v1/txn" && method == Method::PUT {
             return self.txn(&body);
         }
         if path == "/v1/session/create" && method == Method::PUT {
-            let ttl = serde_json::from_slice::<SessionRequest>(&body)
-                .ok()
-                .and_then(|r| r.ttl)
-                .and_then(|t| duration(&t));
+            let req = serde_json::from_slice::<SessionRequest>(&body).ok();
+            let ttl = req
+                .as_ref()
+                .and_then(|r| r.ttl.as_deref())
+                .and_then(duration);
+            // Consul's default lock-delay is 15 s.
+            let lock_delay = req
+                .as_ref()
+                .and_then(|r| r.lock_delay.as_deref())
+                .map_or(Some(Duration::from_secs(15)), duration)
+                .unwrap_or(Duration::from_secs(15));
             return match ttl {
                 Some(ttl)
                     if (Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&ttl) =>
                 {
-                    let id = self.with(|m, now| m.create_session(now, ttl));
-                    reply(StatusCode::OK, None, format!("{{\"ID\":\"{id}\"}}"))
+                    match self.with(|m, now| m.create_session_with(now, ttl, lock_delay)) {
+                        Ok(id) => reply(StatusCode::OK, None, format!("{{\"ID\":\"{id}\"}}")),
+                        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, None, e),
+                    }
                 }
                 _ => reply(
                     StatusCode::BAD_REQUEST,

@@ -24,6 +24,12 @@ pub enum ModelError {
     /// A put names a lease that does not exist.
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
+    /// A compaction at or below the last one.
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    /// A compaction beyond the current revision.
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRevision,
 }
 
 #[derive(Debug, Clone)]
@@ -256,8 +262,23 @@ impl Model {
     /// Compacts the history up to the current revision, as `etcdctl
     /// compact` does: a watch cannot start at or before it any more.
     pub fn compact(&mut self) {
-        self.compacted = self.revision;
-        self.history.clear();
+        let rev = self.revision;
+        let _ = self.compact_at(rev);
+    }
+
+    /// Compacts the history below `rev`, as etcd's Compact RPC; refused as
+    /// etcd refuses (already compacted, or in the future).
+    pub fn compact_at(&mut self, rev: i64) -> Result<(), ModelError> {
+        if rev <= self.compacted {
+            return Err(ModelError::Compacted);
+        }
+        if rev > self.revision {
+            return Err(ModelError::FutureRevision);
+        }
+        self.compacted = rev;
+        self.history
+            .retain(|e| e.kv.as_ref().is_some_and(|kv| kv.mod_revision >= rev));
+        Ok(())
     }
 
     /// The revision the history was last compacted at (0: never).

@@ -330,9 +330,14 @@ impl PbKvService for Store {
 
     async fn compact(
         &self,
-        _req: Request<etcd_client::proto::PbCompactionRequest>,
+        req: Request<etcd_client::proto::PbCompactionRequest>,
     ) -> Result<Response<etcd_client::proto::PbCompactionResponse>, Status> {
-        Err(Status::unimplemented("compaction is not modelled"))
+        let r = req.into_inner();
+        let (res, rev) = self.with(|m, _| m.compact_at(r.revision));
+        res.map_err(|e| Status::out_of_range(e.to_string()))?;
+        Ok(Response::new(etcd_client::proto::PbCompactionResponse {
+            header: header(rev),
+        }))
     }
 }
 
@@ -468,13 +473,13 @@ impl PbWatchService for Store {
                     rev + 1
                 };
                 let compacted = store.model.lock().expect("model lock").compacted();
-                if from <= compacted {
+                if from < compacted {
                     // etcd: a watch cannot start inside compacted history.
                     let canceled = PbWatchResponse {
                         header: header(rev),
                         watch_id: id,
                         canceled: true,
-                        compact_revision: compacted + 1,
+                        compact_revision: compacted,
                         cancel_reason: "mvcc: required revision has been compacted".into(),
                         ..Default::default()
                     };

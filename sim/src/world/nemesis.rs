@@ -227,6 +227,7 @@ impl Nemesis for SimNemesis<'_, '_> {
                 .chaos
                 .clock_rate(self.now, f64::from(*permille) / 1000.0),
             Atom::IndexBack => self.modelled.chaos.set_index_back(true),
+            Atom::NodeGone => self.modelled.deregister_node(true),
         }
         Ok(())
     }
@@ -268,6 +269,7 @@ impl Nemesis for SimNemesis<'_, '_> {
             }
             Atom::ClockRate(_) => self.modelled.chaos.clock_rate(self.now, 1.0),
             Atom::IndexBack => self.modelled.chaos.set_index_back(false),
+            Atom::NodeGone => self.modelled.deregister_node(false),
         }
         Ok(())
     }
@@ -286,7 +288,6 @@ impl Nemesis for SimNemesis<'_, '_> {
             StoreOp::DeleteMemberKey(n) => m.delete(&self.keys.member(n)),
             StoreOp::RevokeLease(n) => m.revoke_holder(&self.keys.member(n)),
             StoreOp::CancelWatches => m.cancel_watches(),
-            StoreOp::DeregisterNode => m.deregister_node(),
             StoreOp::ClockJump(by) => m.chaos.clock_jump(self.now, *by),
         }
         Ok(())

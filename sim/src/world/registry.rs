@@ -158,14 +158,11 @@ impl Modelled {
         self.chaos.cancel_watches();
     }
 
-    /// Consul: the node every session belongs to is deregistered, which
-    /// invalidates them all.
-    pub fn deregister_node(&self) {
+    /// Consul: the node every session belongs to is deregistered (`true`),
+    /// which invalidates them all and refuses new ones; or registered again.
+    pub fn deregister_node(&self, gone: bool) {
         if let Model::Consul(m) = &self.model {
-            let mut m = m.lock().expect("model lock");
-            for id in m.session_ids() {
-                m.destroy(&id);
-            }
+            m.lock().expect("model lock").set_node_registered(!gone);
         }
     }
 

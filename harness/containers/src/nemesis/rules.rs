@@ -99,7 +99,8 @@ pub fn rules(atom: &Atom, ip: impl Fn(&str) -> Option<Ipv4Addr>, stores: &[Ipv4A
         | Atom::Left(_)
         | Atom::ReplyDelay(..)
         | Atom::ClockRate(_)
-        | Atom::IndexBack => {}
+        | Atom::IndexBack
+        | Atom::NodeGone => {}
     }
     out
 }

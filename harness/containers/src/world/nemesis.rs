@@ -125,6 +125,7 @@ impl Nemesis for Containers<'_> {
                 self.run.stop(n).await?;
             }
             Atom::StoreDown(s) => self.run.kill(s).await?,
+            Atom::NodeGone => self.store.deregister_node(true).await?,
             Atom::ReplyDelay(..) | Atom::ClockRate(_) | Atom::IndexBack => {
                 return Err(WorldError::Unsupported(format!(
                     "{atom:?} lives inside the store: only the simulator makes it"
@@ -151,6 +152,7 @@ impl Nemesis for Containers<'_> {
             }
             // Never undone: the node left for good.
             Atom::Left(_) => {}
+            Atom::NodeGone => self.store.deregister_node(false).await?,
             network => self.uninstall(network).await?,
         }
         Ok(())

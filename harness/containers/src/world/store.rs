@@ -207,6 +207,30 @@ impl Store {
         })
     }
 
+    /// Deregisters (`true`) or registers again the Consul node disco's
+    /// sessions belong to: the sessions were created through s1's agent,
+    /// so they are s1's node's, and are invalidated with it. Registering it
+    /// again is what the agent's anti-entropy would do within a minute.
+    pub async fn deregister_node(&self, gone: bool) -> Result<(), WorldError> {
+        let (path, body) = if gone {
+            ("deregister", serde_json::json!({ "Node": self.names[0] }))
+        } else {
+            (
+                "register",
+                serde_json::json!({ "Node": self.names[0], "Address": self.hosts[0] }),
+            )
+        };
+        let url = format!("http://{}:8500/v1/catalog/{path}", self.hosts[0]);
+        http()
+            .put(url)
+            .json(&body)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map(|_| ())
+            .map_err(|e| WorldError::Store(format!("{path} {}: {e}", self.names[0])))
+    }
+
     /// Does `op` to the store from outside, as an operator would.
     pub async fn tamper(&self, op: &StoreOp) -> Result<(), WorldError> {
         match &self.client {
@@ -227,20 +251,6 @@ impl Store {
                     Some(l) => r.revoke(&l).await.map_err(err),
                     None => Ok(()),
                 }
-            }
-            StoreOp::DeregisterNode => {
-                // The sessions were created through s1's agent: they belong
-                // to its node, and go with it.
-                let url = format!("http://{}:8500/v1/catalog/deregister", self.hosts[0]);
-                let body = serde_json::json!({ "Node": self.names[0] });
-                http()
-                    .put(url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .and_then(reqwest::Response::error_for_status)
-                    .map(|_| ())
-                    .map_err(|e| WorldError::Store(format!("deregister {}: {e}", self.names[0])))
             }
             StoreOp::CancelWatches | StoreOp::ClockJump(_) => Err(WorldError::Unsupported(
                 format!("{op:?} lives inside the store: only the simulator makes it"),

@@ -37,6 +37,10 @@ pub enum Atom {
     ClockRate(u32),
     /// The store's blocking-query index has gone backwards (Consul).
     IndexBack,
+    /// Consul deregistered the node sessions belong to: every session is
+    /// invalidated, and none can be created until it is registered again
+    /// (the agent's anti-entropy does it within about a minute).
+    NodeGone,
 }
 
 impl Atom {
@@ -58,7 +62,9 @@ impl Atom {
             | Atom::Left(n)
             | Atom::ReplyLoss(n, _)
             | Atom::ReplyDelay(n, _) => vec![n],
-            Atom::StoreDown(_) | Atom::ClockRate(_) | Atom::IndexBack => Vec::new(),
+            Atom::StoreDown(_) | Atom::ClockRate(_) | Atom::IndexBack | Atom::NodeGone => {
+                Vec::new()
+            }
         }
     }
 }

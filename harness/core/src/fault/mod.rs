@@ -70,8 +70,6 @@ pub enum StoreOp {
     RevokeLease(String),
     /// Cancel every watch (etcd).
     CancelWatches,
-    /// Deregister the node sessions belong to (Consul): every session goes.
-    DeregisterNode,
     /// Move the store's lease clock forward.
     ClockJump(Duration),
 }
@@ -187,7 +185,8 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        self.reaches = if self.store_up {
+        let refuses = holds(Atom::NodeGone);
+        self.reaches = if self.store_up && !refuses {
             self.states
                 .iter()
                 .filter(|(n, st)| **st == NodeState::Up && !blocked.contains(n.as_str()))
@@ -444,7 +443,7 @@ impl Engine {
         for op in &ops {
             world.store(op).await?;
         }
-        if !ops.is_empty() {
+        if !ops.is_empty() || atoms.contains(&Atom::NodeGone) {
             self.tampered = Some(now);
         }
         if hit.is_empty() && self.strict && hits_nodes(&fault.action) {
@@ -544,7 +543,7 @@ impl Engine {
                 Vec::new()
             }
             Action::DeregisterNode => {
-                ops.push(StoreOp::DeregisterNode);
+                atoms.push(Atom::NodeGone);
                 Vec::new()
             }
             Action::ClockJump { by } => {
