@@ -55,7 +55,12 @@ fn lasting(kind: StoreKind) -> BoxedStrategy<Action> {
     ];
     match kind {
         StoreKind::Etcd => common.boxed(),
-        StoreKind::Consul => prop_oneof![common, Just(Action::ResetIndex)].boxed(),
+        StoreKind::Consul => prop_oneof![
+            common,
+            Just(Action::ResetIndex),
+            Just(Action::DeregisterNode)
+        ]
+        .boxed(),
     }
 }
 
@@ -81,7 +86,7 @@ fn instant(kind: StoreKind) -> BoxedStrategy<Action> {
     ];
     match kind {
         StoreKind::Etcd => prop_oneof![common, Just(Action::CancelWatches)].boxed(),
-        StoreKind::Consul => prop_oneof![common, Just(Action::DeregisterNode)].boxed(),
+        StoreKind::Consul => common.boxed(),
     }
 }
 
