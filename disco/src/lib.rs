@@ -11,6 +11,14 @@
 //! - [`leader`]: a lease-bound leader key with fencing tokens.
 //! - [`node`]: the four together, as the `disco-agent` binary uses them.
 //! - [`render`]: the database's command line from the resolved peers.
+//!
+//! Clocks: leases and leadership windows are measured with tokio's
+//! `Instant` (`CLOCK_MONOTONIC` on Linux), immune to wall-clock steps, with
+//! a 10% margin for rate drift against the store. That clock stops while
+//! the host is suspended and the store's does not: a leader suspended past
+//! its lease wakes inside its window as it measures it. Do not suspend a
+//! host that may lead, and have guarded resources check
+//! [`leader::fence_holds`], which holds against any pause.
 
 pub mod announce;
 pub mod backend;

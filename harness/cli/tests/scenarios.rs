@@ -146,6 +146,13 @@ async fn consul_leader_kill() {
     shipped("consul-leader-kill").await;
 }
 
+/// Nodes that leave for good (one cleanly, one crashed): everyone's view
+/// must shrink to the live nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_leave() {
+    shipped("nodes-leave").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patroni_etcd_failover() {
     shipped("patroni-etcd-failover").await;

@@ -97,7 +97,11 @@ impl Outcome {
             match &e.kind {
                 EventKind::Write { acked: true, .. } => acked += 1,
                 EventKind::Write { acked: false, .. } => failed += 1,
-                EventKind::FaultEnd { .. } => last_heal = last_heal.max(e.at_ms),
+                // A fault for good (crash, leave, delete-key) has no end:
+                // its start is its last change to the world.
+                EventKind::FaultEnd { .. } | EventKind::FaultStart { .. } => {
+                    last_heal = last_heal.max(e.at_ms)
+                }
                 EventKind::Check {
                     name,
                     passed,
@@ -180,5 +184,52 @@ impl Outcome {
             .map(|c| format!("  {} at {} ms: {}", c.name, c.at_ms, c.detail))
             .collect();
         panic!("{}\n{}", self.summary(), failed.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::EventKind;
+    use std::time::Duration;
+
+    fn scenario() -> Scenario {
+        let text = "description = \"t\"\nworlds = [\"sim\"]\n[excluded]\ncontainers = \"t\"\n\
+                    [discovery]\nkind = \"etcd\"\n[cluster]\nkind = \"etcd\"\nnodes = 3\n";
+        clusterlab_scenario::parse("t.toml", "t", text).unwrap()
+    }
+
+    fn converged() -> EventKind {
+        EventKind::Check {
+            name: "converged".into(),
+            passed: true,
+            detail: String::new(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// A fault for good has no end event: convergence counts from its start,
+    /// not from the start of the run.
+    #[test]
+    fn convergence_counts_from_the_last_change_to_the_world() {
+        let mut t = Trace::default();
+        let start = |fault: usize| EventKind::FaultStart {
+            fault,
+            action: "crash".into(),
+            nodes: vec!["n3".into()],
+            due_ms: 30_000,
+        };
+        t.push(Duration::from_millis(10_000), start(0));
+        t.push(
+            Duration::from_millis(12_000),
+            EventKind::FaultEnd {
+                fault: 0,
+                action: "crash".into(),
+            },
+        );
+        t.push(Duration::from_millis(30_000), start(1));
+        t.push(Duration::from_millis(30_400), converged());
+        let o = Outcome::from_trace(&scenario(), World::Sim, "r", 1, &t);
+        assert_eq!(o.convergence_ms, Some(400));
     }
 }

@@ -349,6 +349,11 @@ async fn drive_inner(
         }
         if !healed {
             let now = rec.elapsed();
+            if engine.done() || engine.next_due().is_some_and(|d| d <= now) {
+                // The world is changing under the observer until the step
+                // is published: no sample taken meanwhile is quiet.
+                ledger.lock().expect("ledger lock").quiet_since = None;
+            }
             for e in engine.fire(now, referee.history(), &mut nemesis).await? {
                 rec.push(e);
             }

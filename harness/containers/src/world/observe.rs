@@ -86,7 +86,7 @@ async fn agent(http: &reqwest::Client, ip: Ipv4Addr, taken: Duration) -> Option<
 pub fn spawn(
     kind: Kind,
     nodes: Vec<String>,
-    ledger: Shared,
+    shared: Shared,
     addrs: Addrs,
     store: Arc<Store>,
     rec: Recorder,
@@ -99,7 +99,7 @@ pub fn spawn(
             .expect("plain http client");
         loop {
             let taken = rec.elapsed();
-            let ledger = ledger.lock().expect("ledger lock").clone();
+            let ledger = shared.lock().expect("ledger lock").clone();
             let probes = nodes.iter().map(|n| {
                 let (http, addrs) = (&http, &addrs);
                 let state = ledger.states.get(n).copied().unwrap_or(NodeState::Up);
@@ -113,13 +113,23 @@ pub fn spawn(
                 }
             });
             let (answers, store_view) = tokio::join!(join_all(probes), store.view());
+            // A fault that began while this sample was taken may explain
+            // what it saw: the sample is not quiet then.
+            let quiet_since = {
+                let now = shared.lock().expect("ledger lock").quiet_since;
+                if now == ledger.quiet_since {
+                    now
+                } else {
+                    None
+                }
+            };
             let mut view = View {
                 at: taken,
                 nodes: BTreeMap::new(),
                 store: store_view,
                 reaches_store: ledger.reaches_store.clone(),
                 tampered: ledger.tampered,
-                quiet_since: ledger.quiet_since,
+                quiet_since,
                 store_changed: ledger.store_changed,
             };
             let mut bootstrapped = BTreeSet::new();
