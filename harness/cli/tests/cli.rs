@@ -157,3 +157,40 @@ fn a_missing_docker_daemon_is_one_clear_line_and_exit_2() {
     );
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+/// `clusterlab check` on saved histories: 0 for a linearizable one, 1 with
+/// the failing window for a stale read, 2 with file:line for a bad line.
+#[test]
+fn check_judges_a_saved_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lines: &[&str]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let w = r#"{"type":"invoke","client":1,"f":"write","key":"x","value":1,"time_us":0}"#;
+    let w_ok = r#"{"type":"ok","client":1,"f":"write","key":"x","time_us":5}"#;
+    let r = r#"{"type":"invoke","client":2,"f":"read","key":"x","time_us":6,"node":"n3"}"#;
+    let fresh = r#"{"type":"ok","client":2,"f":"read","key":"x","value":1,"time_us":7}"#;
+    let stale = r#"{"type":"ok","client":2,"f":"read","key":"x","value":null,"time_us":7}"#;
+
+    let good = write("good.jsonl", &[w, w_ok, r, fresh]);
+    let (code, out, err) = run(&["check", &good]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("LINEARIZABLE"), "{out}");
+
+    let bad = write("stale.jsonl", &[w, w_ok, r, stale]);
+    let (code, out, err) = run(&["check", &bad]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("NOT LINEARIZABLE"), "{out}");
+    assert!(
+        out.contains("read -> nil   <- no order reaches its completion"),
+        "{out}"
+    );
+    assert!(out.contains("n3"), "{out}");
+
+    let broken = write("broken.jsonl", &[w, "{\"type\":\"ok\"}"]);
+    let (code, out, err) = run(&["check", &broken]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("broken.jsonl:2: not a history event"), "{err}");
+}

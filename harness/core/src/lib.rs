@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod fault;
+pub mod history;
 pub mod outcome;
 pub mod referee;
 pub mod report;

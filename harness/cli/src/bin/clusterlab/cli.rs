@@ -26,6 +26,12 @@ pub enum Command {
     Sim(SimArgs),
     /// List the shipped scenarios with their worlds and length.
     List,
+    /// Check a recorded operation history for linearizability (per key):
+    /// exit 0 valid, 1 anomaly, 2 bad input, 3 undecided (search budget).
+    Check {
+        /// A `history.jsonl`, or a run folder holding one.
+        history: PathBuf,
+    },
     /// Check scenario files (default: every shipped one); exit 2 on any error.
     Validate {
         /// Files to check.

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { files } => validate(&dir, files),
         Command::List => list(&dir),
+        Command::Check { history } => check_history(&history),
         Command::Run(args) => {
             let names = if args.scenarios.is_empty() {
                 vec!["quick".to_string()]
@@ -63,6 +64,70 @@ fn main() -> ExitCode {
             simulate(&loaded[0], &args)
         }
     }
+}
+
+/// `clusterlab check`: the linearizability verdict on a saved history.
+fn check_history(path: &std::path::Path) -> ExitCode {
+    use clusterlab_core::history::{self, linearizable};
+    let file = if path.is_dir() {
+        path.join("history.jsonl")
+    } else {
+        path.to_path_buf()
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "clusterlab check: cannot read {}: {e}; give a history.jsonl or a run folder holding one",
+                file.display()
+            );
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let ops = match history::parse(&file.display().to_string(), &text) {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!("clusterlab check: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    };
+    let started = std::time::Instant::now();
+    let verdicts = linearizable::check(&ops, linearizable::Budget::default());
+    let (mut bad, mut unknown) = (0, 0);
+    for (_, v) in &verdicts {
+        match v {
+            linearizable::Verdict::Linearizable => {}
+            linearizable::Verdict::NotLinearizable(a) => {
+                bad += 1;
+                println!("{}", linearizable::table(a));
+            }
+            linearizable::Verdict::Unknown { reason } => {
+                unknown += 1;
+                println!("unknown: {reason}");
+            }
+        }
+    }
+    let word = if bad > 0 {
+        "NOT LINEARIZABLE"
+    } else if unknown > 0 {
+        "UNKNOWN"
+    } else {
+        "LINEARIZABLE"
+    };
+    println!(
+        "{word}  {}: {} operations on {} keys, {bad} keys with anomalies, {unknown} undecided, checked in {:.2?}",
+        file.display(),
+        ops.len(),
+        verdicts.len(),
+        started.elapsed()
+    );
+    ExitCode::from(if bad > 0 {
+        1
+    } else if unknown > 0 {
+        3
+    } else {
+        0
+    })
 }
 
 /// Loads every named scenario, printing each error; `None` if any failed.
