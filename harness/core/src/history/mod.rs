@@ -10,6 +10,7 @@
 //! its invocation). Histories written by other tools can be checked too;
 //! the format is in the README.
 
+pub mod generate;
 pub mod linearizable;
 pub mod register;
 
@@ -57,19 +58,36 @@ pub struct Event {
     /// The key (a register per key).
     pub key: String,
     /// A write's value, or a read's result on `ok` (`null`: absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value: Option<serde_json::Value>,
     /// A compare-and-set's expected value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from: Option<serde_json::Value>,
     /// A compare-and-set's new value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub to: Option<serde_json::Value>,
     /// When, in microseconds from any fixed origin (one clock per history).
     pub time_us: u64,
     /// Where the operation went (a node name), for the report only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+}
+
+/// A field that is there, even as `null` (an absent key), is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// A register value: `None` is an absent key.
@@ -215,6 +233,13 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Op>, BadHistory> {
                             e.f, e.key, inv.f, inv.key
                         ),
                         "a completion repeats its invocation's f and key",
+                    ));
+                }
+                if done == Type::Ok && e.f == Func::Read && e.value.is_none() {
+                    return Err(bad(
+                        line,
+                        "an ok read without `value`".into(),
+                        "give the value read, null for an absent key",
                     ));
                 }
                 let outcome = match done {
