@@ -38,7 +38,12 @@ fn each_broken_fixture_exits_2_naming_file_line_and_column() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         let at = text.lines().find_map(|l| l.strip_prefix("# at: ")).unwrap();
+        let expect = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect: "))
+            .unwrap();
         let (code, _, err) = run(&["validate", path.to_str().unwrap()]);
+        assert!(err.contains(expect), "{}: {err}", path.display());
         assert_eq!(code, Some(2), "{}: {err}", path.display());
         assert!(
             err.contains(&format!("{}:{at}", path.display())),

@@ -15,6 +15,7 @@ use clusterlab::{Done, Lab, Scenario, World};
 use clusterlab_containers::run::{self, PID_LABEL};
 use clusterlab_core::fault;
 use clusterlab_core::trace::{EventKind, Trace};
+use clusterlab_scenario::WorkloadKind;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -110,8 +111,20 @@ async fn shipped(name: &str) {
     let failed: Vec<_> = o.failures().collect();
     assert!(o.passed, "{}: failed checks {failed:#?}", o.summary());
     assert_eq!(o.writes_lost, 0);
-    if s.workload.is_some() {
-        assert!(o.writes_acked > 0, "the writer got no write acknowledged");
+    match &s.workload {
+        Some(w) if w.kind == WorkloadKind::Register => {
+            let lin = o.checks.iter().find(|c| c.name == "linearizable");
+            let lin = lin.expect("a register workload is judged for linearizability");
+            if !s.expect.linearizable {
+                assert!(
+                    lin.detail.starts_with("expected, and found"),
+                    "{}",
+                    lin.detail
+                );
+            }
+        }
+        Some(_) => assert!(o.writes_acked > 0, "the writer got no write acknowledged"),
+        None => {}
     }
     same_faults_as_the_simulator(&s, &done.trace).await;
 }
@@ -151,6 +164,29 @@ async fn consul_leader_kill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_leave() {
     shipped("nodes-leave").await;
+}
+
+/// Stale reads from a member cut off from its quorum: the checker must find
+/// them (the scenario expects the anomaly), and must not with the store's
+/// linearizable reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_stale_reads() {
+    shipped("etcd-stale-reads").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_linearizable_reads() {
+    shipped("etcd-linearizable-reads").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_stale_reads() {
+    shipped("consul-stale-reads").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_consistent_reads() {
+    shipped("consul-consistent-reads").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

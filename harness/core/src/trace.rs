@@ -80,6 +80,9 @@ pub enum EventKind {
         /// Whether it was acknowledged.
         acked: bool,
     },
+    /// A workload operation's invocation or completion (the lines of
+    /// `history.jsonl`, kept out of `events.jsonl`).
+    Op(crate::history::Event),
     /// A check was evaluated; a failed one is recorded at the instant it
     /// failed.
     Check {
@@ -123,11 +126,28 @@ impl Trace {
     pub fn to_jsonl(&self) -> String {
         self.events
             .iter()
+            .filter(|e| !matches!(e.kind, EventKind::Op(_)))
             .map(|e| serde_json::to_string(e).expect("plain data") + "\n")
             .collect()
     }
 
-    /// Parses JSON lines.
+    /// The workload's operation events, in time order: `history.jsonl`.
+    pub fn history(&self) -> Vec<crate::history::Event> {
+        let mut ops: Vec<crate::history::Event> = self
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Op(op) => Some(op.clone()),
+                _ => None,
+            })
+            .collect();
+        // Stable: an invocation recorded before its completion at the same
+        // microsecond stays before it.
+        ops.sort_by_key(|o| o.time_us);
+        ops
+    }
+
+    /// Parses JSON lines (`events.jsonl`: operations are not in it).
     pub fn from_jsonl(text: &str) -> Result<Trace, serde_json::Error> {
         let events = text
             .lines()

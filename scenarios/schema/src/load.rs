@@ -108,8 +108,11 @@ struct RawFault {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWorkload {
+    kind: Option<Spanned<String>>,
     rate: Spanned<u32>,
     keys: Spanned<u32>,
+    clients: Option<Spanned<u32>>,
+    reads: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -120,6 +123,7 @@ struct RawExpect {
     leader_key_matches: Option<bool>,
     announced_equals_live: Option<bool>,
     no_lost_writes: Option<bool>,
+    linearizable: Option<bool>,
     single_bootstrap: Option<bool>,
     failover_within: Option<Time>,
 }
@@ -239,21 +243,7 @@ impl Checker<'_> {
         faults.sort_by_key(|f| f.at);
         let workload = raw
             .workload
-            .map(|w| {
-                for (what, v) in [("rate", &w.rate), ("keys", &w.keys)] {
-                    if *v.get_ref() == 0 {
-                        return Err(self.err(
-                            v.span(),
-                            format!("workload {what} must be at least 1"),
-                            "",
-                        ));
-                    }
-                }
-                Ok(Workload {
-                    rate: w.rate.into_inner(),
-                    keys: w.keys.into_inner(),
-                })
-            })
+            .map(|w| self.workload(w, cluster.kind))
             .transpose()?;
         let e = raw.expect;
         let expect = Expect {
@@ -262,6 +252,7 @@ impl Checker<'_> {
             leader_key_matches: e.leader_key_matches.unwrap_or(true),
             announced_equals_live: e.announced_equals_live.unwrap_or(true),
             no_lost_writes: e.no_lost_writes.unwrap_or(true),
+            linearizable: e.linearizable.unwrap_or(true),
             single_bootstrap: e.single_bootstrap.unwrap_or(true),
             failover_within: e.failover_within.map(|t| t.0),
         };
@@ -294,6 +285,87 @@ impl Checker<'_> {
             None => needed,
         };
         Ok(s)
+    }
+
+    fn workload(&self, w: RawWorkload, cluster: ClusterKind) -> Check<Workload> {
+        let clients = w.clients.as_ref().map_or(1, |c| *c.get_ref());
+        for (what, v, max) in [
+            ("rate", Some(&w.rate), 1_000),
+            ("keys", Some(&w.keys), 1_000_000),
+            ("clients", w.clients.as_ref(), 100),
+        ] {
+            let Some(v) = v else { continue };
+            if *v.get_ref() == 0 || *v.get_ref() > max {
+                return Err(self.err(
+                    v.span(),
+                    format!("workload {what} = {} is out of range", v.get_ref()),
+                    &format!("use 1 to {max}"),
+                ));
+            }
+        }
+        let kind = match w.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
+            None | Some(("writes", _)) => WorkloadKind::Writes,
+            Some(("register", span)) => {
+                if !matches!(cluster, ClusterKind::Etcd | ClusterKind::Consul) {
+                    return Err(self.err(
+                        span,
+                        "a register workload needs a key-value store with compare-and-set: an etcd or consul cluster".into(),
+                        "use kind = \"writes\" for this cluster",
+                    ));
+                }
+                WorkloadKind::Register
+            }
+            Some((other, span)) => {
+                return Err(self.err(
+                    span,
+                    format!("unknown workload kind {other:?}"),
+                    "kind = \"writes\" or kind = \"register\"",
+                ))
+            }
+        };
+        let allowed: &[ReadMode] = match cluster {
+            ClusterKind::Etcd => &[ReadMode::Linearizable, ReadMode::Serializable],
+            ClusterKind::Consul => &[ReadMode::Consistent, ReadMode::Default, ReadMode::Stale],
+            _ => &[],
+        };
+        let words: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+        let reads = match &w.reads {
+            None => allowed.first().copied().unwrap_or(ReadMode::Linearizable),
+            Some(r) => {
+                if kind != WorkloadKind::Register {
+                    return Err(self.err(
+                        r.span(),
+                        "`reads` is a register workload's setting".into(),
+                        "add kind = \"register\", or drop `reads`",
+                    ));
+                }
+                match allowed.iter().find(|m| m.as_str() == r.get_ref()) {
+                    Some(m) => *m,
+                    None => {
+                        return Err(self.err(
+                            r.span(),
+                            format!(
+                                "{:?} is not a read mode of {} clusters",
+                                r.get_ref(),
+                                if cluster == ClusterKind::Consul {
+                                    "consul"
+                                } else {
+                                    "etcd"
+                                }
+                            ),
+                            &format!("reads = one of {}", words.join(", ")),
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Workload {
+            kind,
+            rate: w.rate.into_inner(),
+            keys: w.keys.into_inner(),
+            clients,
+            reads,
+        })
     }
 
     fn worlds(

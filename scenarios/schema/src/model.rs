@@ -355,13 +355,61 @@ pub struct Fault {
     pub action: Action,
 }
 
-/// A writer that records every acknowledged write.
+/// The cluster's own data under load while faults fire.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workload {
-    /// Writes per second.
+    /// Which workload.
+    pub kind: WorkloadKind,
+    /// Operations per second (per client for `register`).
     pub rate: u32,
-    /// Distinct keys written.
+    /// Distinct keys.
     pub keys: u32,
+    /// Clients at once (`register`), each bound to one node in turn.
+    pub clients: u32,
+    /// How `register` reads.
+    pub reads: ReadMode,
+}
+
+/// What a workload does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadKind {
+    /// One writer of increasing sequence numbers, read back after the heal
+    /// (lost writes).
+    Writes,
+    /// Reads, writes and compare-and-sets from several clients through
+    /// several nodes, every operation recorded (`history.jsonl`) and
+    /// checked for linearizability.
+    Register,
+}
+
+/// How a register workload reads: the stores' own read modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadMode {
+    /// etcd's default: through the raft leader's read index.
+    Linearizable,
+    /// etcd's `serializable`: the member's local copy, possibly stale.
+    Serializable,
+    /// Consul's `?consistent`: the leader confirms it still leads.
+    Consistent,
+    /// Consul's default: the leader answers without confirming.
+    Default,
+    /// Consul's `?stale`: any server's local copy.
+    Stale,
+}
+
+impl ReadMode {
+    /// The word in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMode::Linearizable => "linearizable",
+            ReadMode::Serializable => "serializable",
+            ReadMode::Consistent => "consistent",
+            ReadMode::Default => "default",
+            ReadMode::Stale => "stale",
+        }
+    }
 }
 
 /// What must hold after the last heal.
@@ -377,6 +425,9 @@ pub struct Expect {
     pub announced_equals_live: bool,
     /// Every acknowledged write is read back.
     pub no_lost_writes: bool,
+    /// The register workload's history is linearizable (`false`: the
+    /// scenario expects the checker to find an anomaly).
+    pub linearizable: bool,
     /// Exactly one bootstrap over the whole run.
     pub single_bootstrap: bool,
     /// Bound on failover time, if any.

@@ -13,6 +13,7 @@ pub mod kind;
 pub mod nemesis;
 pub mod observe;
 pub mod recorder;
+pub mod register;
 pub mod store;
 pub mod writer;
 
@@ -22,9 +23,10 @@ use std::time::Duration;
 
 use bollard::Docker;
 use clusterlab_core::fault::Engine;
+use clusterlab_core::history::judge;
 use clusterlab_core::referee::Referee;
 use clusterlab_core::trace::{EventKind, Trace};
-use clusterlab_scenario::Scenario;
+use clusterlab_scenario::{Scenario, WorkloadKind};
 
 use crate::image::{self, ImageError};
 use crate::nemesis::NemesisError;
@@ -303,17 +305,24 @@ async fn drive_inner(
         rec.clone(),
     );
     let _abort = AbortOnDrop(observer);
-    let writer = scenario.workload.clone().map(|w| {
-        writer::Writer::spawn(
-            kind,
-            w,
-            nodes.clone(),
-            ledger.clone(),
-            addrs.clone(),
-            rec.clone(),
-            rx.clone(),
-        )
-    });
+    let workload = scenario.workload.clone();
+    let clients = workload
+        .clone()
+        .filter(|w| w.kind == WorkloadKind::Register)
+        .map(|w| register::Clients::spawn(kind, w, &nodes, addrs.clone(), rec.clone(), opts.seed));
+    let writer = workload
+        .filter(|w| w.kind == WorkloadKind::Writes)
+        .map(|w| {
+            writer::Writer::spawn(
+                kind,
+                w,
+                nodes.clone(),
+                ledger.clone(),
+                addrs.clone(),
+                rec.clone(),
+                rx.clone(),
+            )
+        });
     let mut nemesis = Containers {
         run,
         addrs: &addrs,
@@ -376,6 +385,13 @@ async fn drive_inner(
             break last;
         }
     };
+    if let Some(c) = clients {
+        say("checking the register history for linearizability");
+        c.stop().await;
+        if let Some((at, e)) = judge::judge(&rec.trace(), scenario.expect.linearizable) {
+            rec.insert(at, e);
+        }
+    }
     if let Some(w) = writer {
         say("reading acknowledged writes back");
         let ledger = w.stop().await;

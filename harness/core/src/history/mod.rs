@@ -11,6 +11,7 @@
 //! the format is in the README.
 
 pub mod generate;
+pub mod judge;
 pub mod linearizable;
 pub mod register;
 
@@ -161,9 +162,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Op>, BadHistory> {
         what,
         fix,
     };
-    let mut open: BTreeMap<u64, (usize, Event)> = BTreeMap::new();
-    let mut ops = Vec::new();
-    let mut last_time = 0u64;
+    let mut events = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         if raw.trim().is_empty() {
@@ -176,6 +175,26 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Op>, BadHistory> {
                 "one JSON object per line: {\"type\":\"invoke\",\"client\":1,\"f\":\"write\",\"key\":\"k\",\"value\":3,\"time_us\":10}",
             )
         })?;
+        events.push((line, e));
+    }
+    from_events(file, events)
+}
+
+/// Pairs events (with their 1-based lines) into operations.
+pub fn from_events(
+    file: &str,
+    events: impl IntoIterator<Item = (usize, Event)>,
+) -> Result<Vec<Op>, BadHistory> {
+    let bad = |line: usize, what: String, fix: &'static str| BadHistory {
+        file: file.to_string(),
+        line,
+        what,
+        fix,
+    };
+    let mut open: BTreeMap<u64, (usize, Event)> = BTreeMap::new();
+    let mut ops = Vec::new();
+    let mut last_time = 0u64;
+    for (line, e) in events {
         if e.time_us < last_time {
             return Err(bad(
                 line,

@@ -1,6 +1,7 @@
 //! Per-run reports, the same for every world: in
 //! `<out>/<scenario>/<run-id>/` (and a `latest` link beside it) the files
-//! `results.json`, `junit.xml`, `events.jsonl` and `timeline.svg`; and, for
+//! `results.json`, `junit.xml`, `events.jsonl` and `timeline.svg` (and
+//! `history.jsonl` when a workload recorded operations); and, for
 //! a failed run, each container's output in `logs/`.
 
 pub mod junit;
@@ -28,6 +29,14 @@ pub fn write_run(
     std::fs::write(dir.join("results.json"), json + "\n")?;
     std::fs::write(dir.join("junit.xml"), junit::render(outcome))?;
     std::fs::write(dir.join("events.jsonl"), trace.to_jsonl())?;
+    let history = trace.history();
+    if !history.is_empty() {
+        let lines: String = history
+            .iter()
+            .map(|e| serde_json::to_string(e).expect("plain data") + "\n")
+            .collect();
+        std::fs::write(dir.join("history.jsonl"), lines)?;
+    }
     if outcome.skipped.is_none() {
         let title = format!(
             "{} [{}] {}",

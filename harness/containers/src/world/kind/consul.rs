@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::Value;
 
-use super::DbView;
+use super::{Answer, DbView};
 
 /// The agent flags and consul command of the node reachable as `host`, in
 /// a cluster of `n`.
@@ -112,5 +112,94 @@ pub async fn read(
         404 => Ok(None),
         s if (200..300).contains(&s) => resp.text().await.map(Some).map_err(|e| e.to_string()),
         s => Err(format!("HTTP {s} from {ip}")),
+    }
+}
+
+/// A register read in Consul's `mode` (`consistent`, `default`, `stale`).
+pub async fn reg_read(http: &reqwest::Client, ip: Ipv4Addr, key: &str, mode: &str) -> Answer {
+    let q = if mode == "default" {
+        String::new()
+    } else {
+        format!("&{mode}")
+    };
+    let Ok(resp) = http
+        .get(format!("http://{ip}:8500/v1/kv/{key}?raw{q}"))
+        .send()
+        .await
+    else {
+        return Answer::Fail;
+    };
+    match resp.status().as_u16() {
+        404 => Answer::Ok(None),
+        200 => resp
+            .text()
+            .await
+            .map_or(Answer::Fail, |t| Answer::Ok(Some(t))),
+        _ => Answer::Fail,
+    }
+}
+
+/// A register write: no answer may still have been applied.
+pub async fn reg_write(http: &reqwest::Client, ip: Ipv4Addr, key: &str, value: &str) -> Answer {
+    put(http, format!("http://{ip}:8500/v1/kv/{key}"), value).await
+}
+
+/// The key's value and ModifyIndex (0 when absent), read consistently: the
+/// first half of a compare-and-set.
+pub async fn reg_index(
+    http: &reqwest::Client,
+    ip: Ipv4Addr,
+    key: &str,
+) -> Option<(Option<String>, u64)> {
+    let resp = http
+        .get(format!("http://{ip}:8500/v1/kv/{key}?consistent"))
+        .send()
+        .await
+        .ok()?;
+    match resp.status().as_u16() {
+        404 => Some((None, 0)),
+        200 => {
+            let v: Value = resp.json().await.ok()?;
+            let e = v.as_array()?.first()?;
+            let raw = e["Value"].as_str().unwrap_or("");
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
+            Some((
+                Some(String::from_utf8_lossy(&bytes).into_owned()),
+                e["ModifyIndex"].as_u64()?,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The second half: a put applied only while the key is still at `index`
+/// (so still holds the value read at it; 0: still absent).
+pub async fn reg_cas(
+    http: &reqwest::Client,
+    ip: Ipv4Addr,
+    key: &str,
+    index: u64,
+    to: &str,
+) -> Answer {
+    put(
+        http,
+        format!("http://{ip}:8500/v1/kv/{key}?cas={index}"),
+        to,
+    )
+    .await
+}
+
+async fn put(http: &reqwest::Client, url: String, value: &str) -> Answer {
+    let Ok(resp) = http.put(url).body(value.to_string()).send().await else {
+        return Answer::Unknown;
+    };
+    if !resp.status().is_success() {
+        return Answer::Unknown;
+    }
+    match resp.text().await.as_deref().map(str::trim) {
+        Ok("true") => Answer::Ok(None),
+        Ok("false") => Answer::Fail,
+        _ => Answer::Unknown,
     }
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::DbView;
+use super::{Answer, DbView};
 
 /// The agent flags and etcd command of the node reachable as `host`.
 pub fn agent_args(host: &str) -> Vec<String> {
@@ -117,4 +117,64 @@ pub async fn read(
         .decode(kv["value"].as_str().unwrap_or(""))
         .map_err(|e| e.to_string())?;
     Ok(Some(String::from_utf8_lossy(&raw).into_owned()))
+}
+
+/// A register read (`serializable`: the member's local copy).
+pub async fn reg_read(
+    http: &reqwest::Client,
+    ip: Ipv4Addr,
+    key: &str,
+    serializable: bool,
+) -> Answer {
+    let body = json!({"key": B64.encode(key), "serializable": serializable});
+    match post(http, ip, "/v3/kv/range", body).await {
+        Some(v) if v.get("header").is_some() => Answer::Ok(value_of(&v)),
+        // A read that got no answer changed nothing.
+        _ => Answer::Fail,
+    }
+}
+
+/// A register write: no answer may still have been applied.
+pub async fn reg_write(http: &reqwest::Client, ip: Ipv4Addr, key: &str, value: &str) -> Answer {
+    let body = json!({"key": B64.encode(key), "value": B64.encode(value)});
+    match post(http, ip, "/v3/kv/put", body).await {
+        Some(v) if v.get("header").is_some() => Answer::Ok(None),
+        _ => Answer::Unknown,
+    }
+}
+
+/// A register compare-and-set, one etcd transaction: the value compared
+/// (or, for `from = None`, the key's absence), then the put.
+pub async fn reg_cas(
+    http: &reqwest::Client,
+    ip: Ipv4Addr,
+    key: &str,
+    from: Option<&str>,
+    to: &str,
+) -> Answer {
+    let k = B64.encode(key);
+    let compare = match from {
+        Some(f) => json!({"key": k, "target": "VALUE", "result": "EQUAL", "value": B64.encode(f)}),
+        None => json!({"key": k, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}),
+    };
+    let body = json!({
+        "compare": [compare],
+        "success": [{"request_put": {"key": k, "value": B64.encode(to)}}],
+    });
+    match post(http, ip, "/v3/kv/txn", body).await {
+        Some(v) if v.get("header").is_some() => {
+            if v["succeeded"].as_bool() == Some(true) {
+                Answer::Ok(None)
+            } else {
+                Answer::Fail
+            }
+        }
+        _ => Answer::Unknown,
+    }
+}
+
+fn value_of(range: &Value) -> Option<String> {
+    let kv = range["kvs"].as_array().and_then(|a| a.first())?;
+    let raw = B64.decode(kv["value"].as_str().unwrap_or("")).ok()?;
+    Some(String::from_utf8_lossy(&raw).into_owned())
 }

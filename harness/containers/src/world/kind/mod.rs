@@ -26,6 +26,18 @@ pub struct DbView {
     pub leads: bool,
 }
 
+/// How a register operation ended, in the history's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// It happened; a read's value.
+    Ok(Option<String>),
+    /// It definitely did not happen (a compare that failed, a read that
+    /// got no answer).
+    Fail,
+    /// It may or may not have happened.
+    Unknown,
+}
+
 /// The discovery store as the agents see it.
 #[derive(Debug, Clone)]
 pub struct StoreUrl {
