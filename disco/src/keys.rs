@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <prefix>/<cluster>/members/<node>   value: node's advertise address, on the node's lease
-//! <prefix>/<cluster>/bootstrap        value: id of the node that bootstrapped, no lease
+//! <prefix>/<cluster>/bootstrap        value: the claim (node, lease, committed); on the claimer's lease until committed
 //! <prefix>/<cluster>/leader           value: "<node> <address>", on the leader's lease
 //! ```
 //!

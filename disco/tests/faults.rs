@@ -92,6 +92,35 @@ async fn a_bootstrapper_that_dies_before_its_database_exists_is_replaced() {
     assert_eq!(*b.role(), Role::Bootstrap, "n2 bootstraps in n1's place");
 }
 
+/// 1c. Found by mutation testing: a node restarted before its database
+/// existed finds its earlier life's claim, on a lease that died with that
+/// life. It must not adopt that claim (it lapses with the dead lease, maybe
+/// before this life's database exists, and another node then bootstraps
+/// too); it waits for it to lapse and claims on its own live lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_does_not_adopt_its_earlier_lifes_claim() {
+    let s = Server::etcd().await;
+    let cfg = || config("n1", "restarted", 2, false);
+    let first = Node::start_uncommitted(s.etcd_registry().await, cfg(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    drop(first); // a crash: its lease lives on for up to a TTL
+    let again = Node::start_uncommitted(s.etcd_registry().await, cfg(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(*again.role(), Role::Bootstrap);
+    // The claim must outlive the dead lease: this life keeps it alive
+    // until it commits.
+    let r = s.etcd_registry().await;
+    let key = Keys::new("disco", "restarted").bootstrap();
+    let lapsed = within(Duration::from_secs(6), || async {
+        r.get(&key).await.unwrap().is_none()
+    })
+    .await;
+    assert!(!lapsed, "the claim lapsed with the earlier life's lease");
+    drop(again);
+}
+
 /// 2. A store that refuses the claim outright (Consul's 409 for any failed
 /// operation of a transaction) is retried with backoff, not hammered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

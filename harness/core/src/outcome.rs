@@ -125,6 +125,7 @@ impl Outcome {
                 _ => {}
             }
         }
+        expected_findings(scenario, &mut checks, ms(trace.end()));
         Outcome {
             scenario: scenario.name.clone(),
             world,
@@ -187,6 +188,32 @@ impl Outcome {
     }
 }
 
+/// A finding the scenario expects turns its check's failures into passes
+/// that say so; a finding that did not happen fails the run, so CI turns
+/// red when a known anomaly disappears or changes.
+fn expected_findings(scenario: &Scenario, checks: &mut Vec<CheckResult>, end_ms: u64) {
+    for f in &scenario.expect.findings {
+        let mut seen = false;
+        for c in checks.iter_mut().filter(|c| c.name == f.check && !c.passed) {
+            c.passed = true;
+            c.detail = format!("expected finding ({}): {}", f.reference, c.detail);
+            seen = true;
+        }
+        if !seen {
+            checks.push(CheckResult {
+                name: format!("finding:{}", f.check),
+                passed: false,
+                detail: format!(
+                    "the expected finding ({}) did not happen: `{}` never failed",
+                    f.reference, f.check
+                ),
+                at_ms: end_ms,
+                nodes: Vec::new(),
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +258,58 @@ mod tests {
         t.push(Duration::from_millis(30_400), converged());
         let o = Outcome::from_trace(&scenario(), World::Sim, "r", 1, &t);
         assert_eq!(o.convergence_ms, Some(400));
+    }
+
+    #[test]
+    fn an_expected_finding_passes_only_while_it_happens() {
+        let mut s = scenario();
+        s.expect.findings.push(clusterlab_scenario::Finding {
+            check: "set".into(),
+            reference: "README, findings".into(),
+        });
+        let mut t = Trace::default();
+        t.push(Duration::from_millis(1), converged());
+        let o = Outcome::from_trace(&s, World::Sim, "r", 1, &t);
+        assert!(!o.passed);
+        assert_eq!(o.failures().next().unwrap().name, "finding:set");
+        t.push(
+            Duration::from_millis(2),
+            EventKind::Check {
+                name: "set".into(),
+                passed: false,
+                detail: "1 lost".into(),
+                nodes: Vec::new(),
+            },
+        );
+        let o = Outcome::from_trace(&s, World::Sim, "r", 1, &t);
+        assert!(o.passed);
+        assert!(o.checks[1]
+            .detail
+            .starts_with("expected finding (README, findings): 1 lost"));
+    }
+
+    /// Every check a world records can be named as a finding.
+    #[test]
+    fn every_check_can_be_expected() {
+        use crate::check::{failover, liveness, safety};
+        for name in [
+            safety::single_leader::NAME,
+            safety::single_bootstrap::NAME,
+            safety::leader_key_expiry::NAME,
+            safety::registered::NAME,
+            safety::fencing::NAME,
+            safety::stable::NAME,
+            liveness::membership::NAME,
+            liveness::one_leader::NAME,
+            liveness::leader_key::NAME,
+            liveness::announced_live::NAME,
+            liveness::peers::NAME,
+            liveness::bootstrapped::NAME,
+            failover::NAME,
+            crate::history::judge::NAME,
+            crate::history::judge::SET,
+        ] {
+            assert!(clusterlab_scenario::CHECKS.contains(&name), "{name}");
+        }
     }
 }

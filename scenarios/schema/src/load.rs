@@ -126,6 +126,15 @@ struct RawExpect {
     linearizable: Option<bool>,
     single_bootstrap: Option<bool>,
     failover_within: Option<Time>,
+    #[serde(default)]
+    findings: Vec<RawFinding>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFinding {
+    check: Spanned<String>,
+    reference: String,
 }
 
 /// Every action a fault can name, for errors and hints.
@@ -255,6 +264,23 @@ impl Checker<'_> {
             linearizable: e.linearizable.unwrap_or(true),
             single_bootstrap: e.single_bootstrap.unwrap_or(true),
             failover_within: e.failover_within.map(|t| t.0),
+            findings: e
+                .findings
+                .into_iter()
+                .map(|f| {
+                    if !CHECKS.contains(&f.check.get_ref().as_str()) {
+                        return Err(self.err(
+                            f.check.span(),
+                            format!("no check is named {:?}", f.check.get_ref()),
+                            &format!("checks: {}", CHECKS.join(", ")),
+                        ));
+                    }
+                    Ok(Finding {
+                        check: f.check.into_inner(),
+                        reference: f.reference,
+                    })
+                })
+                .collect::<Check<Vec<_>>>()?,
         };
         let mut s = Scenario {
             name,
@@ -315,11 +341,21 @@ impl Checker<'_> {
                 }
                 WorkloadKind::Register
             }
+            Some(("set", span)) => {
+                if cluster != ClusterKind::Patroni {
+                    return Err(self.err(
+                        span,
+                        "a set workload adds rows to a SQL table: a patroni cluster".into(),
+                        "use kind = \"register\" for an etcd or consul cluster",
+                    ));
+                }
+                WorkloadKind::Set
+            }
             Some((other, span)) => {
                 return Err(self.err(
                     span,
                     format!("unknown workload kind {other:?}"),
-                    "kind = \"writes\" or kind = \"register\"",
+                    "kind = \"writes\", \"register\" or \"set\"",
                 ))
             }
         };

@@ -381,6 +381,10 @@ pub enum WorkloadKind {
     /// several nodes, every operation recorded (`history.jsonl`) and
     /// checked for linearizability.
     Register,
+    /// Unique elements added to a SQL table through the primary, the whole
+    /// table read back now and then and after the heal (lost, stale,
+    /// duplicated or unexpected elements).
+    Set,
 }
 
 /// How a register workload reads: the stores' own read modes.
@@ -432,7 +436,42 @@ pub struct Expect {
     pub single_bootstrap: bool,
     /// Bound on failover time, if any.
     pub failover_within: Option<Duration>,
+    /// Anomalies of the system under test that this scenario is known to
+    /// show: each named check must fail (and then counts as passed); the
+    /// run fails if one of them stops happening.
+    pub findings: Vec<Finding>,
 }
+
+/// An expected finding: a check the system under test fails, with a
+/// reference that explains it (an issue, a note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The check that fails.
+    pub check: String,
+    /// Where it is explained.
+    pub reference: String,
+}
+
+/// The checks a scenario may expect to fail, by name.
+pub const CHECKS: [&str; 17] = [
+    "single-leader",
+    "single-bootstrap",
+    "leader-key-expiry",
+    "registered",
+    "fencing",
+    "stable",
+    "membership",
+    "one-leader",
+    "leader-key",
+    "announced-live",
+    "peers",
+    "bootstrapped",
+    "converged",
+    "failover",
+    "no-lost-writes",
+    "linearizable",
+    "set",
+];
 
 /// A whole validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]

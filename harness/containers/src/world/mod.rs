@@ -14,6 +14,7 @@ pub mod nemesis;
 pub mod observe;
 pub mod recorder;
 pub mod register;
+pub mod set;
 pub mod store;
 pub mod writer;
 
@@ -310,6 +311,10 @@ async fn drive_inner(
         .clone()
         .filter(|w| w.kind == WorkloadKind::Register)
         .map(|w| register::Clients::spawn(kind, w, &nodes, addrs.clone(), rec.clone(), opts.seed));
+    let adders = workload
+        .clone()
+        .filter(|w| w.kind == WorkloadKind::Set)
+        .map(|w| set::Clients::spawn(&w, addrs.clone(), rec.clone(), rx.clone()));
     let writer = workload
         .filter(|w| w.kind == WorkloadKind::Writes)
         .map(|w| {
@@ -388,7 +393,17 @@ async fn drive_inner(
     if let Some(c) = clients {
         say("checking the register history for linearizability");
         c.stop().await;
-        if let Some((at, e)) = judge::judge(&rec.trace(), scenario.expect.linearizable) {
+        for (at, e) in judge::judge(&rec.trace(), scenario.expect.linearizable) {
+            rec.insert(at, e);
+        }
+    }
+    if let Some(a) = adders {
+        say("reading the set back");
+        let leaders = last.view.leaders();
+        let mut order: Vec<String> = last.view.live().into_iter().collect();
+        order.sort_by_key(|n| !leaders.contains(n));
+        a.stop(&order, Duration::from_secs(30)).await;
+        for (at, e) in judge::judge(&rec.trace(), scenario.expect.linearizable) {
             rec.insert(at, e);
         }
     }

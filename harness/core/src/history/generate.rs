@@ -90,6 +90,7 @@ pub fn linearizable(shape: Shape) -> Vec<Op> {
                     value.insert(p.op.key.clone(), p.op.value.clone());
                 }
             }
+            Func::Add => {}
             Func::Cas => {
                 p.op.from = current;
                 if p.applies {

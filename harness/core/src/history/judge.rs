@@ -11,37 +11,58 @@
 use std::time::Duration;
 
 use super::linearizable::{self, Budget, Verdict};
-use super::{from_events, Op};
+use super::{from_events, set, Op};
 use crate::trace::{EventKind, Trace};
 
 /// The check's name.
 pub const NAME: &str = "linearizable";
 
-/// The check event (and its time) for `trace`'s operations; `None` when the
-/// run recorded none.
-pub fn judge(trace: &Trace, expect_linearizable: bool) -> Option<(Duration, EventKind)> {
+/// The set check's name.
+pub const SET: &str = "set";
+
+/// The check events (and their times) for `trace`'s operations: the
+/// `linearizable` check over its registers, the `set` check over its sets;
+/// none when the run recorded no operation.
+pub fn judge(trace: &Trace, expect_linearizable: bool) -> Vec<(Duration, EventKind)> {
     let events = trace.history();
     if events.is_empty() {
-        return None;
+        return Vec::new();
     }
     let end = Duration::from_micros(events.last().map_or(0, |e| e.time_us));
-    let ops = match from_events(
-        "history.jsonl",
-        events.into_iter().enumerate().map(|(i, e)| (i + 1, e)),
-    ) {
+    let lines = events.into_iter().enumerate().map(|(i, e)| (i + 1, e));
+    let ops = match from_events("history.jsonl", lines) {
         Ok(ops) => ops,
         Err(e) => {
-            return Some((
-                end,
-                check(
-                    false,
-                    format!("the recorded history is malformed: {e}"),
-                    Vec::new(),
-                ),
-            ))
+            let detail = format!("the recorded history is malformed: {e}");
+            return vec![(end, check(false, detail, Vec::new()))];
         }
     };
-    let verdicts = linearizable::check(&ops, Budget::default());
+    let mut out: Vec<(Duration, EventKind)> = set::check(&ops)
+        .into_iter()
+        .map(|r| {
+            let e = EventKind::Check {
+                name: SET.into(),
+                passed: r.valid(),
+                detail: r.summary(),
+                nodes: Vec::new(),
+            };
+            (end, e)
+        })
+        .collect();
+    out.extend(registers(&ops, end, expect_linearizable));
+    out
+}
+
+/// The `linearizable` check over the registers, if there are any.
+fn registers(
+    ops: &[Op],
+    end: Duration,
+    expect_linearizable: bool,
+) -> Option<(Duration, EventKind)> {
+    let verdicts = linearizable::check(ops, Budget::default());
+    if verdicts.is_empty() {
+        return None;
+    }
     let keys = verdicts.len();
     let anomaly = verdicts.iter().find_map(|(_, v)| match v {
         Verdict::NotLinearizable(a) => Some(a),
@@ -54,7 +75,7 @@ pub fn judge(trace: &Trace, expect_linearizable: bool) -> Option<(Duration, Even
             _ => None,
         })
         .collect();
-    let (ok, unk) = count(&ops);
+    let (ok, unk) = count(ops);
     let summary = format!(
         "{} operations ({ok} ok, {unk} unknown) on {keys} keys",
         ops.len()
@@ -148,7 +169,7 @@ mod tests {
     }
 
     fn verdict(t: &Trace, expect: bool) -> (bool, String, Vec<String>) {
-        match judge(t, expect).unwrap().1 {
+        match judge(t, expect).remove(0).1 {
             EventKind::Check {
                 passed,
                 detail,
@@ -175,7 +196,7 @@ mod tests {
         assert!(passed);
         let (passed, detail, _) = verdict(&trace(2), false);
         assert!(!passed && detail.contains("it disappeared"), "{detail}");
-        assert!(judge(&Trace::default(), true).is_none());
+        assert!(judge(&Trace::default(), true).is_empty());
     }
 
     #[test]

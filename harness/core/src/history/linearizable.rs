@@ -71,6 +71,8 @@ pub fn check(ops: &[Op], budget: Budget) -> Vec<(String, Verdict)> {
     for op in ops {
         keys.entry(&op.key).or_default().push(op.clone());
     }
+    // Sets are the set checker's.
+    keys.retain(|_, ops| !ops.iter().any(|o| o.f == super::Func::Add));
     keys.into_iter()
         .map(|(k, ops)| (k.to_string(), check_key(k, ops, budget)))
         .collect()
@@ -298,6 +300,7 @@ pub fn table(a: &Anomaly) -> String {
             (super::Func::Read, _) => "read -> ?".to_string(),
             (super::Func::Write, _) => format!("write {}", show(&o.value)),
             (super::Func::Cas, _) => format!("cas {} -> {}", show(&o.from), show(&o.value)),
+            (super::Func::Add, _) => format!("add {}", show(&o.value)),
         };
         let done = o
             .complete_us

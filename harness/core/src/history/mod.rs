@@ -14,6 +14,7 @@ pub mod generate;
 pub mod judge;
 pub mod linearizable;
 pub mod register;
+pub mod set;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,9 @@ pub enum Func {
     Write,
     /// Compare-and-set: `from` -> `to`.
     Cas,
+    /// Add `value` to a set (the key names the set; its reads return
+    /// arrays).
+    Add,
 }
 
 /// Which part of an operation an event is.
@@ -209,8 +213,12 @@ pub fn from_events(
         match e.kind {
             Type::Invoke => {
                 match e.f {
-                    Func::Write if e.value.is_none() => {
-                        return Err(bad(line, "a write without `value`".into(), "add \"value\""))
+                    Func::Write | Func::Add if e.value.is_none() => {
+                        return Err(bad(
+                            line,
+                            format!("{:?} without `value`", e.f),
+                            "add \"value\"",
+                        ))
                     }
                     Func::Cas if e.from.is_none() || e.to.is_none() => {
                         return Err(bad(
@@ -286,7 +294,7 @@ fn op(id: usize, line: usize, inv: Event, done: Option<u64>, outcome: Outcome) -
     };
     let (value, from) = match inv.f {
         Func::Read => (None, None),
-        Func::Write => (inv.value.as_ref().and_then(canon), None),
+        Func::Write | Func::Add => (inv.value.as_ref().and_then(canon), None),
         Func::Cas => (
             inv.to.as_ref().and_then(canon),
             inv.from.as_ref().and_then(canon),

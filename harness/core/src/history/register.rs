@@ -27,6 +27,8 @@ pub fn step(s: &State, op: &Op) -> Option<State> {
         // A read whose result is unknown says nothing.
         (Func::Read, _) => Some(s.clone()),
         (Func::Write, _) => Some(State::Known(op.value.clone())),
+        // Not a register operation: the set checker judges it.
+        (Func::Add, _) => None,
         (Func::Cas, _) => match s {
             State::Known(v) if *v != op.from => None,
             _ => Some(State::Known(op.value.clone())),

@@ -14,7 +14,7 @@ use clusterlab_scenario::{Scenario, StoreKind};
 use serde_json::Value;
 use tokio_postgres::NoTls;
 
-use super::{DbView, StoreUrl};
+use super::{Answer, DbView, StoreUrl};
 
 /// Patroni's leader lock TTL for `scenario`: its `ttl`, doubled on Consul,
 /// where Patroni asks for a session of half its TTL (and Consul refuses
@@ -139,4 +139,54 @@ pub async fn read(ip: Ipv4Addr, key: &str) -> Result<Option<String>, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(row.map(|r| r.get::<_, i64>(0).to_string()))
+}
+
+/// Adds `e` to the set table on `ip`: acknowledged when the commit returns;
+/// a node that cannot be reached did not add it; any other failure may
+/// have committed.
+pub async fn set_add(ip: Ipv4Addr, e: i64) -> Answer {
+    let Ok(c) = connect(ip).await else {
+        return Answer::Fail;
+    };
+    let attempt = async {
+        c.batch_execute("CREATE TABLE IF NOT EXISTS clusterlab_set (e bigint PRIMARY KEY)")
+            .await?;
+        c.execute("INSERT INTO clusterlab_set (e) VALUES ($1)", &[&e])
+            .await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        Ok(Ok(1)) => Answer::Ok(None),
+        // A replica refuses writes before it starts one.
+        Ok(Err(err))
+            if err.code() == Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION) =>
+        {
+            Answer::Fail
+        }
+        _ => Answer::Unknown,
+    }
+}
+
+/// The whole set, read on `ip` if it is the primary, as a JSON array.
+pub async fn set_read(ip: Ipv4Addr) -> Answer {
+    let attempt = async {
+        let c = connect(ip).await.ok()?;
+        let recovering: bool = c
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .ok()?
+            .get(0);
+        if recovering {
+            return None;
+        }
+        let rows = c
+            .query("SELECT e FROM clusterlab_set ORDER BY e", &[])
+            .await
+            .ok()?;
+        let els: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        Some(serde_json::to_string(&els).expect("numbers"))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), attempt).await {
+        Ok(Some(json)) => Answer::Ok(Some(json)),
+        _ => Answer::Fail,
+    }
 }

@@ -1,0 +1,172 @@
+//! The set workload (SQL, through Patroni): clients add unique elements
+//! through whichever node leads, every tenth operation reads the whole set
+//! there, and a last read after the heal judges what was lost; every
+//! operation is recorded for the set checker.
+
+use std::time::Duration;
+
+use clusterlab_core::history::{Event, Func, Type};
+use clusterlab_core::trace::EventKind;
+use clusterlab_scenario::Workload;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::addrs::Addrs;
+use super::kind::{patroni, Answer};
+use super::observe::Observed;
+use super::recorder::Recorder;
+
+/// The set's key in the history.
+const KEY: &str = "clusterlab_set";
+
+/// Running set clients.
+#[derive(Debug)]
+pub struct Clients {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    addrs: Addrs,
+    rec: Recorder,
+    clients: u64,
+}
+
+impl Clients {
+    /// Starts `w.clients` clients.
+    pub fn spawn(
+        w: &Workload,
+        addrs: Addrs,
+        rec: Recorder,
+        observed: watch::Receiver<Observed>,
+    ) -> Clients {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = (0..u64::from(w.clients))
+            .map(|c| {
+                let (addrs, rec, observed, mut stopped) = (
+                    addrs.clone(),
+                    rec.clone(),
+                    observed.clone(),
+                    stopped.clone(),
+                );
+                let rate = w.rate;
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
+                    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                    for n in 1i64.. {
+                        tokio::select! {
+                            _ = stopped.wait_for(|s| *s) => return,
+                            _ = tick.tick() => {}
+                        }
+                        let leader = observed.borrow().view.leader();
+                        let Some((node, ip)) =
+                            leader.and_then(|l| Some((l.clone(), addrs.ip(&l)?)))
+                        else {
+                            continue;
+                        };
+                        let op = Op {
+                            rec: &rec,
+                            client: c,
+                            node: &node,
+                        };
+                        if n % 10 == 0 {
+                            let t = op.invoke(Func::Read, None);
+                            op.complete(Func::Read, patroni::set_read(ip).await, t);
+                        } else {
+                            let e = (c as i64) * 1_000_000 + n;
+                            let t = op.invoke(Func::Add, Some(e));
+                            op.complete(Func::Add, patroni::set_add(ip, e).await, t);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Clients {
+            stop,
+            tasks,
+            addrs,
+            rec,
+            clients: u64::from(w.clients),
+        }
+    }
+
+    /// Stops adding, then reads the whole set through the live nodes
+    /// until one answers as primary or `deadline` passes.
+    pub async fn stop(self, live: &[String], deadline: Duration) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let give_up = Instant::now() + deadline;
+        while Instant::now() < give_up {
+            for node in live {
+                let Some(ip) = self.addrs.ip(node) else {
+                    continue;
+                };
+                let op = Op {
+                    rec: &self.rec,
+                    client: self.clients,
+                    node,
+                };
+                let t = op.invoke(Func::Read, None);
+                let a = patroni::set_read(ip).await;
+                let done = matches!(a, Answer::Ok(_));
+                op.complete(Func::Read, a, t);
+                if done {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+struct Op<'a> {
+    rec: &'a Recorder,
+    client: u64,
+    node: &'a str,
+}
+
+impl Op<'_> {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.rec.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn event(
+        &self,
+        kind: Type,
+        f: Func,
+        value: Option<serde_json::Value>,
+        time_us: u64,
+    ) -> EventKind {
+        EventKind::Op(Event {
+            kind,
+            client: self.client,
+            f,
+            key: KEY.into(),
+            value,
+            from: None,
+            to: None,
+            time_us,
+            node: Some(self.node.to_string()),
+        })
+    }
+
+    fn invoke(&self, f: Func, e: Option<i64>) -> u64 {
+        let t = self.now_us();
+        self.rec
+            .push(self.event(Type::Invoke, f, e.map(serde_json::Value::from), t));
+        t
+    }
+
+    fn complete(&self, f: Func, a: Answer, invoked: u64) {
+        let (kind, value) = match a {
+            Answer::Ok(Some(json)) => (
+                Type::Ok,
+                Some(serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)),
+            ),
+            Answer::Ok(None) => (Type::Ok, None),
+            Answer::Fail => (Type::Fail, None),
+            Answer::Unknown => (Type::Unknown, None),
+        };
+        let t = self.now_us().max(invoked);
+        self.rec.push(self.event(kind, f, value, t));
+    }
+}
