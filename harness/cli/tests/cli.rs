@@ -194,6 +194,21 @@ fn check_judges_a_saved_history() {
     );
     assert!(out.contains("n3"), "{out}");
 
+    // A set that lost an acknowledged element.
+    let lost = write(
+        "set.jsonl",
+        &[
+            r#"{"type":"invoke","client":1,"f":"add","key":"s","value":7,"time_us":0}"#,
+            r#"{"type":"ok","client":1,"f":"add","key":"s","time_us":1}"#,
+            r#"{"type":"invoke","client":2,"f":"read","key":"s","time_us":2}"#,
+            r#"{"type":"ok","client":2,"f":"read","key":"s","value":[],"time_us":3}"#,
+        ],
+    );
+    let (code, out, err) = run(&["check", &lost]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("1 lost: 7"), "{out}");
+    assert!(out.contains("SET ANOMALY"), "{out}");
+
     let broken = write("broken.jsonl", &[w, "{\"type\":\"ok\"}"]);
     let (code, out, err) = run(&["check", &broken]);
     assert_eq!(code, Some(2), "{out}{err}");

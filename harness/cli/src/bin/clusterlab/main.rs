@@ -93,7 +93,12 @@ fn check_history(path: &std::path::Path) -> ExitCode {
     };
     let started = std::time::Instant::now();
     let verdicts = linearizable::check(&ops, linearizable::Budget::default());
+    let sets = history::set::check(&ops);
     let (mut bad, mut unknown) = (0, 0);
+    let bad_sets = sets.iter().filter(|r| !r.valid()).count();
+    for r in &sets {
+        println!("{}", r.summary());
+    }
     for (_, v) in &verdicts {
         match v {
             linearizable::Verdict::Linearizable => {}
@@ -109,19 +114,22 @@ fn check_history(path: &std::path::Path) -> ExitCode {
     }
     let word = if bad > 0 {
         "NOT LINEARIZABLE"
+    } else if bad_sets > 0 {
+        "SET ANOMALY"
     } else if unknown > 0 {
         "UNKNOWN"
     } else {
         "LINEARIZABLE"
     };
     println!(
-        "{word}  {}: {} operations on {} keys, {bad} keys with anomalies, {unknown} undecided, checked in {:.2?}",
+        "{word}  {}: {} operations on {} keys, {} keys with anomalies, {unknown} undecided, checked in {:.2?}",
         file.display(),
         ops.len(),
-        verdicts.len(),
+        verdicts.len() + sets.len(),
+        bad + bad_sets,
         started.elapsed()
     );
-    ExitCode::from(if bad > 0 {
+    ExitCode::from(if bad + bad_sets > 0 {
         1
     } else if unknown > 0 {
         3
