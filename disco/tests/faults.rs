@@ -121,6 +121,82 @@ async fn a_restarted_node_does_not_adopt_its_earlier_lifes_claim() {
     drop(again);
 }
 
+/// 1d. Found by mutation testing: a node that finds another's claim pending
+/// waits for the key to change (a watch), then decides; it does not ask
+/// the store again and again while the claimant initialises its database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_claim_is_waited_for_not_polled() {
+    let s = Server::etcd().await;
+    let cfg = |n| config(n, "pending", 2, false);
+    let first =
+        Node::start_uncommitted(s.etcd_registry().await, cfg("n1"), Duration::from_secs(10))
+            .await
+            .unwrap();
+    let (r, control) = faulty(&s).await;
+    let second = tokio::spawn(Node::start(r, cfg("n2"), Duration::from_secs(30)));
+    assert!(
+        within(Duration::from_secs(5), || async {
+            control.calls("create") >= 1
+        })
+        .await
+    );
+    let seen = control.calls("create");
+    let polled = within(Duration::from_secs(2), || async {
+        control.calls("create") > seen + 2
+    })
+    .await;
+    assert!(
+        !polled,
+        "a pending claim was polled: {} creates",
+        control.calls("create")
+    );
+    first.bootstrapped(&s.etcd_registry().await).await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("n2 decides once the claim is committed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        *second.role(),
+        Role::Join {
+            bootstrapper: "n1".into()
+        }
+    );
+}
+
+/// 1e. Found by mutation testing: a claim that lapsed (its lease revoked
+/// from outside) and was then won by another node cannot be committed: the
+/// commit says the bootstrap was lost, never that it succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_claim_cannot_be_committed() {
+    let s = Server::etcd().await;
+    let cfg = |n| config(n, "lapsed", 3, false);
+    let first =
+        Node::start_uncommitted(s.etcd_registry().await, cfg("n1"), Duration::from_secs(10))
+            .await
+            .unwrap();
+    let r = s.etcd_registry().await;
+    let key = Keys::new("disco", "lapsed").bootstrap();
+    let claim = r.get(&key).await.unwrap().expect("n1's claim");
+    r.revoke(claim.lease.as_ref().expect("a claim is on a lease"))
+        .await
+        .unwrap();
+    let second =
+        Node::start_uncommitted(s.etcd_registry().await, cfg("n2"), Duration::from_secs(10))
+            .await
+            .unwrap();
+    assert_eq!(
+        *second.role(),
+        Role::Bootstrap,
+        "n2 claims once n1's claim is gone"
+    );
+    let err = first.bootstrapped(&r).await.unwrap_err();
+    assert!(
+        matches!(err, disco::DiscoError::BootstrapLost { .. }),
+        "{err}"
+    );
+}
+
 /// 2. A store that refuses the claim outright (Consul's 409 for any failed
 /// operation of a transaction) is retried with backoff, not hammered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
