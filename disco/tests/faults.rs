@@ -197,6 +197,24 @@ async fn a_lapsed_claim_cannot_be_committed() {
     );
 }
 
+/// 1f. Found by mutation testing: a commit applied whose reply was lost is
+/// recognised as done on the retry, not taken for a lost bootstrap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_reply_was_lost_is_done() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let node = Node::start_uncommitted(
+        r.clone(),
+        config("n1", "commit-reply", 2, false),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    control.once("cas", Fault::DropReply);
+    node.bootstrapped(&r).await.unwrap();
+    assert_eq!(control.calls("cas"), 2, "the reply was lost once");
+}
+
 /// 2. A store that refuses the claim outright (Consul's 409 for any failed
 /// operation of a transaction) is retried with backoff, not hammered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
