@@ -92,6 +92,9 @@ pub struct Model {
     node_registered: bool,
     /// The latest time the model was told (at each expiry check).
     now: Duration,
+    /// Keys deleted by a session's end rather than by a client's request,
+    /// not yet taken by [`Model::take_lapsed`].
+    lapsed: Vec<String>,
 }
 
 impl Default for Model {
@@ -110,6 +113,7 @@ impl Default for Model {
             delayed: BTreeMap::new(),
             node_registered: true,
             now: Duration::ZERO,
+            lapsed: Vec::new(),
         }
     }
 }
@@ -232,9 +236,17 @@ impl Model {
             if delay > Duration::ZERO {
                 self.delayed.insert(k.clone(), self.now + delay);
             }
+            self.lapsed.push(k.clone());
             self.remove(&k, idx);
         }
         gone.is_some()
+    }
+
+    /// The keys deleted by a session's end (expiry, destruction,
+    /// invalidation) since the last call: writes no client's request
+    /// records, which the simulator's history must still hold.
+    pub fn take_lapsed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.lapsed)
     }
 
     fn remove(&mut self, key: &str, idx: u64) {

@@ -48,6 +48,9 @@ pub struct Model {
     next_lease: i64,
     history: Vec<PbEvent>,
     compacted: i64,
+    /// Keys deleted by a lease's end rather than by a client's request,
+    /// not yet taken by [`Model::take_lapsed`].
+    lapsed: Vec<String>,
 }
 
 impl Default for Model {
@@ -59,6 +62,7 @@ impl Default for Model {
             next_lease: 0x1000,
             history: Vec::new(),
             compacted: 0,
+            lapsed: Vec::new(),
         }
     }
 }
@@ -155,6 +159,7 @@ impl Model {
         if !lease.keys.is_empty() {
             self.revision += 1;
             for k in lease.keys {
+                self.lapsed.push(String::from_utf8_lossy(&k).into_owned());
                 self.remove(&k);
             }
         }
@@ -233,6 +238,13 @@ impl Model {
             prev_kv: None,
         });
         self.kv.insert(key.to_vec(), kv);
+    }
+
+    /// The keys deleted by a lease's end (expiry or revocation) since the
+    /// last call: writes no client's request records, which the simulator's
+    /// history must still hold.
+    pub fn take_lapsed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.lapsed)
     }
 
     /// Deletes the range at the current revision; how many went.

@@ -9,6 +9,7 @@ pub mod freeze;
 pub mod nemesis;
 pub mod net;
 pub mod node;
+pub mod recorded;
 pub mod registry;
 
 use std::time::Duration;
@@ -16,8 +17,9 @@ use std::time::Duration;
 use std::collections::BTreeSet;
 
 use clusterlab_core::fault::{Engine, ROLE_WAIT};
+use clusterlab_core::history::judge;
 use clusterlab_core::referee::{Referee, Timed};
-use clusterlab_core::trace::Trace;
+use clusterlab_core::trace::{EventKind, Trace};
 use clusterlab_core::view::{NodeState, NodeView, StoreView, View, Window};
 use clusterlab_core::Outcome;
 use clusterlab_scenario::{Scenario, StoreKind, World};
@@ -27,6 +29,7 @@ use disco::leader::LeaderRecord;
 use crate::baseline::Strategy;
 use board::Board;
 use nemesis::{Net, SimNemesis, STORE};
+use recorded::{Recorded, Recorder};
 use registry::Modelled;
 
 /// The registry host's name.
@@ -106,28 +109,36 @@ pub fn simulate(
     let modelled = Modelled::new(kind);
     let served = modelled.clone();
     sim.host(REGISTRY, move || served.clone().serve());
+    let recorder = Recorder::default();
     let d = &scenario.discovery;
     for name in &scenario.cluster.nodes {
-        let (name, prefix, cluster, ttl, board) = (
+        let (name, prefix, cluster, ttl, board, recorder) = (
             name.clone(),
             d.prefix.clone(),
             d.cluster.clone(),
             d.ttl,
             board.clone(),
+            recorder.clone(),
         );
         let host = name.clone();
         sim.host(host.as_str(), move || {
-            let (name, prefix, cluster, board) =
-                (name.clone(), prefix.clone(), cluster.clone(), board.clone());
+            let (name, prefix, cluster, board, recorder) = (
+                name.clone(),
+                prefix.clone(),
+                cluster.clone(),
+                board.clone(),
+                recorder.clone(),
+            );
             let frozen = board.frozen(&name);
             freeze::gated(frozen, async move {
                 match kind {
                     StoreKind::Etcd => {
                         let r = registry::etcd_registry().await?;
+                        let r = Recorded::new(r, recorder, &name);
                         strategy.run(r, name, prefix, cluster, ttl, board).await
                     }
                     StoreKind::Consul => {
-                        let r = registry::consul_registry();
+                        let r = Recorded::new(registry::consul_registry(), recorder, &name);
                         strategy.run(r, name, prefix, cluster, ttl, board).await
                     }
                 }
@@ -170,8 +181,12 @@ pub fn simulate(
             }
             record(fired.into_iter().map(|e| (now, e)).collect());
         }
+        let before = sim.elapsed();
         sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
         let now = sim.elapsed();
+        for key in modelled.take_lapsed() {
+            recorder.store_deleted(&key, before, now);
+        }
         for (at, node) in board.take_bootstraps() {
             record(vec![referee.bootstrap(at, &node)]);
         }
@@ -188,6 +203,11 @@ pub fn simulate(
     let end = sim.elapsed();
     let trace = board.trace();
     record(referee.finish(&trace, end));
+    // The nodes' registry calls: the store model held to linearizability.
+    for e in recorder.events() {
+        board.event(Duration::from_micros(e.time_us), EventKind::Op(e));
+    }
+    record(judge::judge(&board.trace(), scenario.expect.linearizable));
     let trace = board.trace();
     let outcome = Outcome::from_trace(scenario, World::Sim, &format!("seed-{seed}"), seed, &trace);
     Ok(Simulated { trace, outcome })

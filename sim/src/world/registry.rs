@@ -36,6 +36,8 @@ pub struct Modelled {
     pub model: Model,
     /// The faults the driver puts into the store.
     pub chaos: Chaos,
+    /// Keys deleted from outside (an operator's delete), not yet taken.
+    deleted: Arc<Mutex<Vec<String>>>,
 }
 
 /// One key as the driver reads it.
@@ -57,6 +59,7 @@ impl Modelled {
         Modelled {
             model,
             chaos: Chaos::default(),
+            deleted: Arc::default(),
         }
     }
 
@@ -127,6 +130,22 @@ impl Modelled {
                 m.lock().expect("model lock").delete(key, None);
             }
         }
+        self.deleted
+            .lock()
+            .expect("model lock")
+            .push(key.to_string());
+    }
+
+    /// The keys that went since the last call without a node's request:
+    /// a lease's or session's end, or a delete from outside. The history
+    /// holds them as the store's own writes.
+    pub fn take_lapsed(&self) -> Vec<String> {
+        let mut keys = std::mem::take(&mut *self.deleted.lock().expect("model lock"));
+        keys.extend(match &self.model {
+            Model::Etcd(m) => m.lock().expect("model lock").take_lapsed(),
+            Model::Consul(m) => m.lock().expect("model lock").take_lapsed(),
+        });
+        keys
     }
 
     /// Revokes the lease (destroys the session) `key` lives on, from
