@@ -295,13 +295,7 @@ pub fn table(a: &Anomaly) -> String {
     );
     out.push_str("  op   line  client  node      invoke_us   complete_us  operation\n");
     for o in &a.window {
-        let what = match (o.f, &o.outcome) {
-            (super::Func::Read, Outcome::Ok(Some(v))) => format!("read -> {}", show(v)),
-            (super::Func::Read, _) => "read -> ?".to_string(),
-            (super::Func::Write, _) => format!("write {}", show(&o.value)),
-            (super::Func::Cas, _) => format!("cas {} -> {}", show(&o.from), show(&o.value)),
-            (super::Func::Add, _) => format!("add {}", show(&o.value)),
-        };
+        let what = describe(o);
         let done = o
             .complete_us
             .map_or_else(|| "unknown".to_string(), |t| t.to_string());
@@ -321,6 +315,17 @@ pub fn table(a: &Anomaly) -> String {
         ));
     }
     out
+}
+
+/// What an operation did, as the table and the timeline print it.
+pub fn describe(o: &Op) -> String {
+    match (o.f, &o.outcome) {
+        (super::Func::Read, Outcome::Ok(Some(v))) => format!("read -> {}", show(v)),
+        (super::Func::Read, _) => "read -> ?".to_string(),
+        (super::Func::Write, _) => format!("write {}", show(&o.value)),
+        (super::Func::Cas, _) => format!("cas {} -> {}", show(&o.from), show(&o.value)),
+        (super::Func::Add, _) => format!("add {}", show(&o.value)),
+    }
 }
 
 fn show(v: &super::Value) -> String {

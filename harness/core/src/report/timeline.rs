@@ -4,11 +4,15 @@
 //! (`+n3 -n2`: whom it gained and lost); the top row shows who the discovery
 //! leader key named; every failed check is a red line at its instant,
 //! labelled with its name, with a cross on the rows of the nodes involved;
+//! a history that is not linearizable has its smallest failing window drawn
+//! as one bar per operation (invocation to completion, open-ended if
+//! unknown) on its node's row, the operation no order can complete in red;
 //! the bottom panel plots every write's latency (failed writes in red).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::history::{from_events, linearizable};
 use crate::trace::{EventKind, NodeRole, Trace};
 use plotters::prelude::*;
 
@@ -211,6 +215,45 @@ pub fn render(path: &Path, title: &str, nodes: &[String], trace: &Trace) -> Resu
             )))
             .map_err(err)?;
     }
+    // The anomaly's window, if the history has one.
+    if let Some(a) = anomaly(trace) {
+        let purple = RGBColor(106, 61, 154);
+        let label_font = ("sans-serif", 10).into_font();
+        for (i, o) in a.window.iter().enumerate() {
+            // Operations of nodes outside the cluster (the store's own
+            // writes, outside clients) go on the leader key's row.
+            let row = o.node.as_deref().and_then(row_of).unwrap_or(nodes.len());
+            let y = if row == nodes.len() {
+                rows as f64 - 1.0
+            } else {
+                y_of(row) - 1.0
+            } + 0.1
+                + 0.12 * (i % 3) as f64;
+            let from = o.invoke_us as f64 / 1e6;
+            let to = o
+                .complete_us
+                .map_or(end, |t| t as f64 / 1e6)
+                .max(from + end / 400.0);
+            let color = if o.id == a.stuck { red } else { purple };
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(from, y), (to, y + 0.08)],
+                    color.filled(),
+                )))
+                .map_err(err)?;
+            let mut what = linearizable::describe(o);
+            if what.chars().count() > 40 {
+                what = what.chars().take(39).collect::<String>() + "…";
+            }
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("#{} {what}", o.id),
+                    (from, y + 0.1),
+                    label_font.clone().color(&color),
+                )))
+                .map_err(err)?;
+        }
+    }
     // The leader key row, with a mark at every change.
     let ky = rows as f64 - 1.0;
     let (px, py) = chart.backend_coord(&(0.0, ky + 0.5));
@@ -290,6 +333,30 @@ pub fn render(path: &Path, title: &str, nodes: &[String], trace: &Trace) -> Resu
     Ok(())
 }
 
+/// The first non-linearizable window of the run's history, when a
+/// `linearizable` check found one (failed, or expected and found).
+fn anomaly(trace: &Trace) -> Option<linearizable::Anomaly> {
+    let found = trace.events.iter().any(|e| {
+        matches!(&e.kind, EventKind::Check { name, detail, .. }
+            if name == crate::history::judge::NAME && detail.contains("not linearizable"))
+    });
+    if !found {
+        return None;
+    }
+    let lines = trace
+        .history()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (i + 1, e));
+    let ops = from_events("history.jsonl", lines).ok()?;
+    linearizable::check(&ops, linearizable::Budget::default())
+        .into_iter()
+        .find_map(|(_, v)| match v {
+            linearizable::Verdict::NotLinearizable(a) => Some(a),
+            _ => None,
+        })
+}
+
 /// How a member view changed: `+n3 -n2`, or the whole view the first time.
 fn change(before: Option<&[String]>, after: &[String]) -> String {
     let Some(before) = before else {
@@ -318,5 +385,56 @@ mod tests {
             change(Some(&v(&["n1", "n2"])), &v(&["n1", "n3"])),
             "+n3 -n2"
         );
+    }
+
+    #[test]
+    fn a_non_linearizable_window_is_drawn_on_its_nodes_rows() {
+        use crate::history::{judge, Event, Func, Type};
+        use std::time::Duration;
+        let ev = |kind, client, f, value: Option<i64>, t| {
+            EventKind::Op(Event {
+                kind,
+                client,
+                f,
+                key: "x".into(),
+                value: value.map(serde_json::Value::from),
+                from: None,
+                to: None,
+                time_us: t,
+                node: Some(format!("n{client}")),
+            })
+        };
+        let mut t = Trace::default();
+        let at = Duration::from_millis(1);
+        t.push(at, ev(Type::Invoke, 1, Func::Write, Some(1), 10_000));
+        t.push(at, ev(Type::Ok, 1, Func::Write, None, 20_000));
+        t.push(at, ev(Type::Invoke, 3, Func::Write, Some(2), 22_000));
+        t.push(at, ev(Type::Ok, 3, Func::Write, None, 25_000));
+        t.push(at, ev(Type::Invoke, 2, Func::Read, None, 30_000));
+        t.push(at, ev(Type::Ok, 2, Func::Read, Some(1), 40_000));
+        for (at, e) in judge::judge(&t, true) {
+            t.push(at, e);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("timeline.svg");
+        let nodes = ["n1", "n2", "n3"].map(String::from);
+        render(&path, "stale", &nodes, &t).expect("drawn");
+        let svg = std::fs::read_to_string(&path).expect("written");
+        assert!(svg.contains("write 2"), "the window's write is drawn");
+        assert!(
+            svg.contains("read -&gt; 1") || svg.contains("read -> 1"),
+            "and the stale read"
+        );
+        // A linearizable history draws no window.
+        let mut ok = Trace::default();
+        for e in t
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Op(_)))
+            .take(4)
+        {
+            ok.push(at, e.kind.clone());
+        }
+        assert!(anomaly(&ok).is_none());
     }
 }
