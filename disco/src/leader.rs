@@ -394,3 +394,27 @@ async fn wait_until_free<R: Registry>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fencing token is handed out only inside the leadership window:
+    /// at its last instant the store may already let another node win, so
+    /// the window is half-open. (A surviving mutant: `token` ignored the
+    /// window.)
+    #[tokio::test(start_paused = true)]
+    async fn the_token_ends_with_the_window() {
+        let open = Leadership::Leader {
+            token: Revision(7),
+            valid_until: Instant::now() + Duration::from_millis(1),
+        };
+        assert_eq!(open.token(), Some(Revision(7)));
+        assert!(open.is_leader_now());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(open.token(), None, "the window closed at valid_until");
+        assert!(!open.is_leader_now());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(open.token(), None);
+    }
+}

@@ -284,6 +284,55 @@ async fn a_leader_whose_key_is_deleted_steps_down_without_a_watch() {
     );
 }
 
+/// A resignation hands the key over at once: another campaigner wins well
+/// inside the TTL instead of waiting for the resigner's lease to lapse. (A
+/// surviving mutant: `Election::resign` that did nothing passed every
+/// test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resignation_hands_the_key_over_within_the_ttl() {
+    let s = Server::etcd().await;
+    let keys = Keys::new("disco", "resign");
+    let ttl = Duration::from_secs(20);
+    let mut elections = Vec::new();
+    for n in ["n1", "n2"] {
+        let r = s.etcd_registry().await;
+        let cfg = AnnounceConfig {
+            node: n.into(),
+            address: format!("{n}:7000"),
+            ttl,
+        };
+        let ann = Announcement::start(r.clone(), keys.clone(), cfg);
+        ann.registered(Duration::from_secs(10)).await.unwrap();
+        let me = LeaderRecord {
+            node: n.into(),
+            address: format!("{n}:7000"),
+        };
+        elections.push((Election::start(r, keys.clone(), me, ann.subscribe()), ann));
+    }
+    let leads = |e: &Election| e.current().is_leader_now();
+    let won = within(Duration::from_secs(10), || {
+        let any = elections.iter().any(|(e, _)| leads(e));
+        async move { any }
+    })
+    .await;
+    assert!(won, "nobody won the free key in 10 s");
+    let at = elections.iter().position(|(e, _)| leads(e)).unwrap();
+    let (resigner, _ann) = elections.remove(at);
+    resigner.resign().await;
+    let (other, _) = &elections[0];
+    let start = Instant::now();
+    let handed = within(Duration::from_secs(5), || {
+        let l = leads(other);
+        async move { l }
+    })
+    .await;
+    assert!(
+        handed,
+        "the other campaigner still follows {:?} after a resignation (TTL {ttl:?})",
+        start.elapsed()
+    );
+}
+
 /// 5. One renewal that never answers (a stalled connection) must not cost
 /// a 3 s lease: the next attempt comes within the lease (the renewal used
 /// to wait for its backend's 5 s deadline, or for ever).
