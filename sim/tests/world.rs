@@ -146,3 +146,72 @@ fn packet_loss_to_the_registry_is_survived() {
         assert!(out.trace.to_jsonl().contains("\"packet-loss\""));
     }
 }
+
+/// The `linearizable` check of a simulated run, which must have passed.
+fn linearizable_passed(name: &str, seed: u64, out: &world::Simulated) {
+    let check = out
+        .outcome
+        .checks
+        .iter()
+        .find(|c| c.name == "linearizable")
+        .unwrap_or_else(|| panic!("{name} seed {seed}: no linearizable check"));
+    assert!(check.passed, "{name} seed {seed}: {}", check.detail);
+}
+
+/// The nodes' own registry calls form the run's history, and the store
+/// models stay linearizable under the store faults: keys deleted, leases
+/// revoked and watches cancelled from outside (the store's own writes
+/// are in the history). Same seed, same history.
+#[test]
+fn the_nodes_calls_are_a_linearizable_history_under_store_faults() {
+    for name in ["sim-etcd-store-faults", "sim-consul-store-faults"] {
+        let s = scenario(name);
+        for seed in [1, 2] {
+            let a = world::run(&s, seed).unwrap();
+            linearizable_passed(name, seed, &a);
+            let history = a.trace.history();
+            assert!(history.len() > 100, "{name}: {} events", history.len());
+            assert!(
+                history.iter().any(|e| e.node.as_deref() == Some("store")),
+                "{name}: the store's own deletions are missing"
+            );
+            let b = world::run(&s, seed).unwrap();
+            assert_eq!(history, b.trace.history(), "{name} seed {seed}");
+        }
+    }
+}
+
+/// Replies lost after the store applied the call: the calls are unknown,
+/// and the revision of one that took effect is learnt from the read that
+/// saw it, so the history stays linearizable.
+#[test]
+fn calls_whose_replies_were_lost_are_unknown_and_placed_by_their_readers() {
+    let s = inline(
+        "lossy-replies",
+        "[[faults]]\nat = \"10s\"\naction = \"drop-replies\"\ntarget = [\"n1\", \"n2\", \"n3\"]\nrate = 0.5\nfor = \"10s\"\n\
+         [[faults]]\nat = \"11s\"\naction = \"revoke-lease\"\ntarget = [\"n1\", \"n2\", \"n3\"]",
+    );
+    let mut placed = 0;
+    for seed in 1..=3 {
+        let out = world::run(&s, seed).unwrap();
+        assert!(out.outcome.passed, "seed {seed}: {:#?}", out.outcome.checks);
+        linearizable_passed("lossy-replies", seed, &out);
+        let history = out.trace.history();
+        let unknown: Vec<u64> = history
+            .iter()
+            .filter(|e| e.kind == clusterlab_core::history::Type::Unknown)
+            .map(|e| e.client)
+            .collect();
+        assert!(!unknown.is_empty(), "seed {seed}: no reply was lost");
+        // An unknown write whose revision a reader taught us ends in
+        // `@<revision>`; one nobody saw in `@?<key>`.
+        placed += history
+            .iter()
+            .filter(|e| e.kind == clusterlab_core::history::Type::Invoke)
+            .filter(|e| unknown.contains(&e.client))
+            .filter_map(|e| e.value.as_ref().or(e.to.as_ref()))
+            .filter(|v| v.as_str().is_some_and(|v| !v.contains("@?")))
+            .count();
+    }
+    assert!(placed > 0, "no unknown write was ever seen by a reader");
+}
