@@ -9,6 +9,7 @@
 //! everything down. Every wait is a condition with a deadline.
 
 pub mod addrs;
+pub mod history;
 pub mod kind;
 pub mod nemesis;
 pub mod observe;

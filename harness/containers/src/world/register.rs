@@ -10,13 +10,13 @@
 use std::time::Duration;
 
 use clusterlab_core::fault::pick::Picker;
-use clusterlab_core::history::{Event, Func, Type};
-use clusterlab_core::trace::EventKind;
+use clusterlab_core::history::Func;
 use clusterlab_scenario::{ReadMode, Workload};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use super::addrs::Addrs;
+use super::history::{Args, OpClient};
 use super::kind::{consul, etcd, Answer, Kind};
 use super::recorder::Recorder;
 
@@ -146,52 +146,34 @@ impl Client {
         }
     }
 
-    fn now_us(&self) -> u64 {
-        u64::try_from(self.rec.elapsed().as_micros()).unwrap_or(u64::MAX)
+    fn op(&self) -> OpClient<'_> {
+        OpClient {
+            rec: &self.rec,
+            client: self.id,
+            node: &self.node,
+        }
     }
 
     /// Records the invocation; returns its time.
     fn invoke(&self, f: Func, key: &str, value: Option<&str>, from: Option<Option<&str>>) -> u64 {
-        let time_us = self.now_us();
         let json = |v: Option<&str>| v.map_or(serde_json::Value::Null, |s| s.into());
-        let (value, from, to) = match f {
-            Func::Cas => (None, from.map(json), value.map(|v| v.into())),
-            _ => (value.map(|v| v.into()), None, None),
+        let args = match f {
+            Func::Cas => Args {
+                from: from.map(json),
+                to: value.map(|v| v.into()),
+                ..Args::default()
+            },
+            _ => Args {
+                value: value.map(|v| v.into()),
+                ..Args::default()
+            },
         };
-        self.rec.push(EventKind::Op(Event {
-            kind: Type::Invoke,
-            client: self.id,
-            f,
-            key: key.to_string(),
-            value,
-            from,
-            to,
-            time_us,
-            node: Some(self.node.clone()),
-        }));
-        time_us
+        self.op().invoke(f, key, args)
     }
 
     fn complete(&self, f: Func, key: &str, a: Answer, invoked: u64) {
-        let (kind, value) = match a {
-            Answer::Ok(v) if f == Func::Read => (
-                Type::Ok,
-                Some(v.map_or(serde_json::Value::Null, serde_json::Value::from)),
-            ),
-            Answer::Ok(_) => (Type::Ok, None),
-            Answer::Fail => (Type::Fail, None),
-            Answer::Unknown => (Type::Unknown, None),
-        };
-        self.rec.push(EventKind::Op(Event {
-            kind,
-            client: self.id,
-            f,
-            key: key.to_string(),
-            value,
-            from: None,
-            to: None,
-            time_us: self.now_us().max(invoked),
-            node: Some(self.node.clone()),
-        }));
+        self.op().complete(f, key, a, invoked, |v| {
+            (f == Func::Read).then(|| v.map_or(serde_json::Value::Null, serde_json::Value::from))
+        });
     }
 }

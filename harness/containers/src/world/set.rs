@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use clusterlab_core::history::{Event, Func, Type};
-use clusterlab_core::trace::EventKind;
+use clusterlab_core::history::Func;
 use clusterlab_scenario::Workload;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::addrs::Addrs;
+use super::history::{Args, OpClient};
 use super::kind::{patroni, Answer};
 use super::observe::Observed;
 use super::recorder::Recorder;
@@ -61,18 +61,18 @@ impl Clients {
                         else {
                             continue;
                         };
-                        let op = Op {
+                        let op = OpClient {
                             rec: &rec,
                             client: c,
                             node: &node,
                         };
                         if n % 10 == 0 {
-                            let t = op.invoke(Func::Read, None);
-                            op.complete(Func::Read, patroni::set_read(ip).await, t);
+                            let t = op.invoke(Func::Read, KEY, Args::default());
+                            complete(&op, Func::Read, patroni::set_read(ip).await, t);
                         } else {
                             let e = (c as i64) * 1_000_000 + n;
-                            let t = op.invoke(Func::Add, Some(e));
-                            op.complete(Func::Add, patroni::set_add(ip, e).await, t);
+                            let t = add(&op, e);
+                            complete(&op, Func::Add, patroni::set_add(ip, e).await, t);
                         }
                     }
                 })
@@ -100,15 +100,15 @@ impl Clients {
                 let Some(ip) = self.addrs.ip(node) else {
                     continue;
                 };
-                let op = Op {
+                let op = OpClient {
                     rec: &self.rec,
                     client: self.clients,
                     node,
                 };
-                let t = op.invoke(Func::Read, None);
+                let t = op.invoke(Func::Read, KEY, Args::default());
                 let a = patroni::set_read(ip).await;
                 let done = matches!(a, Answer::Ok(_));
-                op.complete(Func::Read, a, t);
+                complete(&op, Func::Read, a, t);
                 if done {
                     return;
                 }
@@ -118,55 +118,16 @@ impl Clients {
     }
 }
 
-struct Op<'a> {
-    rec: &'a Recorder,
-    client: u64,
-    node: &'a str,
+fn add(op: &OpClient<'_>, e: i64) -> u64 {
+    let args = Args {
+        value: Some(e.into()),
+        ..Args::default()
+    };
+    op.invoke(Func::Add, KEY, args)
 }
 
-impl Op<'_> {
-    fn now_us(&self) -> u64 {
-        u64::try_from(self.rec.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    fn event(
-        &self,
-        kind: Type,
-        f: Func,
-        value: Option<serde_json::Value>,
-        time_us: u64,
-    ) -> EventKind {
-        EventKind::Op(Event {
-            kind,
-            client: self.client,
-            f,
-            key: KEY.into(),
-            value,
-            from: None,
-            to: None,
-            time_us,
-            node: Some(self.node.to_string()),
-        })
-    }
-
-    fn invoke(&self, f: Func, e: Option<i64>) -> u64 {
-        let t = self.now_us();
-        self.rec
-            .push(self.event(Type::Invoke, f, e.map(serde_json::Value::from), t));
-        t
-    }
-
-    fn complete(&self, f: Func, a: Answer, invoked: u64) {
-        let (kind, value) = match a {
-            Answer::Ok(Some(json)) => (
-                Type::Ok,
-                Some(serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)),
-            ),
-            Answer::Ok(None) => (Type::Ok, None),
-            Answer::Fail => (Type::Fail, None),
-            Answer::Unknown => (Type::Unknown, None),
-        };
-        let t = self.now_us().max(invoked);
-        self.rec.push(self.event(kind, f, value, t));
-    }
+fn complete(op: &OpClient<'_>, f: Func, a: Answer, invoked: u64) {
+    op.complete(f, KEY, a, invoked, |v| {
+        v.map(|json| serde_json::from_str(&json).unwrap_or(serde_json::Value::Null))
+    });
 }

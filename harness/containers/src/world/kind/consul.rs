@@ -86,15 +86,7 @@ async fn agent_name(http: &reqwest::Client, ip: Ipv4Addr) -> Option<String> {
 
 /// A KV put; acknowledged when Consul answers `true`.
 pub async fn write(http: &reqwest::Client, ip: Ipv4Addr, key: &str, value: &str) -> bool {
-    let Ok(resp) = http
-        .put(format!("http://{ip}:8500/v1/kv/{key}"))
-        .body(value.to_string())
-        .send()
-        .await
-    else {
-        return false;
-    };
-    resp.status().is_success() && resp.text().await.is_ok_and(|t| t.trim() == "true")
+    reg_write(http, ip, key, value).await == Answer::Ok(None)
 }
 
 /// A consistent read of one key.

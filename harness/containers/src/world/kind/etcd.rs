@@ -110,13 +110,7 @@ pub async fn read(
     let v = post(http, ip, "/v3/kv/range", json!({"key": B64.encode(key)}))
         .await
         .ok_or_else(|| format!("no answer from {ip}"))?;
-    let Some(kv) = v["kvs"].as_array().and_then(|a| a.first()) else {
-        return Ok(None);
-    };
-    let raw = B64
-        .decode(kv["value"].as_str().unwrap_or(""))
-        .map_err(|e| e.to_string())?;
-    Ok(Some(String::from_utf8_lossy(&raw).into_owned()))
+    value_of(&v)
 }
 
 /// A register read (`serializable`: the member's local copy).
@@ -128,7 +122,7 @@ pub async fn reg_read(
 ) -> Answer {
     let body = json!({"key": B64.encode(key), "serializable": serializable});
     match post(http, ip, "/v3/kv/range", body).await {
-        Some(v) if v.get("header").is_some() => Answer::Ok(value_of(&v)),
+        Some(v) if v.get("header").is_some() => Answer::Ok(value_of(&v).ok().flatten()),
         // A read that got no answer changed nothing.
         _ => Answer::Fail,
     }
@@ -173,8 +167,14 @@ pub async fn reg_cas(
     }
 }
 
-fn value_of(range: &Value) -> Option<String> {
-    let kv = range["kvs"].as_array().and_then(|a| a.first())?;
-    let raw = B64.decode(kv["value"].as_str().unwrap_or("")).ok()?;
-    Some(String::from_utf8_lossy(&raw).into_owned())
+/// The first key's value in a range answer (`None`: no key); an error if
+/// etcd's base64 does not decode.
+fn value_of(range: &Value) -> Result<Option<String>, String> {
+    let Some(kv) = range["kvs"].as_array().and_then(|a| a.first()) else {
+        return Ok(None);
+    };
+    let raw = B64
+        .decode(kv["value"].as_str().unwrap_or(""))
+        .map_err(|e| e.to_string())?;
+    Ok(Some(String::from_utf8_lossy(&raw).into_owned()))
 }
