@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
-use super::linearizable::{self, Budget, Verdict};
-use super::{from_events, set, Op};
+use super::linearizable::{self, Budget};
+use super::verdict::Judgement;
+use super::{from_events, Op};
 use crate::trace::{EventKind, Trace};
 
 /// The check's name.
@@ -37,8 +38,10 @@ pub fn judge(trace: &Trace, expect_linearizable: bool) -> Vec<(Duration, EventKi
             return vec![(end, check(false, detail, Vec::new()))];
         }
     };
-    let mut out: Vec<(Duration, EventKind)> = set::check(&ops)
-        .into_iter()
+    let judged = Judgement::of(&ops, Budget::default());
+    let mut out: Vec<(Duration, EventKind)> = judged
+        .sets
+        .iter()
         .map(|r| {
             let e = EventKind::Check {
                 name: SET.into(),
@@ -49,32 +52,23 @@ pub fn judge(trace: &Trace, expect_linearizable: bool) -> Vec<(Duration, EventKi
             (end, e)
         })
         .collect();
-    out.extend(registers(&ops, end, expect_linearizable));
+    out.extend(registers(&ops, &judged, end, expect_linearizable));
     out
 }
 
 /// The `linearizable` check over the registers, if there are any.
 fn registers(
     ops: &[Op],
+    judged: &Judgement,
     end: Duration,
     expect_linearizable: bool,
 ) -> Option<(Duration, EventKind)> {
-    let verdicts = linearizable::check(ops, Budget::default());
-    if verdicts.is_empty() {
+    if judged.registers.is_empty() {
         return None;
     }
-    let keys = verdicts.len();
-    let anomaly = verdicts.iter().find_map(|(_, v)| match v {
-        Verdict::NotLinearizable(a) => Some(a),
-        _ => None,
-    });
-    let unknown: Vec<&String> = verdicts
-        .iter()
-        .filter_map(|(_, v)| match v {
-            Verdict::Unknown { reason } => Some(reason),
-            _ => None,
-        })
-        .collect();
+    let keys = judged.registers.len();
+    let anomaly = judged.anomalies().next();
+    let unknown: Vec<&String> = judged.undecided().collect();
     let (ok, unk) = count(ops);
     let summary = format!(
         "{} operations ({ok} ok, {unk} unknown) on {keys} keys",

@@ -15,6 +15,7 @@ pub mod judge;
 pub mod linearizable;
 pub mod register;
 pub mod set;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 

@@ -68,7 +68,7 @@ fn main() -> ExitCode {
 
 /// `clusterlab check`: the linearizability verdict on a saved history.
 fn check_history(path: &std::path::Path) -> ExitCode {
-    use clusterlab_core::history::{self, linearizable};
+    use clusterlab_core::history::{self, linearizable, verdict::Judgement};
     let file = if path.is_dir() {
         path.join("history.jsonl")
     } else {
@@ -92,26 +92,19 @@ fn check_history(path: &std::path::Path) -> ExitCode {
         }
     };
     let started = std::time::Instant::now();
-    let verdicts = linearizable::check(&ops, linearizable::Budget::default());
-    let sets = history::set::check(&ops);
-    let (mut bad, mut unknown) = (0, 0);
-    let bad_sets = sets.iter().filter(|r| !r.valid()).count();
-    for r in &sets {
+    let judged = Judgement::of(&ops, linearizable::Budget::default());
+    for r in &judged.sets {
         println!("{}", r.summary());
     }
-    for (_, v) in &verdicts {
-        match v {
-            linearizable::Verdict::Linearizable => {}
-            linearizable::Verdict::NotLinearizable(a) => {
-                bad += 1;
-                println!("{}", linearizable::table(a));
-            }
-            linearizable::Verdict::Unknown { reason } => {
-                unknown += 1;
-                println!("unknown: {reason}");
-            }
-        }
+    for a in judged.anomalies() {
+        println!("{}", linearizable::table(a));
     }
+    for reason in judged.undecided() {
+        println!("unknown: {reason}");
+    }
+    let bad = judged.anomalies().count();
+    let bad_sets = judged.bad_sets().count();
+    let unknown = judged.undecided().count();
     let word = if bad > 0 {
         "NOT LINEARIZABLE"
     } else if bad_sets > 0 {
@@ -125,7 +118,7 @@ fn check_history(path: &std::path::Path) -> ExitCode {
         "{word}  {}: {} operations on {} keys, {} keys with anomalies, {unknown} undecided, checked in {:.2?}",
         file.display(),
         ops.len(),
-        verdicts.len() + sets.len(),
+        judged.registers.len() + judged.sets.len(),
         bad + bad_sets,
         started.elapsed()
     );
