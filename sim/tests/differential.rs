@@ -233,10 +233,15 @@ fn cas(o: &Observer, c: Result<Cas, RegistryError>) -> String {
 
 /// Serves the model on a loopback port; returns its client.
 async fn model() -> EtcdRegistry {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let store = Store::new();
     tokio::spawn(store.clone().sweep());
+    EtcdRegistry::connect(&[serve(store).await]).await.unwrap()
+}
+
+/// Serves `store` over etcd's gRPC API on a loopback port; its URL.
+async fn serve(store: Store) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let (kv, lease, watch) = store.services();
     let incoming = futures_util::stream::unfold(listener, |l| async move {
         Some((l.accept().await.map(|(s, _)| s), l))
@@ -248,9 +253,7 @@ async fn model() -> EtcdRegistry {
             .add_service(watch)
             .serve_with_incoming(incoming),
     );
-    EtcdRegistry::connect(&[format!("http://{addr}")])
-        .await
-        .unwrap()
+    format!("http://{addr}")
 }
 
 /// Runs 256 generated sequences against `real` and `model`; returns how
@@ -410,21 +413,7 @@ async fn session_expiry_matches_real_consul() {
 /// Serves the etcd model on loopback; its URL, for clients other than
 /// disco's (a compaction, a watch from a revision).
 async fn model_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let store = Store::new();
-    let (kv, lease, watch) = store.services();
-    let incoming = futures_util::stream::unfold(listener, |l| async move {
-        Some((l.accept().await.map(|(s, _)| s), l))
-    });
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(kv)
-            .add_service(lease)
-            .add_service(watch)
-            .serve_with_incoming(incoming),
-    );
-    format!("http://{addr}")
+    serve(Store::new()).await
 }
 
 /// What a watch from `from` (relative to `base`) says first: cancelled, and

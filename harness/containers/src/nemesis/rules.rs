@@ -55,42 +55,15 @@ pub fn rules(atom: &Atom, ip: impl Fn(&str) -> Option<Ipv4Addr>, stores: &[Ipv4A
             }
         }
         Atom::Loss(n, ppm) => {
-            // `-m statistic`: this kernel has no netem.
-            let p = format!("{:.6}", f64::from(*ppm) / 1e6);
             for dir in [["!", "-i", "lo"], ["!", "-o", "lo"]] {
-                let mut spec = dir.to_vec();
-                spec.extend([
-                    "-m",
-                    "statistic",
-                    "--mode",
-                    "random",
-                    "--probability",
-                    &p,
-                    "-j",
-                    "DROP",
-                ]);
-                out.push(rule(n, &spec));
+                out.push(drop_randomly(n, &dir, *ppm));
             }
         }
         Atom::ReplyLoss(n, ppm) => {
             // Requests reach the store; its answers do not come back.
-            let p = format!("{:.6}", f64::from(*ppm) / 1e6);
             for s in stores {
-                out.push(rule(
-                    n,
-                    &[
-                        "-s",
-                        &s.to_string(),
-                        "-m",
-                        "statistic",
-                        "--mode",
-                        "random",
-                        "--probability",
-                        &p,
-                        "-j",
-                        "DROP",
-                    ],
-                ));
+                let from = s.to_string();
+                out.push(drop_randomly(n, &["-s", &from], *ppm));
             }
         }
         Atom::Pause(_)
@@ -103,6 +76,24 @@ pub fn rules(atom: &Atom, ip: impl Fn(&str) -> Option<Ipv4Addr>, stores: &[Ipv4A
         | Atom::NodeGone => {}
     }
     out
+}
+
+/// In `node`'s namespace, drops a random `ppm` millionths of what
+/// `matching` selects (`-m statistic`: this kernel has no netem).
+fn drop_randomly(node: &str, matching: &[&str], ppm: u32) -> Rule {
+    let p = format!("{:.6}", f64::from(ppm) / 1e6);
+    let mut spec = matching.to_vec();
+    spec.extend([
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        &p,
+        "-j",
+        "DROP",
+    ]);
+    rule(node, &spec)
 }
 
 #[cfg(test)]
