@@ -6,7 +6,7 @@
 # that points at the mirror this machine already uses (read from its apt
 # configuration, never hard-coded). Nothing is installed system-wide except the
 # build tools; the servers are unpacked into .cache/servers/bin. Last, the
-# Patroni base image is built if missing (ci/patroni-base.sh).
+# Debian base images (Patroni, RabbitMQ) are built if missing (ci/debian-base.sh).
 # Idempotent: a second run with everything in place does no network I/O.
 set -euo pipefail
 
@@ -38,6 +38,12 @@ fi
 
 source "$root/ci/mirror.sh"
 
+# The Debian base images (ci/debian-base.sh), each built once per input hash.
+bases() {
+  bash "$root/ci/patroni-base.sh"
+  bash "$root/ci/rabbitmq-base.sh"
+}
+
 have_servers() {
   [ -x "$bin/etcd" ] && [ -x "$bin/consul" ] && [ -f "$cache/stamp" ] \
     && [ "$(cat "$cache/stamp")" = "etcd-server/$ETCD_SUITE consul/$CONSUL_SUITE" ]
@@ -45,7 +51,8 @@ have_servers() {
 
 if have_servers; then
   log "servers present: $("$bin/etcd" --version | head -n1); $("$bin/consul" version | head -n1)"
-  exec bash "$root/ci/patroni-base.sh"
+  bases
+  exit 0
 fi
 
 mirror=$(find_mirror | head -n1)
@@ -87,4 +94,4 @@ install -m 0755 "$apt_dir/root/usr/bin/consul" "$bin/consul"
 echo "etcd-server/$ETCD_SUITE consul/$CONSUL_SUITE" >"$cache/stamp"
 rm -rf "$apt_dir/root" "$apt_dir/lists" "$apt_dir/cache"
 log "servers ready in $bin: $("$bin/etcd" --version | head -n1); $("$bin/consul" version | head -n1)"
-exec bash "$root/ci/patroni-base.sh"
+bases

@@ -111,6 +111,13 @@ async fn shipped(name: &str) {
     let failed: Vec<_> = o.failures().collect();
     assert!(o.passed, "{}: failed checks {failed:#?}", o.summary());
     assert_eq!(o.writes_lost, 0);
+    // Every run is judged on one cluster with every live node in it.
+    let membership = o.checks.iter().find(|c| c.name == "membership");
+    assert!(
+        membership.is_some_and(|c| c.passed),
+        "{}: {membership:?}",
+        s.name
+    );
     match &s.workload {
         Some(w) if w.kind == WorkloadKind::Register => {
             let lin = o.checks.iter().find(|c| c.name == "linearizable");
@@ -215,6 +222,25 @@ async fn patroni_etcd_failover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patroni_consul_ttl_expiry() {
     shipped("patroni-consul-ttl-expiry").await;
+}
+
+/// RabbitMQ's own etcd peer discovery (no disco-agent): three nodes
+/// started at once form one cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_etcd_formation() {
+    shipped("rabbitmq-etcd-formation").await;
+}
+
+/// The same through RabbitMQ's Consul peer discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_consul_formation() {
+    shipped("rabbitmq-consul-formation").await;
+}
+
+/// A killed RabbitMQ node comes back into the same cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_etcd_kill() {
+    shipped("rabbitmq-etcd-kill").await;
 }
 
 /// The checks are not rubber stamps: a failover bound no cluster can meet

@@ -63,6 +63,10 @@ pub enum ClusterKind {
     Consul,
     /// Patroni + PostgreSQL.
     Patroni,
+    /// RabbitMQ, formed by its own etcd or Consul peer-discovery plugin:
+    /// no disco-agent in the path, so the lab tests RabbitMQ's code. It has
+    /// no leader and writes no disco keys: the checks of those are off.
+    Rabbitmq,
     /// Any image, described by a command template and an HTTP probe.
     Generic,
 }

@@ -1,7 +1,8 @@
 //! The project's own images: `clusterlab/etcd` and `clusterlab/consul`,
 //! each the Debian server binary plus `disco-agent`, on `scratch`; and
 //! `clusterlab/patroni`, `disco-agent` and a Patroni configuration on the
-//! Debian root filesystem `ci/patroni-base.sh` imports.
+//! Debian root filesystem `ci/patroni-base.sh` imports; `clusterlab/rabbitmq`,
+//! a start script on the one `ci/rabbitmq-base.sh` imports.
 
 use std::path::PathBuf;
 
@@ -56,16 +57,32 @@ pub fn consul() -> Result<Recipe, ImageError> {
         .binary(&disco_agent()?, "usr/local/bin/disco-agent")
 }
 
-/// The tag of the Patroni base image `ci/patroni-base.sh` built.
-pub fn patroni_base() -> Result<String, ImageError> {
+/// The tag of the Debian base image `ci/<name>.sh` built (through
+/// `ci/debian-base.sh`, which `ci/setup.sh` runs).
+fn base(name: &str) -> Result<String, ImageError> {
     let file =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/images/patroni-base.tag");
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../.cache/images/{name}.tag"));
     std::fs::read_to_string(&file)
         .map(|t| t.trim().to_string())
         .map_err(|e| ImageError::Input {
             path: file,
-            reason: format!("{e}; run `bash ci/setup.sh`, which builds the Patroni base image"),
+            reason: format!("{e}; run `bash ci/setup.sh`, which builds the {name} image"),
         })
+}
+
+/// The tag of the Patroni base image `ci/patroni-base.sh` built.
+pub fn patroni_base() -> Result<String, ImageError> {
+    base("patroni-base")
+}
+
+/// `clusterlab/rabbitmq`: RabbitMQ 3.10 with its peer-discovery plugins
+/// (`ci/rabbitmq-base.sh`) and the script that configures and starts a
+/// node; no disco-agent.
+pub fn rabbitmq() -> Result<Recipe, ImageError> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images/rabbitmq-node.sh");
+    Recipe::new("clusterlab/rabbitmq")
+        .on(&base("rabbitmq-base")?)
+        .file(&script, "usr/local/bin/rabbitmq-node")
 }
 
 /// `clusterlab/patroni`: PostgreSQL, Patroni and disco-agent, with

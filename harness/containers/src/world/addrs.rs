@@ -13,12 +13,20 @@ use crate::run::Run;
 #[derive(Debug, Clone, Default)]
 pub struct Addrs {
     nodes: Arc<Mutex<BTreeMap<String, Node>>>,
+    /// Node names by container name (a system that names its members by
+    /// hostname names them by container).
+    containers: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl Addrs {
     /// Looks up `name` (a running container of `run`) and remembers it.
     pub async fn refresh(&self, run: &Run, name: &str) -> Result<Node, NemesisError> {
-        let node = Node::of(run.docker(), name, &run.container(name), run.network()).await?;
+        let container = run.container(name);
+        let node = Node::of(run.docker(), name, &container, run.network()).await?;
+        self.containers
+            .lock()
+            .expect("addrs lock")
+            .insert(container, name.to_string());
         self.nodes
             .lock()
             .expect("addrs lock")
@@ -33,6 +41,17 @@ impl Addrs {
             .expect("addrs lock")
             .get(name)
             .map(|n| n.ip)
+    }
+
+    /// The node `member` names: `member` itself, or the node whose
+    /// container it is.
+    pub fn node_name(&self, member: &str) -> String {
+        self.containers
+            .lock()
+            .expect("addrs lock")
+            .get(member)
+            .cloned()
+            .unwrap_or_else(|| member.to_string())
     }
 
     /// The last known namespace handle of `name`.

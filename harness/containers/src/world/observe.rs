@@ -143,7 +143,7 @@ pub fn spawn(
                     NodeView {
                         state,
                         leads: db.as_ref().is_some_and(|d| d.leads),
-                        members: db.map(|d| d.members),
+                        members: db.map(|d| d.members.iter().map(|m| addrs.node_name(m)).collect()),
                         window: agent.as_ref().and_then(|a| a.window),
                         peers: agent.and_then(|a| a.peers),
                     },

@@ -6,6 +6,7 @@
 pub mod consul;
 pub mod etcd;
 pub mod patroni;
+pub mod rabbitmq;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -56,6 +57,8 @@ pub enum Kind {
     Consul,
     /// Patroni + PostgreSQL.
     Patroni,
+    /// RabbitMQ, formed by its own peer discovery.
+    Rabbitmq,
 }
 
 impl Kind {
@@ -65,6 +68,7 @@ impl Kind {
             ClusterKind::Etcd => Ok(Kind::Etcd),
             ClusterKind::Consul => Ok(Kind::Consul),
             ClusterKind::Patroni => Ok(Kind::Patroni),
+            ClusterKind::Rabbitmq => Ok(Kind::Rabbitmq),
             ClusterKind::Generic => Err("generic clusters need their own image".into()),
         }
     }
@@ -75,6 +79,7 @@ impl Kind {
             Kind::Etcd => stock::etcd(),
             Kind::Consul => stock::consul(),
             Kind::Patroni => stock::patroni(patroni::lock_ttl(scenario).as_secs()),
+            Kind::Rabbitmq => stock::rabbitmq(),
         }
     }
 
@@ -88,6 +93,9 @@ impl Kind {
         store: &StoreUrl,
     ) -> Vec<String> {
         let d = &scenario.discovery;
+        if self == Kind::Rabbitmq {
+            return rabbitmq::command(store, &d.cluster, host);
+        }
         let mut argv: Vec<String> = [
             "/usr/local/bin/disco-agent",
             store.flag,
@@ -112,6 +120,7 @@ impl Kind {
             Kind::Etcd => etcd::agent_args(host),
             Kind::Consul => consul::agent_args(host, scenario.cluster.nodes.len()),
             Kind::Patroni => patroni::agent_args(host, &d.cluster, store),
+            Kind::Rabbitmq => unreachable!("RabbitMQ starts without disco-agent"),
         });
         argv
     }
@@ -122,6 +131,7 @@ impl Kind {
             Kind::Etcd => etcd::probe(http, ip).await,
             Kind::Consul => consul::probe(http, ip).await,
             Kind::Patroni => patroni::probe(http, ip).await,
+            Kind::Rabbitmq => rabbitmq::probe(http, ip).await,
         }
     }
 
@@ -131,6 +141,8 @@ impl Kind {
             Kind::Etcd => etcd::write(http, ip, key, value).await,
             Kind::Consul => consul::write(http, ip, key, value).await,
             Kind::Patroni => patroni::write(ip, key, value).await,
+            // Scenarios give a RabbitMQ cluster no writer (validation).
+            Kind::Rabbitmq => false,
         }
     }
 
@@ -145,6 +157,7 @@ impl Kind {
             Kind::Etcd => etcd::read(http, ip, key).await,
             Kind::Consul => consul::read(http, ip, key).await,
             Kind::Patroni => patroni::read(ip, key).await,
+            Kind::Rabbitmq => Err("a RabbitMQ cluster has no key-value reads".into()),
         }
     }
 
