@@ -42,6 +42,7 @@ source "$root/ci/mirror.sh"
 bases() {
   bash "$root/ci/patroni-base.sh"
   bash "$root/ci/rabbitmq-base.sh"
+  bash "$root/ci/rabbitmq4-base.sh"
 }
 
 have_servers() {

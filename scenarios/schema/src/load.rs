@@ -69,6 +69,7 @@ struct RawCluster {
     command: Option<Spanned<Vec<String>>>,
     port: Option<u16>,
     probe: Option<RawProbe>,
+    release: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -617,10 +618,34 @@ impl Checker<'_> {
             }
             None
         };
+        let release = match &c.release {
+            None => None,
+            Some(r)
+                if kind == ClusterKind::Rabbitmq
+                    && RABBITMQ_RELEASES.contains(&r.get_ref().as_str()) =>
+            {
+                Some(r.get_ref().clone())
+            }
+            Some(r) if kind == ClusterKind::Rabbitmq => {
+                return Err(self.err(
+                    r.span(),
+                    format!("RabbitMQ release {:?} is not built here", r.get_ref()),
+                    &format!("use one of {}", RABBITMQ_RELEASES.join(", ")),
+                ))
+            }
+            Some(r) => {
+                return Err(self.err(
+                    r.span(),
+                    format!("`release` is only for rabbitmq clusters, not {kind:?}"),
+                    "remove `release`",
+                ))
+            }
+        };
         Ok(Cluster {
             kind,
             nodes,
             generic,
+            release,
         })
     }
 

@@ -111,7 +111,14 @@ pub struct Cluster {
     pub nodes: Vec<String>,
     /// For `generic`: how to run and probe it.
     pub generic: Option<Generic>,
+    /// For `rabbitmq`: which release (one of [`RABBITMQ_RELEASES`];
+    /// `None`: the first).
+    pub release: Option<String>,
 }
+
+/// The RabbitMQ releases the lab builds, from Debian's packages: 3.10
+/// (bookworm) and 4.0 (trixie, whose Erlang it needs).
+pub const RABBITMQ_RELEASES: [&str; 2] = ["3.10", "4.0"];
 
 /// A node chosen when the fault fires, by role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -75,13 +75,18 @@ pub fn patroni_base() -> Result<String, ImageError> {
     base("patroni-base")
 }
 
-/// `clusterlab/rabbitmq`: RabbitMQ 3.10 with its peer-discovery plugins
-/// (`ci/rabbitmq-base.sh`) and the script that configures and starts a
+/// `clusterlab/rabbitmq`: RabbitMQ `release` (3.10 from bookworm, 4.0 from
+/// trixie) with its peer-discovery plugins (`ci/rabbitmq-base.sh`,
+/// `ci/rabbitmq4-base.sh`) and the script that configures and starts a
 /// node; no disco-agent.
-pub fn rabbitmq() -> Result<Recipe, ImageError> {
+pub fn rabbitmq(release: Option<&str>) -> Result<Recipe, ImageError> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images/rabbitmq-node.sh");
+    let base_name = match release {
+        Some("4.0") => "rabbitmq4-base",
+        _ => "rabbitmq-base",
+    };
     Recipe::new("clusterlab/rabbitmq")
-        .on(&base("rabbitmq-base")?)
+        .on(&base(base_name)?)
         .file(&script, "usr/local/bin/rabbitmq-node")
 }
 

@@ -79,7 +79,7 @@ impl Kind {
             Kind::Etcd => stock::etcd(),
             Kind::Consul => stock::consul(),
             Kind::Patroni => stock::patroni(patroni::lock_ttl(scenario).as_secs()),
-            Kind::Rabbitmq => stock::rabbitmq(),
+            Kind::Rabbitmq => stock::rabbitmq(scenario.cluster.release.as_deref()),
         }
     }
 
