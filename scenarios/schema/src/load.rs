@@ -245,6 +245,14 @@ impl Checker<'_> {
         let (worlds, excluded) = self.worlds(&raw.worlds, &raw.excluded)?;
         let discovery = self.discovery(raw.discovery, &name)?;
         let cluster = self.cluster(raw.cluster)?;
+        if cluster.kind == ClusterKind::Rabbitmq && worlds.contains(&World::Sim) {
+            return Err(self.err(
+                raw.worlds.span(),
+                "a rabbitmq cluster runs RabbitMQ's own discovery; the simulator runs disco's"
+                    .into(),
+                "worlds = [\"containers\"], with sim = \"...\" under [excluded]",
+            ));
+        }
         let mut faults = raw
             .faults
             .into_iter()

@@ -19,8 +19,10 @@
 //!   `compare_and_swap` one from the value at the expected revision;
 //!   `compare_and_delete` one to absent on etcd, and a delete on Consul
 //!   (which answers `true` for a missing key, so a success proves less);
-//! - any error is `unknown`: a call that timed out may have been applied.
-//!   The revision of an unknown write is learnt from the first read that
+//! - any error is `unknown`: a call that timed out may have been applied;
+//!   so is a write whose caller was dropped before the answer (a crashed
+//!   host, an aborted task), which is why writes are recorded when they are
+//!   invoked. The revision of an unknown write is learnt from the first read that
 //!   returns a revision no acknowledged write made;
 //! - a lease's or session's end and an operator's delete are the store's
 //!   own writes, placed anywhere in the simulation step they happened in.
@@ -64,10 +66,15 @@ struct Rec {
     client: u64,
     node: String,
     invoke_us: u64,
-    /// When the answer (or the error) came back.
+    /// When the answer (or the error) came back; the invocation while
+    /// none has.
     done_us: u64,
-    /// Whether the call's effect is known (an error: unknown).
+    /// Whether the call's effect is known (`false`: an error, or no answer
+    /// ever came back).
     known: bool,
+    /// It definitely did not happen (a compare-and-delete that found
+    /// another revision): left out of the history.
+    failed: bool,
     call: Call,
 }
 
@@ -92,7 +99,8 @@ impl Recorder {
         f(&mut self.log.lock().expect("history lock"))
     }
 
-    fn push(&self, node: &str, span: (u64, u64), known: bool, call: Call) {
+    /// Records a call; its index, for [`Recorder::close`].
+    fn push(&self, node: &str, span: (u64, u64), known: bool, call: Call) -> usize {
         self.with(|l| {
             l.next_client += 1;
             let client = l.next_client;
@@ -102,22 +110,52 @@ impl Recorder {
                 invoke_us: span.0,
                 done_us: span.1,
                 known,
+                failed: false,
                 call,
             });
+            l.recs.len() - 1
+        })
+    }
+
+    /// The answer to call `at` came back: known or not, and what the call
+    /// turned out to be (a failed compare-and-set is a read).
+    fn close(&self, at: usize, known: bool, call: Option<Call>) {
+        let done = now_us();
+        self.with(|l| {
+            let r = &mut l.recs[at];
+            r.done_us = done.max(r.invoke_us);
+            r.known = known;
+            if let Some(c) = call {
+                r.call = c;
+            }
         });
     }
 
+    /// Call `at` definitely did not happen.
+    fn fail(&self, at: usize) {
+        self.with(|l| l.recs[at].failed = true);
+    }
+
     /// The store deleted `key` of its own accord (a lease's end, an
-    /// operator) at some instant between `from` and `to`.
+    /// operator) during the simulation step from `from` to `to`. Calls
+    /// made in a step carry its start time, so the deletion is placed in
+    /// `[from, to)`: a call invoked at `to` came after it.
     pub fn store_deleted(&self, key: &str, from: Duration, to: Duration) {
         let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let call = Call::Write(key.to_string(), None, None);
-        self.push(STORE_NODE, (us(from), us(to)), true, call);
+        let (from, to) = (us(from), us(to));
+        self.push(
+            STORE_NODE,
+            (from, to.saturating_sub(1).max(from)),
+            true,
+            call,
+        );
     }
 
     /// The history so far, as `history.jsonl` events in time order.
     pub fn events(&self) -> Vec<Event> {
-        let mut recs = self.with(|l| l.recs.clone());
+        let mut recs: Vec<Rec> =
+            self.with(|l| l.recs.iter().filter(|r| !r.failed).cloned().collect());
         resolve_unknown_writes(&mut recs);
         let values = payloads(&recs);
         let keys: BTreeSet<String> = recs.iter().flat_map(keys_of).collect();
@@ -279,10 +317,11 @@ fn resolve_unknown_writes(recs: &mut [Rec]) {
             _ => {}
         }
     }
-    // (revision, key) -> (payload if read, first seen). A compare-and-set
-    // that expected a revision saw it too, without its payload.
-    let mut seen: BTreeMap<(u64, String), (Option<String>, u64)> = BTreeMap::new();
-    for r in recs.iter() {
+    // (revision, key) -> (payload if read, first seen, who saw it). A
+    // compare-and-set that expected a revision saw it too, without its
+    // payload.
+    let mut seen: BTreeMap<(u64, String), (Option<String>, u64, usize)> = BTreeMap::new();
+    for (i, r) in recs.iter().enumerate() {
         let at = r.done_us;
         let reads: Vec<(String, Option<String>, u64)> = match &r.call {
             Call::Read(k, Some((p, rev))) => vec![(k.clone(), Some(p.clone()), *rev)],
@@ -297,24 +336,33 @@ fn resolve_unknown_writes(recs: &mut [Rec]) {
             if made.contains(&(k.clone(), rev)) {
                 continue;
             }
-            let e = seen.entry((rev, k)).or_insert((None, at));
+            let e = seen.entry((rev, k)).or_insert((None, at, i));
             e.0 = e.0.take().or(payload);
-            e.1 = e.1.min(at);
+            if at < e.1 {
+                (e.1, e.2) = (at, i);
+            }
         }
     }
-    for ((rev, key), (payload, first)) in seen {
-        let candidate = recs
-            .iter_mut()
-            .filter(|r| !r.known && r.invoke_us <= first)
-            .filter(|r| match &r.call {
+    // Sightings with a payload first: they name their write. One without
+    // (a compare-and-set's expected revision) then takes the earliest write
+    // left (any of them explains it), never the compare-and-set itself.
+    let (named, blind): (Vec<_>, Vec<_>) = seen.into_iter().partition(|(_, (p, ..))| p.is_some());
+    for ((rev, key), (payload, first, seer)) in named.into_iter().chain(blind) {
+        let candidates: Vec<usize> = recs
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i != seer && !r.known && r.invoke_us <= first)
+            .filter(|(_, r)| match &r.call {
                 Call::Write(k, Some(p), None) | Call::Cas(k, _, Some(p), None) => {
                     *k == key && payload.as_ref().is_none_or(|want| want == p)
                 }
                 _ => false,
             })
-            .min_by_key(|r| r.invoke_us);
-        if let Some(r) = candidate {
-            match &mut r.call {
+            .map(|(i, _)| i)
+            .collect();
+        let pick = candidates.into_iter().min_by_key(|i| recs[*i].invoke_us);
+        if let Some(i) = pick {
+            match &mut recs[i].call {
                 Call::Write(_, _, slot) | Call::Cas(_, _, _, slot) => *slot = Some(rev),
                 _ => {}
             }
@@ -344,30 +392,48 @@ impl<R: Registry> Recorded<R> {
         }
     }
 
-    fn push(&self, invoke_us: u64, known: bool, call: Call) {
+    /// Records a completed call (a read: one never answered says
+    /// nothing).
+    fn push(&self, invoke_us: u64, call: Call) {
         self.recorder
-            .push(&self.node, (invoke_us, now_us()), known, call);
+            .push(&self.node, (invoke_us, now_us()), true, call);
+    }
+
+    /// Records a write as it is invoked: unknown until its answer comes
+    /// back, and for ever if its caller is dropped first.
+    fn open(&self, call: Call) -> usize {
+        let t0 = now_us();
+        self.recorder.push(&self.node, (t0, t0), false, call)
     }
 
     fn read(&self, t0: u64, key: &str, e: Option<&Entry>) {
         let v = e.map(versioned);
-        self.push(t0, true, Call::Read(key.to_string(), v));
+        self.push(t0, Call::Read(key.to_string(), v));
     }
 
-    fn cas(
+    /// A create or compare-and-set of `key` from revision `from` (`None`:
+    /// absent): records it, runs it, and records its answer.
+    async fn cas(
         &self,
-        t0: u64,
         key: &str,
         from: Option<u64>,
-        value: Option<&str>,
-        r: &Result<Cas, RegistryError>,
-    ) {
-        let write = |rev| Call::Cas(key.to_string(), from, value.map(str::to_string), rev);
-        match r {
-            Ok(Cas::Written(rev)) => self.push(t0, true, write(Some(rev.0))),
-            Ok(Cas::Conflict(e)) => self.read(t0, key, e.as_ref()),
-            Err(_) => self.push(t0, false, write(None)),
+        value: &str,
+        run: impl std::future::Future<Output = Result<Cas, RegistryError>>,
+    ) -> Result<Cas, RegistryError> {
+        let write = |rev| Call::Cas(key.to_string(), from, Some(value.to_string()), rev);
+        let at = self.open(write(None));
+        let r = run.await;
+        match &r {
+            Ok(Cas::Written(rev)) => self.recorder.close(at, true, Some(write(Some(rev.0)))),
+            // Both stores answer a conflict with the key as it stands,
+            // read within the call.
+            Ok(Cas::Conflict(e)) => {
+                let read = Call::Read(key.to_string(), e.as_ref().map(versioned));
+                self.recorder.close(at, true, Some(read));
+            }
+            Err(_) => self.recorder.close(at, false, None),
         }
+        r
     }
 }
 
@@ -411,7 +477,7 @@ impl<R: Registry> Registry for Recorded<R> {
                 .iter()
                 .map(|e| (e.key.clone(), versioned(e)))
                 .collect();
-            self.push(t0, true, Call::List(prefix.to_string(), entries));
+            self.push(t0, Call::List(prefix.to_string(), entries));
         }
         r
     }
@@ -422,14 +488,11 @@ impl<R: Registry> Registry for Recorded<R> {
         value: &str,
         lease: Option<&LeaseId>,
     ) -> Result<Revision, RegistryError> {
-        let t0 = now_us();
+        let write = |rev| Call::Write(key.to_string(), Some(value.to_string()), rev);
+        let at = self.open(write(None));
         let r = self.inner.put(key, value, lease).await;
         let rev = r.as_ref().ok().map(|rev| rev.0);
-        self.push(
-            t0,
-            r.is_ok(),
-            Call::Write(key.to_string(), Some(value.to_string()), rev),
-        );
+        self.recorder.close(at, r.is_ok(), Some(write(rev)));
         r
     }
 
@@ -439,10 +502,8 @@ impl<R: Registry> Registry for Recorded<R> {
         value: &str,
         lease: Option<&LeaseId>,
     ) -> Result<Cas, RegistryError> {
-        let t0 = now_us();
-        let r = self.inner.create(key, value, lease).await;
-        self.cas(t0, key, None, Some(value), &r);
-        r
+        self.cas(key, None, value, self.inner.create(key, value, lease))
+            .await
     }
 
     async fn compare_and_swap(
@@ -452,13 +513,8 @@ impl<R: Registry> Registry for Recorded<R> {
         value: &str,
         lease: Option<&LeaseId>,
     ) -> Result<Cas, RegistryError> {
-        let t0 = now_us();
-        let r = self
-            .inner
-            .compare_and_swap(key, expected, value, lease)
-            .await;
-        self.cas(t0, key, Some(expected.0), Some(value), &r);
-        r
+        let run = self.inner.compare_and_swap(key, expected, value, lease);
+        self.cas(key, Some(expected.0), value, run).await
     }
 
     async fn compare_and_delete(
@@ -466,26 +522,26 @@ impl<R: Registry> Registry for Recorded<R> {
         key: &str,
         expected: Revision,
     ) -> Result<bool, RegistryError> {
-        let t0 = now_us();
-        let r = self.inner.compare_and_delete(key, expected).await;
         let call = if self.inner.kind() == "etcd" {
             Call::Cas(key.to_string(), Some(expected.0), None, None)
         } else {
             // Consul's `true` for a missing key proves only absence after.
             Call::Write(key.to_string(), None, None)
         };
+        let at = self.open(call);
+        let r = self.inner.compare_and_delete(key, expected).await;
         match r {
-            Ok(true) => self.push(t0, true, call),
-            Ok(false) => {}
-            Err(_) => self.push(t0, false, call),
+            Ok(true) => self.recorder.close(at, true, None),
+            Ok(false) => self.recorder.fail(at),
+            Err(_) => self.recorder.close(at, false, None),
         }
         r
     }
 
     async fn delete(&self, key: &str) -> Result<(), RegistryError> {
-        let t0 = now_us();
+        let at = self.open(Call::Write(key.to_string(), None, None));
         let r = self.inner.delete(key).await;
-        self.push(t0, r.is_ok(), Call::Write(key.to_string(), None, None));
+        self.recorder.close(at, r.is_ok(), None);
         r
     }
 
@@ -531,6 +587,46 @@ mod tests {
                 true,
                 Call::Cas("k".into(), Some(3), Some("c".into()), Some(4)),
             ),
+        ];
+        assert!(linearizable(calls));
+    }
+
+    #[test]
+    fn a_write_whose_caller_was_dropped_is_unknown_and_placed_by_its_reader() {
+        // Recorded at invocation and never answered (its host crashed).
+        let r = Recorder::default();
+        r.push("n1", (0, 0), false, write("k", "a", None));
+        r.push("n2", (40, 50), true, Call::Read("k".into(), v("a", 3)));
+        let events = r.events().into_iter().enumerate().map(|(i, e)| (i + 1, e));
+        let ops = from_events("h", events).expect("well formed");
+        let verdicts = linearizable::check(&ops, linearizable::Budget::default());
+        assert_eq!(verdicts[0].1, linearizable::Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_revision_seen_only_as_expected_does_not_take_another_reads_write() {
+        // U1 wrote "x" (rev 8), U2 wrote "y" (rev 7), both unanswered; a
+        // CAS expected 7 (no payload), a read saw x@8.
+        let calls = vec![
+            ((1, 1), false, write("k", "x", None)),
+            ((2, 2), false, write("k", "y", None)),
+            (
+                (3, 5),
+                true,
+                Call::Cas("k".into(), Some(7), Some("z".into()), Some(9)),
+            ),
+            ((6, 7), true, Call::Read("k".into(), v("z", 9))),
+        ];
+        assert!(linearizable(calls));
+        let calls = vec![
+            ((1, 1), false, write("k", "x", None)),
+            ((2, 2), false, write("k", "y", None)),
+            (
+                (3, 5),
+                false,
+                Call::Cas("k".into(), Some(7), Some("z".into()), None),
+            ),
+            ((6, 7), true, Call::Read("k".into(), v("x", 8))),
         ];
         assert!(linearizable(calls));
     }

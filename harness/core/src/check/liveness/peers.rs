@@ -20,7 +20,7 @@ pub fn check(view: &View) -> Verdict {
     Verdict {
         name: NAME,
         passed: wrong.is_empty(),
-        detail: if live.iter().all(|n| view.nodes[n].peers.is_none()) {
+        detail: if !live.is_empty() && live.iter().all(|n| view.nodes[n].peers.is_none()) {
             "no live node runs disco-agent: nothing to judge".into()
         } else if wrong.is_empty() {
             format!("disco sees [{}] on every live node", names(&live))
