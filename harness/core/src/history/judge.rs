@@ -131,10 +131,13 @@ fn window_nodes(w: &[Op]) -> Vec<String> {
     nodes
 }
 
+/// A small history with a stale read, for tests here and in the reports.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixture {
+    use std::time::Duration;
+
     use crate::history::{Event, Func, Type};
+    use crate::trace::{EventKind, Trace};
 
     fn ev(kind: Type, client: u64, f: Func, value: Option<i64>, t: u64) -> EventKind {
         EventKind::Op(Event {
@@ -150,7 +153,8 @@ mod tests {
         })
     }
 
-    fn trace(read: i64) -> Trace {
+    /// n1 writes 1, n3 writes 2, then n2 reads `read` (1: stale).
+    pub(crate) fn trace(read: i64) -> Trace {
         let mut t = Trace::default();
         let at = Duration::from_millis(1);
         t.push(at, ev(Type::Invoke, 1, Func::Write, Some(1), 10));
@@ -161,6 +165,12 @@ mod tests {
         t.push(at, ev(Type::Ok, 2, Func::Read, Some(read), 40));
         t
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::trace;
+    use super::*;
 
     fn verdict(t: &Trace, expect: bool) -> (bool, String, Vec<String>) {
         match judge(t, expect).remove(0).1 {

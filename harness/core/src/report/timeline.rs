@@ -389,29 +389,9 @@ mod tests {
 
     #[test]
     fn a_non_linearizable_window_is_drawn_on_its_nodes_rows() {
-        use crate::history::{judge, Event, Func, Type};
+        use crate::history::judge::{self, fixture};
         use std::time::Duration;
-        let ev = |kind, client, f, value: Option<i64>, t| {
-            EventKind::Op(Event {
-                kind,
-                client,
-                f,
-                key: "x".into(),
-                value: value.map(serde_json::Value::from),
-                from: None,
-                to: None,
-                time_us: t,
-                node: Some(format!("n{client}")),
-            })
-        };
-        let mut t = Trace::default();
-        let at = Duration::from_millis(1);
-        t.push(at, ev(Type::Invoke, 1, Func::Write, Some(1), 10_000));
-        t.push(at, ev(Type::Ok, 1, Func::Write, None, 20_000));
-        t.push(at, ev(Type::Invoke, 3, Func::Write, Some(2), 22_000));
-        t.push(at, ev(Type::Ok, 3, Func::Write, None, 25_000));
-        t.push(at, ev(Type::Invoke, 2, Func::Read, None, 30_000));
-        t.push(at, ev(Type::Ok, 2, Func::Read, Some(1), 40_000));
+        let mut t = fixture::trace(1);
         for (at, e) in judge::judge(&t, true) {
             t.push(at, e);
         }
@@ -433,7 +413,7 @@ mod tests {
             .filter(|e| matches!(e.kind, EventKind::Op(_)))
             .take(4)
         {
-            ok.push(at, e.kind.clone());
+            ok.push(Duration::from_millis(1), e.kind.clone());
         }
         assert!(anomaly(&ok).is_none());
     }
