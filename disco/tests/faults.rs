@@ -333,6 +333,45 @@ async fn a_resignation_hands_the_key_over_within_the_ttl() {
     );
 }
 
+/// A dropped election stops at once, without resigning (its doc's
+/// promise: a resignation is `resign`): the key stays until its lease
+/// goes, and once it is gone nobody takes it back for the dropped node. (A
+/// surviving mutant: an `Election` whose drop did not abort its task, which
+/// then saw its stop channel close and resigned, passed every test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_election_neither_resigns_nor_campaigns() {
+    let s = Server::etcd().await;
+    let r = s.etcd_registry().await;
+    let keys = Keys::new("disco", "dropped");
+    let cfg = AnnounceConfig {
+        node: "n1".into(),
+        address: "n1:7000".into(),
+        ttl: Duration::from_secs(20),
+    };
+    let ann = Announcement::start(r.clone(), keys.clone(), cfg);
+    ann.registered(Duration::from_secs(10)).await.unwrap();
+    let me = LeaderRecord {
+        node: "n1".into(),
+        address: "n1:7000".into(),
+    };
+    let election = Election::start(r.clone(), keys.clone(), me, ann.subscribe());
+    let mut view = election.subscribe();
+    view.wait_for(|l| l.is_leader_now()).await.unwrap();
+    drop(election);
+    let key_is = |present: bool| {
+        let (r, key) = (r.clone(), keys.leader());
+        move || {
+            let (r, key) = (r.clone(), key.clone());
+            async move { r.get(&key).await.unwrap().is_some() == present }
+        }
+    };
+    let resigned = within(Duration::from_secs(2), key_is(false)).await;
+    assert!(!resigned, "dropping the election deleted the leader key");
+    r.delete(&keys.leader()).await.unwrap();
+    let retaken = within(Duration::from_secs(2), key_is(true)).await;
+    assert!(!retaken, "a dropped election took the leader key back");
+}
+
 /// 5. One renewal that never answers (a stalled connection) must not cost
 /// a 3 s lease: the next attempt comes within the lease (the renewal used
 /// to wait for its backend's 5 s deadline, or for ever).
