@@ -27,8 +27,11 @@
 //! - a lease's or session's end and an operator's delete are the store's
 //!   own writes, placed anywhere in the simulation step they happened in.
 //!
-//! Watches are not reads (a snapshot may be of the past) and pass through
-//! unrecorded. A compare-and-set names the revision it expects; which
+//! Weaker than the stores promise, never stricter: a listing's atomicity
+//! across keys is not checked, a Consul compare-and-delete is a blind
+//! delete, and a compare-and-delete that found another revision is left
+//! out. Watches are not reads (a snapshot may be of the past) and pass
+//! through unrecorded. A compare-and-set names the revision it expects; which
 //! value that revision holds is read off the write that made it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
