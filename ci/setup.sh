@@ -6,7 +6,8 @@
 # that points at the mirror this machine already uses (read from its apt
 # configuration, never hard-coded). Nothing is installed system-wide except the
 # build tools; the servers are unpacked into .cache/servers/bin. Last, the
-# Debian base images (Patroni, RabbitMQ) are built if missing (ci/debian-base.sh).
+# Debian base images (Patroni, RabbitMQ) are built if missing (ci/debian-base.sh),
+# and the example user image of the generic scenario (ci/example-image.sh).
 # Idempotent: a second run with everything in place does no network I/O.
 set -euo pipefail
 
@@ -43,6 +44,7 @@ bases() {
   bash "$root/ci/patroni-base.sh"
   bash "$root/ci/rabbitmq-base.sh"
   bash "$root/ci/rabbitmq4-base.sh"
+  bash "$root/ci/example-image.sh"
 }
 
 have_servers() {

@@ -247,17 +247,12 @@ impl Lab {
         }
         let docker = docker::connect().await?;
         if let Some(g) = &scenario.cluster.generic {
-            return skip(if docker::has_image(&docker, &g.image).await? {
-                format!(
-                    "image {} is present, but generic clusters are not run by the container world yet",
-                    g.image
-                )
-            } else {
-                format!(
+            if !docker::has_image(&docker, &g.image).await? {
+                return skip(format!(
                     "image {} is not present locally and clusterlab does not pull; `docker pull {}` (or load it) first",
                     g.image, g.image
-                )
-            });
+                ));
+            }
         }
         let run_id = self.run_id_now();
         let seed = self.seed.unwrap_or_else(|| fnv(&run_id));

@@ -224,6 +224,15 @@ async fn patroni_consul_ttl_expiry() {
     shipped("patroni-consul-ttl-expiry").await;
 }
 
+/// A system known only from its scenario file: Consul servers from a
+/// user's image (`ci/example-image.sh`), with disco-agent layered on, found
+/// through etcd, probed and written through the file's HTTP templates; the
+/// leader is killed and a follower isolated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_consul() {
+    shipped("generic-consul").await;
+}
+
 /// RabbitMQ's own etcd peer discovery (no disco-agent): three nodes
 /// started at once form one cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

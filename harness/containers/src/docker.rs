@@ -44,6 +44,20 @@ pub async fn connect() -> Result<Docker, DockerError> {
     }
 }
 
+/// The id of local image `image`, or `None` if it is not here.
+pub async fn image_id(docker: &Docker, image: &str) -> Result<Option<String>, DockerError> {
+    match docker.inspect_image(image).await {
+        Ok(i) => Ok(i.id),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(DockerError::Api {
+            action: format!("inspect image {image}"),
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// Whether `image` is present locally.
 pub async fn has_image(docker: &Docker, image: &str) -> Result<bool, DockerError> {
     match docker.inspect_image(image).await {

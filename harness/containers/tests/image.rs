@@ -90,3 +90,28 @@ fn a_missing_input_names_the_file_and_the_fix() {
         "{msg}"
     );
 }
+
+/// `disco-agent` layered onto a user's image runs through its own loader
+/// and libraries, the image's entrypoint no longer swallows the command,
+/// the image's own binary still runs with the image's own libraries, and a
+/// rebuilt user image gets a new tag.
+#[tokio::test]
+async fn the_agent_layers_onto_a_users_image() {
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .expect("Docker runs on every dev and CI machine");
+    let user = "clusterlab-example/consul:1.8";
+    let id = clusterlab_containers::docker::image_id(&docker, user)
+        .await
+        .unwrap()
+        .expect("ci/setup.sh builds clusterlab-example/consul:1.8 (ci/example-image.sh)");
+    let recipe = stock::generic(user, &id).unwrap();
+    assert!(recipe.dockerfile().contains("ENTRYPOINT []"));
+    let built = image::ensure(&docker, &recipe).await.unwrap();
+    let mut agent: Vec<&str> = stock::GENERIC_AGENT.to_vec();
+    agent.push("--version");
+    assert!(run_in(&built.tag, &agent).starts_with("disco-agent"));
+    assert!(run_in(&built.tag, &["/usr/local/bin/consul", "version"]).contains("Consul v1.8"));
+    let other = stock::generic(user, "sha256:another").unwrap();
+    assert_ne!(built.tag, other.tag().unwrap(), "a rebuilt base, a new tag");
+}

@@ -70,6 +70,18 @@ struct RawCluster {
     port: Option<u16>,
     probe: Option<RawProbe>,
     release: Option<Spanned<String>>,
+    agent: Option<Spanned<Vec<String>>>,
+    http: Option<Spanned<RawHttp>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    port: u16,
+    write: Spanned<String>,
+    body: Option<Spanned<String>>,
+    read: Spanned<String>,
+    value: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +271,15 @@ impl Checker<'_> {
             .map(|f| self.fault(f, &cluster.nodes, &worlds, discovery.kind))
             .collect::<Check<Vec<_>>>()?;
         faults.sort_by_key(|f| f.at);
+        if let (Some(g), Some(w)) = (&cluster.generic, &raw.workload) {
+            if g.http.is_none() {
+                return Err(self.err(
+                    w.rate.span(),
+                    "a generic cluster's workload needs its key-value requests".into(),
+                    "add [cluster.http] with write and read, or remove [workload]",
+                ));
+            }
+        }
         let workload = raw
             .workload
             .map(|w| self.workload(w, cluster.kind))
@@ -603,7 +624,29 @@ impl Checker<'_> {
                     )
                 })
             };
+            let agent = match &c.agent {
+                None => Vec::new(),
+                Some(a) => {
+                    for flag in a.get_ref().iter().filter(|f| f.starts_with("--")) {
+                        let name = flag.split_once('=').map_or(flag.as_str(), |(n, _)| n);
+                        if !AGENT_FLAGS.contains(&name) {
+                            return Err(self.err(
+                                self.find(&a.span(), flag, 0),
+                                format!("disco-agent flag {name:?} is not one a scenario sets"),
+                                &format!(
+                                    "use {}; the lab sets the store, cluster, node id, TTL and address",
+                                    AGENT_FLAGS.join(", ")
+                                ),
+                            ));
+                        }
+                    }
+                    a.get_ref().clone()
+                }
+            };
+            let http = c.http.as_ref().map(|h| self.http(h)).transpose()?;
             Some(Generic {
+                agent,
+                http,
                 image: c.image.ok_or_else(|| missing("image"))?,
                 command: command.into_inner(),
                 port: c.port.ok_or_else(|| missing("port"))?,
@@ -617,6 +660,13 @@ impl Checker<'_> {
                 },
             })
         } else {
+            if let Some(h) = &c.http {
+                return Err(self.err(
+                    h.span(),
+                    format!("[cluster.http] is only for generic clusters, not {kind:?}"),
+                    "clusterlab writes to this kind itself; remove [cluster.http]",
+                ));
+            }
             if let Some(cmd) = &c.command {
                 return Err(self.err(
                     cmd.span(),
@@ -654,6 +704,77 @@ impl Checker<'_> {
             nodes,
             generic,
             release,
+        })
+    }
+
+    /// A generic system's key-value requests: `write = "PUT /path/{key}"`,
+    /// `read = "/path/{key}"`, a body with `{value}` (the default).
+    fn http(&self, h: &Spanned<RawHttp>) -> Check<HttpKv> {
+        let raw = h.get_ref();
+        let (method, write_path) = raw
+            .write
+            .get_ref()
+            .split_once(' ')
+            .map(|(m, p)| (m.to_ascii_uppercase(), p.trim().to_string()))
+            .unwrap_or_default();
+        if !matches!(method.as_str(), "PUT" | "POST") || !write_path.starts_with('/') {
+            return Err(self.err(
+                raw.write.span(),
+                format!(
+                    "write = {:?} is not a method and a path",
+                    raw.write.get_ref()
+                ),
+                "write = \"PUT /v1/kv/{key}\" (PUT or POST)",
+            ));
+        }
+        let body = raw
+            .body
+            .as_ref()
+            .map_or("{value}".to_string(), |b| b.get_ref().clone());
+        let read_path = raw.read.get_ref().trim().to_string();
+        if !write_path.contains("{key}") || !read_path.contains("{key}") {
+            let span = if write_path.contains("{key}") {
+                raw.read.span()
+            } else {
+                raw.write.span()
+            };
+            return Err(self.err(
+                span,
+                "a write and a read name their key with {key}".into(),
+                "e.g. write = \"PUT /v1/kv/{key}\", read = \"/v1/kv/{key}?raw\"",
+            ));
+        }
+        if !read_path.starts_with('/') {
+            return Err(self.err(
+                raw.read.span(),
+                format!("read = {read_path:?} is not a path (it is a GET)"),
+                "read = \"/v1/kv/{key}?raw\"",
+            ));
+        }
+        if !body.contains("{value}") && !write_path.contains("{value}") {
+            return Err(self.err(
+                raw.body.as_ref().map_or(raw.write.span(), |b| b.span()),
+                "the write carries no {value}".into(),
+                "put {value} in the body (the default) or the path",
+            ));
+        }
+        let value = match &raw.value {
+            None => None,
+            Some(v) => Some(Selector::parse(v.get_ref()).map_err(|m| {
+                self.err(
+                    v.span(),
+                    m,
+                    "e.g. \"/0/Value\", or drop `value` for a raw answer",
+                )
+            })?),
+        };
+        Ok(HttpKv {
+            port: raw.port,
+            write_method: method,
+            write_path,
+            body,
+            read_path,
+            value,
         })
     }
 

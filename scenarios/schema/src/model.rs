@@ -82,6 +82,39 @@ pub struct Generic {
     pub port: u16,
     /// The HTTP probe.
     pub probe: Probe,
+    /// More `disco-agent` flags, from [`AGENT_FLAGS`]: probes of the local
+    /// database that gate leadership and bootstrap, etcd's member-add.
+    pub agent: Vec<String>,
+    /// The requests of a `writes` workload, if the system takes one.
+    pub http: Option<HttpKv>,
+}
+
+/// The `disco-agent` flags a generic scenario may add; the lab sets the
+/// rest (store, cluster, node id, TTL, advertised address, status port).
+pub const AGENT_FLAGS: &[&str] = &[
+    "--leader-probe",
+    "--leader-match",
+    "--ready-probe",
+    "--etcd-member-add",
+    "--no-leader",
+];
+
+/// A key-value API over HTTP, for the `writes` workload of a generic
+/// system: `{key}` and `{value}` are filled in per request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpKv {
+    /// The port both requests go to.
+    pub port: u16,
+    /// `PUT` or `POST`.
+    pub write_method: String,
+    /// The write's path, with `{key}`.
+    pub write_path: String,
+    /// The write's body (default `{value}`).
+    pub body: String,
+    /// The read's path (a GET), with `{key}`. 404 means absent.
+    pub read_path: String,
+    /// Selects the value in a JSON answer; `None`: the answer is the value.
+    pub value: Option<Selector>,
 }
 
 /// An HTTP probe: fetch `path` on `port` of a node and read the membership

@@ -18,6 +18,8 @@ pub struct Recipe {
     pub base: Option<String>,
     /// Destination path in the image (no leading `/`) -> host file.
     pub files: BTreeMap<String, PathBuf>,
+    /// Clear the base's entrypoint, so that the command is run as given.
+    pub clear_entrypoint: bool,
 }
 
 impl Recipe {
@@ -27,7 +29,46 @@ impl Recipe {
             name: name.to_string(),
             base: None,
             files: BTreeMap::new(),
+            clear_entrypoint: false,
         }
+    }
+
+    /// Runs the container's command as given, whatever entrypoint the base
+    /// image names (a user's image often has one that takes arguments).
+    pub fn without_entrypoint(mut self) -> Recipe {
+        self.clear_entrypoint = true;
+        self
+    }
+
+    /// Adds a binary under `dir` with everything it needs to run on any
+    /// base without touching the base's own libraries: itself in
+    /// `dir/bin`, the libraries it links in `dir/lib`, and the dynamic
+    /// loader as `dir/lib/ld.so`. Run it as `dir/lib/ld.so --library-path
+    /// dir/lib dir/bin/<name>`; what it starts uses the base's libraries.
+    pub fn private_binary(mut self, host: &Path, dir: &str) -> Result<Recipe, ImageError> {
+        let dir = dir.trim_start_matches('/').trim_end_matches('/');
+        let name = host.file_name().map(|n| n.to_string_lossy().to_string());
+        let Some(name) = name.filter(|_| host.is_file()) else {
+            return Err(ImageError::Input {
+                path: host.to_path_buf(),
+                reason: "missing; run `cargo build`".into(),
+            });
+        };
+        self.files
+            .insert(format!("{dir}/bin/{name}"), host.to_path_buf());
+        for lib in shared_libraries(host)? {
+            let file = lib
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let dest = if file.starts_with("ld-linux") {
+                format!("{dir}/lib/ld.so")
+            } else {
+                format!("{dir}/lib/{file}")
+            };
+            self.files.insert(dest, lib);
+        }
+        Ok(self)
     }
 
     /// Builds on `base` (a local image) instead of scratch.
@@ -71,10 +112,14 @@ impl Recipe {
 
     /// The Dockerfile: the base, then the files, nothing else.
     pub fn dockerfile(&self) -> String {
-        format!(
+        let mut text = format!(
             "FROM {}\nCOPY rootfs/ /\n",
             self.base.as_deref().unwrap_or("scratch")
-        )
+        );
+        if self.clear_entrypoint {
+            text.push_str("ENTRYPOINT []\n");
+        }
+        text
     }
 
     /// `name:<first 16 hex digits of the inputs' hash>`.

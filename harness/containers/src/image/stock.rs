@@ -2,7 +2,8 @@
 //! each the Debian server binary plus `disco-agent`, on `scratch`; and
 //! `clusterlab/patroni`, `disco-agent` and a Patroni configuration on the
 //! Debian root filesystem `ci/patroni-base.sh` imports; `clusterlab/rabbitmq`,
-//! a start script on the one `ci/rabbitmq-base.sh` imports.
+//! a start script on the one `ci/rabbitmq-base.sh` imports; and
+//! `clusterlab/generic`, a user's image with `disco-agent` layered on.
 
 use std::path::PathBuf;
 
@@ -110,4 +111,39 @@ pub fn patroni(ttl_secs: u64) -> Result<Recipe, ImageError> {
         .on(&patroni_base()?)
         .file(&disco_agent()?, "usr/local/bin/disco-agent")?
         .file(&conf, "etc/patroni.yml")
+}
+
+/// Where [`generic`] puts `disco-agent`, and how to run it there: through
+/// its own loader and libraries, so that it runs on any Linux base image
+/// (with or without a C library, of any version) and leaves the base's
+/// libraries to the database it starts.
+pub const GENERIC_AGENT: [&str; 4] = [
+    "/opt/clusterlab/lib/ld.so",
+    "--library-path",
+    "/opt/clusterlab/lib",
+    "/opt/clusterlab/bin/disco-agent",
+];
+
+/// `clusterlab/generic`: the user's `image` (whose image id is `id`, so
+/// that a rebuilt image gets a new tag) with `disco-agent` under
+/// `/opt/clusterlab` and its entrypoint cleared.
+pub fn generic(image: &str, id: &str) -> Result<Recipe, ImageError> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/images");
+    let safe: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(24)
+        .collect();
+    let stamp = dir.join(format!("generic-base-{safe}.id"));
+    std::fs::create_dir_all(&dir)
+        .and_then(|_| std::fs::write(&stamp, format!("{image} {id}\n")))
+        .map_err(|e| ImageError::Input {
+            path: stamp.clone(),
+            reason: e.to_string(),
+        })?;
+    Recipe::new("clusterlab/generic")
+        .on(image)
+        .without_entrypoint()
+        .file(&stamp, "opt/clusterlab/base-image")?
+        .private_binary(&disco_agent()?, "opt/clusterlab")
 }

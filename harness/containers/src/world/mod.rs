@@ -132,7 +132,23 @@ pub async fn run(
         tracing::info!(scenario = %scenario.name, "{msg}");
     };
     say("building images");
-    let node_image = image::ensure(docker, &kind.recipe(scenario)?).await?.tag;
+    let base_id = match &kind {
+        Kind::Generic(g) => Some(
+            crate::docker::image_id(docker, &g.image)
+                .await
+                .map_err(|e| WorldError::Unsupported(e.to_string()))?
+                .ok_or_else(|| {
+                    WorldError::Unsupported(format!(
+                        "image {} is not present locally and clusterlab does not pull; `docker pull {}` (or load it) first",
+                        g.image, g.image
+                    ))
+                })?,
+        ),
+        _ => None,
+    };
+    let node_image = image::ensure(docker, &kind.recipe(scenario, base_id.as_deref())?)
+        .await?
+        .tag;
     let store_image = match scenario.discovery.kind {
         clusterlab_scenario::StoreKind::Etcd => {
             image::ensure(docker, &image::stock::etcd()?).await?.tag
@@ -299,7 +315,7 @@ async fn drive_inner(
         addrs.refresh(run, n).await?;
     }
     let (mut rx, observer) = observe::spawn(
-        kind,
+        kind.clone(),
         nodes.clone(),
         ledger.clone(),
         addrs.clone(),
@@ -311,7 +327,16 @@ async fn drive_inner(
     let clients = workload
         .clone()
         .filter(|w| w.kind == WorkloadKind::Register)
-        .map(|w| register::Clients::spawn(kind, w, &nodes, addrs.clone(), rec.clone(), opts.seed));
+        .map(|w| {
+            register::Clients::spawn(
+                kind.clone(),
+                w,
+                &nodes,
+                addrs.clone(),
+                rec.clone(),
+                opts.seed,
+            )
+        });
     let adders = workload
         .clone()
         .filter(|w| w.kind == WorkloadKind::Set)
@@ -320,7 +345,7 @@ async fn drive_inner(
         .filter(|w| w.kind == WorkloadKind::Writes)
         .map(|w| {
             writer::Writer::spawn(
-                kind,
+                kind.clone(),
                 w,
                 nodes.clone(),
                 ledger.clone(),
@@ -416,7 +441,7 @@ async fn drive_inner(
         let mut order: Vec<String> = last.view.live().into_iter().collect();
         order.sort_by_key(|n| !leaders.contains(n));
         let ips: Vec<_> = order.iter().filter_map(|n| addrs.ip(n)).collect();
-        writer::verify(kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
+        writer::verify(&kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
     }
     Ok(Finished::judging(rec, referee, bootstrapped, last))
 }

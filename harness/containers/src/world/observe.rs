@@ -101,12 +101,12 @@ pub fn spawn(
             let taken = rec.elapsed();
             let ledger = shared.lock().expect("ledger lock").clone();
             let probes = nodes.iter().map(|n| {
-                let (http, addrs) = (&http, &addrs);
+                let (http, addrs, kind) = (&http, &addrs, &kind);
                 let state = ledger.states.get(n).copied().unwrap_or(NodeState::Up);
                 async move {
                     match (state, addrs.ip(n)) {
                         (NodeState::Up, Some(ip)) => {
-                            tokio::join!(kind.probe(http, ip), agent(http, ip, taken))
+                            tokio::join!(kind.probe(http, ip, n), agent(http, ip, taken))
                         }
                         _ => (None, None),
                     }

@@ -44,7 +44,7 @@ impl Clients {
                 let client = Client {
                     id: u64::from(c),
                     node,
-                    kind,
+                    kind: kind.clone(),
                     w: w.clone(),
                     addrs: addrs.clone(),
                     rec: rec.clone(),
@@ -100,7 +100,7 @@ impl Client {
                 5..=7 => Func::Write,
                 _ => Func::Cas,
             };
-            match (f, self.kind) {
+            match (f, &self.kind) {
                 (Func::Read, _) => {
                     let t = self.invoke(Func::Read, &key, None, None);
                     let a = match self.kind {

@@ -111,7 +111,7 @@ impl Writer {
 /// `deadline`) and records a `lost-write` check for each one that went
 /// back in time or vanished, then a `no-lost-writes` summary.
 pub async fn verify(
-    kind: Kind,
+    kind: &Kind,
     ledger: &Ledger,
     live_ips: &[std::net::Ipv4Addr],
     deadline: Duration,

@@ -5,13 +5,15 @@
 
 pub mod consul;
 pub mod etcd;
+pub mod generic;
 pub mod patroni;
 pub mod rabbitmq;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
-use clusterlab_scenario::{ClusterKind, Scenario};
+use clusterlab_scenario::{ClusterKind, Generic, Scenario};
 
 use crate::image::{stock, ImageError, Recipe};
 
@@ -49,7 +51,7 @@ pub struct StoreUrl {
 }
 
 /// A cluster kind the container world can build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     /// etcd members.
     Etcd,
@@ -59,96 +61,127 @@ pub enum Kind {
     Patroni,
     /// RabbitMQ, formed by its own peer discovery.
     Rabbitmq,
+    /// The user's own image, command template and probe.
+    Generic(Arc<Generic>),
 }
 
 impl Kind {
-    /// The kind for `scenario`, or why it cannot run in containers yet.
+    /// The kind for `scenario`.
     pub fn of(scenario: &Scenario) -> Result<Kind, String> {
         match scenario.cluster.kind {
             ClusterKind::Etcd => Ok(Kind::Etcd),
             ClusterKind::Consul => Ok(Kind::Consul),
             ClusterKind::Patroni => Ok(Kind::Patroni),
             ClusterKind::Rabbitmq => Ok(Kind::Rabbitmq),
-            ClusterKind::Generic => Err("generic clusters need their own image".into()),
+            ClusterKind::Generic => scenario
+                .cluster
+                .generic
+                .clone()
+                .map(|g| Kind::Generic(Arc::new(g)))
+                .ok_or_else(|| "a generic cluster without its [cluster] settings".into()),
         }
     }
 
-    /// The image recipe for `scenario`.
-    pub fn recipe(self, scenario: &Scenario) -> Result<Recipe, ImageError> {
+    /// The image recipe for `scenario`; a generic one is layered on the
+    /// user's image, whose id is `base_id`.
+    pub fn recipe(&self, scenario: &Scenario, base_id: Option<&str>) -> Result<Recipe, ImageError> {
         match self {
             Kind::Etcd => stock::etcd(),
             Kind::Consul => stock::consul(),
             Kind::Patroni => stock::patroni(patroni::lock_ttl(scenario).as_secs()),
             Kind::Rabbitmq => stock::rabbitmq(scenario.cluster.release.as_deref()),
+            Kind::Generic(g) => stock::generic(&g.image, base_id.unwrap_or_default()),
         }
     }
 
     /// The container command of node `node`, reachable by peers as `host`
     /// (its run-unique container name).
     pub fn command(
-        self,
+        &self,
         scenario: &Scenario,
         node: &str,
         host: &str,
         store: &StoreUrl,
     ) -> Vec<String> {
         let d = &scenario.discovery;
-        if self == Kind::Rabbitmq {
-            return rabbitmq::command(store, &d.cluster, host);
+        // The flags the lab sets on every agent.
+        let lab = || -> Vec<String> {
+            [
+                store.flag,
+                &store.url,
+                "--prefix",
+                &d.prefix,
+                "--cluster",
+                &d.cluster,
+                "--node-id",
+                node,
+                "--ttl",
+                &format!("{}s", d.ttl.as_secs().max(1)),
+                "--join-timeout",
+                "5m",
+                "--status-port",
+                &STATUS_PORT.to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
+        let agent = "/usr/local/bin/disco-agent".to_string();
+        match self {
+            Kind::Rabbitmq => rabbitmq::command(store, &d.cluster, host),
+            Kind::Generic(g) => generic::command(g, lab(), host),
+            Kind::Etcd => [vec![agent], lab(), etcd::agent_args(host)].concat(),
+            Kind::Consul => [
+                vec![agent],
+                lab(),
+                consul::agent_args(host, scenario.cluster.nodes.len()),
+            ]
+            .concat(),
+            Kind::Patroni => [
+                vec![agent],
+                lab(),
+                patroni::agent_args(host, &d.cluster, store),
+            ]
+            .concat(),
         }
-        let mut argv: Vec<String> = [
-            "/usr/local/bin/disco-agent",
-            store.flag,
-            &store.url,
-            "--prefix",
-            &d.prefix,
-            "--cluster",
-            &d.cluster,
-            "--node-id",
-            node,
-            "--ttl",
-            &format!("{}s", d.ttl.as_secs().max(1)),
-            "--join-timeout",
-            "5m",
-            "--status-port",
-            &STATUS_PORT.to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        argv.extend(match self {
-            Kind::Etcd => etcd::agent_args(host),
-            Kind::Consul => consul::agent_args(host, scenario.cluster.nodes.len()),
-            Kind::Patroni => patroni::agent_args(host, &d.cluster, store),
-            Kind::Rabbitmq => unreachable!("RabbitMQ starts without disco-agent"),
-        });
-        argv
     }
 
-    /// The node's own view, or `None` if it does not answer.
-    pub async fn probe(self, http: &reqwest::Client, ip: Ipv4Addr) -> Option<DbView> {
+    /// Node `node`'s own view, or `None` if it does not answer.
+    pub async fn probe(&self, http: &reqwest::Client, ip: Ipv4Addr, node: &str) -> Option<DbView> {
         match self {
             Kind::Etcd => etcd::probe(http, ip).await,
             Kind::Consul => consul::probe(http, ip).await,
             Kind::Patroni => patroni::probe(http, ip).await,
             Kind::Rabbitmq => rabbitmq::probe(http, ip).await,
+            Kind::Generic(g) => generic::probe(g, http, ip, node).await,
         }
     }
 
     /// Writes `key = value` through node `ip`; true if acknowledged.
-    pub async fn write(self, http: &reqwest::Client, ip: Ipv4Addr, key: &str, value: &str) -> bool {
+    pub async fn write(
+        &self,
+        http: &reqwest::Client,
+        ip: Ipv4Addr,
+        key: &str,
+        value: &str,
+    ) -> bool {
         match self {
             Kind::Etcd => etcd::write(http, ip, key, value).await,
             Kind::Consul => consul::write(http, ip, key, value).await,
             Kind::Patroni => patroni::write(ip, key, value).await,
-            // Scenarios give a RabbitMQ cluster no writer (validation).
+            // Validation gives a writer only to a generic cluster with
+            // [cluster.http], and none to a RabbitMQ one.
+            Kind::Generic(g) => match &g.http {
+                Some(kv) => generic::write(kv, http, ip, key, value).await,
+                None => false,
+            },
             Kind::Rabbitmq => false,
         }
     }
 
     /// Reads `key` through node `ip` with a linearizable read.
     pub async fn read(
-        self,
+        &self,
         http: &reqwest::Client,
         ip: Ipv4Addr,
         key: &str,
@@ -158,11 +191,15 @@ impl Kind {
             Kind::Consul => consul::read(http, ip, key).await,
             Kind::Patroni => patroni::read(ip, key).await,
             Kind::Rabbitmq => Err("a RabbitMQ cluster has no key-value reads".into()),
+            Kind::Generic(g) => match &g.http {
+                Some(kv) => generic::read(kv, http, ip, key).await,
+                None => Err("this generic cluster has no [cluster.http] read".into()),
+            },
         }
     }
 
     /// Whether writes must go to the leader (the others refuse them).
-    pub fn writes_to_leader(self) -> bool {
-        self == Kind::Patroni
+    pub fn writes_to_leader(&self) -> bool {
+        *self == Kind::Patroni
     }
 }
