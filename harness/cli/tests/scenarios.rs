@@ -134,6 +134,17 @@ async fn shipped(name: &str) {
             let set = o.checks.iter().find(|c| c.name == "set");
             assert!(set.is_some(), "a set workload is judged");
         }
+        Some(w) if w.kind == WorkloadKind::Messages => {
+            let queues = o.checks.iter().filter(|c| c.name == "set");
+            for q in queues.clone() {
+                assert!(
+                    q.detail.contains(", 1 reads"),
+                    "each queue drained once: {}",
+                    q.detail
+                );
+            }
+            assert_eq!(queues.count(), w.keys as usize, "every queue is judged");
+        }
         Some(_) => assert!(o.writes_acked > 0, "the writer got no write acknowledged"),
         None => {}
     }
@@ -264,6 +275,13 @@ async fn rabbitmq4_consul_formation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_etcd_cut_discovery() {
     shipped("rabbitmq-etcd-cut-discovery").await;
+}
+
+/// Publisher-confirmed messages to a quorum queue through every node while
+/// one node is cut off: none confirmed is lost, duplicated or made up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_etcd_partition_under_load() {
+    shipped("rabbitmq-etcd-partition-under-load").await;
 }
 
 /// A killed RabbitMQ node comes back into the same cluster.

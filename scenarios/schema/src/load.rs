@@ -347,6 +347,8 @@ impl Checker<'_> {
     }
 
     fn workload(&self, w: RawWorkload, cluster: ClusterKind) -> Check<Workload> {
+        // Each quorum queue is a Raft group on every node.
+        const MAX_QUEUES: u32 = 16;
         let clients = w.clients.as_ref().map_or(1, |c| *c.get_ref());
         for (what, v, max) in [
             ("rate", Some(&w.rate), 1_000),
@@ -363,12 +365,31 @@ impl Checker<'_> {
             }
         }
         let kind = match w.kind.as_ref().map(|k| (k.get_ref().as_str(), k.span())) {
-            _ if cluster == ClusterKind::Rabbitmq => return Err(self.err(
-                w.rate.span(),
-                "a rabbitmq cluster has no workload yet (publisher-confirmed messages are to come)"
-                    .into(),
-                "remove [workload]",
-            )),
+            Some(("messages", _)) if cluster == ClusterKind::Rabbitmq => {
+                if *w.keys.get_ref() > MAX_QUEUES {
+                    return Err(self.err(
+                        w.keys.span(),
+                        format!("{} quorum queues", w.keys.get_ref()),
+                        &format!("keys is the number of queues here: use 1 to {MAX_QUEUES}"),
+                    ));
+                }
+                WorkloadKind::Messages
+            }
+            Some(("messages", span)) => {
+                return Err(self.err(
+                    span,
+                    "a messages workload publishes to RabbitMQ queues: a rabbitmq cluster".into(),
+                    "use kind = \"writes\" or \"register\" for this cluster",
+                ))
+            }
+            _ if cluster == ClusterKind::Rabbitmq => {
+                let span = w.kind.as_ref().map_or(w.rate.span(), |k| k.span());
+                return Err(self.err(
+                    span,
+                    "a rabbitmq cluster takes a messages workload".into(),
+                    "kind = \"messages\" (publisher-confirmed messages to quorum queues)",
+                ));
+            }
             None | Some(("writes", _)) => WorkloadKind::Writes,
             Some(("register", span)) => {
                 if !matches!(cluster, ClusterKind::Etcd | ClusterKind::Consul) {
@@ -394,7 +415,7 @@ impl Checker<'_> {
                 return Err(self.err(
                     span,
                     format!("unknown workload kind {other:?}"),
-                    "kind = \"writes\", \"register\" or \"set\"",
+                    "kind = \"writes\", \"register\", \"set\" or \"messages\"",
                 ))
             }
         };

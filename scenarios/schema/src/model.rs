@@ -406,9 +406,10 @@ pub struct Workload {
     pub kind: WorkloadKind,
     /// Operations per second (per client for `register`).
     pub rate: u32,
-    /// Distinct keys.
+    /// Distinct keys (queues for `messages`).
     pub keys: u32,
-    /// Clients at once (`register`), each bound to one node in turn.
+    /// Clients at once (`register`, `set`, `messages`), each bound to one
+    /// node in turn.
     pub clients: u32,
     /// How `register` reads.
     pub reads: ReadMode,
@@ -429,6 +430,11 @@ pub enum WorkloadKind {
     /// table read back now and then and after the heal (lost, stale,
     /// duplicated or unexpected elements).
     Set,
+    /// Persistent messages published with publisher confirms to `keys`
+    /// quorum queues (RabbitMQ) through the live nodes, every queue drained
+    /// after the heal: each publish an add to the queue's set, the drain
+    /// its read (confirmed messages lost, duplicated or never published).
+    Messages,
 }
 
 /// How a register workload reads: the stores' own read modes.

@@ -11,6 +11,7 @@
 pub mod addrs;
 pub mod history;
 pub mod kind;
+pub mod messages;
 pub mod nemesis;
 pub mod observe;
 pub mod recorder;
@@ -341,6 +342,19 @@ async fn drive_inner(
         .clone()
         .filter(|w| w.kind == WorkloadKind::Set)
         .map(|w| set::Clients::spawn(&w, addrs.clone(), rec.clone(), rx.clone()));
+    let publishers = workload
+        .clone()
+        .filter(|w| w.kind == WorkloadKind::Messages)
+        .map(|w| {
+            messages::Publishers::spawn(
+                &w,
+                nodes.clone(),
+                ledger.clone(),
+                addrs.clone(),
+                rec.clone(),
+                rx.clone(),
+            )
+        });
     let writer = workload
         .filter(|w| w.kind == WorkloadKind::Writes)
         .map(|w| {
@@ -429,6 +443,14 @@ async fn drive_inner(
         let mut order: Vec<String> = last.view.live().into_iter().collect();
         order.sort_by_key(|n| !leaders.contains(n));
         a.stop(&order, Duration::from_secs(30)).await;
+        for (at, e) in judge::judge(&rec.trace(), scenario.expect.linearizable) {
+            rec.insert(at, e);
+        }
+    }
+    if let Some(p) = publishers {
+        say("draining the queues");
+        let live: Vec<String> = last.view.live().into_iter().collect();
+        p.stop(&live, Duration::from_secs(60)).await;
         for (at, e) in judge::judge(&rec.trace(), scenario.expect.linearizable) {
             rec.insert(at, e);
         }
