@@ -44,6 +44,7 @@ bases() {
   bash "$root/ci/patroni-base.sh"
   bash "$root/ci/rabbitmq-base.sh"
   bash "$root/ci/rabbitmq4-base.sh"
+  bash "$root/ci/galera-base.sh"
   bash "$root/ci/example-image.sh"
 }
 

@@ -284,6 +284,20 @@ async fn rabbitmq_etcd_partition_under_load() {
     shipped("rabbitmq-etcd-partition-under-load").await;
 }
 
+/// MariaDB Galera through disco-agent and etcd: three nodes at once, one
+/// bootstrap, rows through every node; a killed node rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_etcd_formation() {
+    shipped("galera-etcd-formation").await;
+}
+
+/// Galera through Consul: a node isolated under the set workload; no
+/// acknowledged row lost, stale, duplicated or made up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_consul_partition_under_load() {
+    shipped("galera-consul-partition-under-load").await;
+}
+
 /// A killed RabbitMQ node comes back into the same cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_etcd_kill() {

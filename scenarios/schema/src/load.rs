@@ -288,10 +288,13 @@ impl Checker<'_> {
         // A system formed by its own discovery (RabbitMQ's plugins) has no
         // disco leader, bootstrap or announcements to check.
         let disco = cluster.kind != ClusterKind::Rabbitmq;
+        // Galera is multi-primary: disco's leader key names no database
+        // leader there.
+        let db_leader = disco && cluster.kind != ClusterKind::Galera;
         let expect = Expect {
             converge_within: e.converge_within.map_or(Duration::from_secs(60), |t| t.0),
-            single_leader: e.single_leader.unwrap_or(disco),
-            leader_key_matches: e.leader_key_matches.unwrap_or(disco),
+            single_leader: e.single_leader.unwrap_or(db_leader),
+            leader_key_matches: e.leader_key_matches.unwrap_or(db_leader),
             announced_equals_live: e.announced_equals_live.unwrap_or(disco),
             no_lost_writes: e.no_lost_writes.unwrap_or(true),
             linearizable: e.linearizable.unwrap_or(true),
@@ -402,10 +405,11 @@ impl Checker<'_> {
                 WorkloadKind::Register
             }
             Some(("set", span)) => {
-                if cluster != ClusterKind::Patroni {
+                if !matches!(cluster, ClusterKind::Patroni | ClusterKind::Galera) {
                     return Err(self.err(
                         span,
-                        "a set workload adds rows to a SQL table: a patroni cluster".into(),
+                        "a set workload adds rows to a SQL table: a patroni or galera cluster"
+                            .into(),
                         "use kind = \"register\" for an etcd or consul cluster",
                     ));
                 }

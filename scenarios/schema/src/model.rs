@@ -67,6 +67,10 @@ pub enum ClusterKind {
     /// no disco-agent in the path, so the lab tests RabbitMQ's code. It has
     /// no leader and writes no disco keys: the checks of those are off.
     Rabbitmq,
+    /// MariaDB Galera joined through disco-agent: the bootstrapper starts
+    /// a new cluster (`--wsrep-new-cluster`), joiners `gcomm://` the
+    /// announced peers. Every node takes writes: no leader to check.
+    Galera,
     /// Any image, described by a command template and an HTTP probe.
     Generic,
 }

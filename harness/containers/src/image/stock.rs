@@ -91,6 +91,17 @@ pub fn rabbitmq(release: Option<&str>) -> Result<Recipe, ImageError> {
         .file(&script, "usr/local/bin/rabbitmq-node")
 }
 
+/// `clusterlab/galera`: MariaDB 10.11 and Galera 4 from bookworm
+/// (`ci/galera-base.sh`), disco-agent, and the script that starts a node
+/// with the role the agent resolved.
+pub fn galera() -> Result<Recipe, ImageError> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images/galera-node.sh");
+    Recipe::new("clusterlab/galera")
+        .on(&base("galera-base")?)
+        .file(&disco_agent()?, "usr/local/bin/disco-agent")?
+        .file(&script, "usr/local/bin/galera-node")
+}
+
 /// `clusterlab/patroni`: PostgreSQL, Patroni and disco-agent, with
 /// Patroni's leader lock TTL set to `ttl_secs` in `/etc/patroni.yml`.
 pub fn patroni(ttl_secs: u64) -> Result<Recipe, ImageError> {

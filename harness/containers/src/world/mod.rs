@@ -341,7 +341,7 @@ async fn drive_inner(
     let adders = workload
         .clone()
         .filter(|w| w.kind == WorkloadKind::Set)
-        .map(|w| set::Clients::spawn(&w, addrs.clone(), rec.clone(), rx.clone()));
+        .map(|w| set::Clients::spawn(&kind, &nodes, &w, addrs.clone(), rec.clone(), rx.clone()));
     let publishers = workload
         .clone()
         .filter(|w| w.kind == WorkloadKind::Messages)

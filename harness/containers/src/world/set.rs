@@ -1,7 +1,8 @@
-//! The set workload (SQL, through Patroni): clients add unique elements
-//! through whichever node leads, every tenth operation reads the whole set
-//! there, and a last read after the heal judges what was lost; every
-//! operation is recorded for the set checker.
+//! The set workload (SQL): clients add unique elements, through whichever
+//! node leads (Patroni: only the primary takes writes) or client `c`
+//! through node `c mod n` (Galera: every node does), every tenth operation
+//! reads the whole set there, and a last read after the heal judges what
+//! was lost; every operation is recorded for the set checker.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::addrs::Addrs;
 use super::history::{Args, OpClient};
-use super::kind::{patroni, Answer};
+use super::kind::{galera, patroni, Answer, Kind};
 use super::observe::Observed;
 use super::recorder::Recorder;
 
@@ -27,11 +28,14 @@ pub struct Clients {
     addrs: Addrs,
     rec: Recorder,
     clients: u64,
+    galera: bool,
 }
 
 impl Clients {
-    /// Starts `w.clients` clients.
+    /// Starts `w.clients` clients on a `kind` cluster of `nodes`.
     pub fn spawn(
+        kind: &Kind,
+        nodes: &[String],
         w: &Workload,
         addrs: Addrs,
         rec: Recorder,
@@ -46,6 +50,8 @@ impl Clients {
                     observed.clone(),
                     stopped.clone(),
                 );
+                let galera = *kind == Kind::Galera;
+                let own = nodes[c as usize % nodes.len()].clone();
                 let rate = w.rate;
                 tokio::spawn(async move {
                     let mut tick = tokio::time::interval(Duration::from_secs(1) / rate.max(1));
@@ -55,9 +61,13 @@ impl Clients {
                             _ = stopped.wait_for(|s| *s) => return,
                             _ = tick.tick() => {}
                         }
-                        let leader = observed.borrow().view.leader();
+                        let target = if galera {
+                            Some(own.clone())
+                        } else {
+                            observed.borrow().view.leader()
+                        };
                         let Some((node, ip)) =
-                            leader.and_then(|l| Some((l.clone(), addrs.ip(&l)?)))
+                            target.and_then(|l| Some((l.clone(), addrs.ip(&l)?)))
                         else {
                             continue;
                         };
@@ -68,11 +78,16 @@ impl Clients {
                         };
                         if n % 10 == 0 {
                             let t = op.invoke(Func::Read, KEY, Args::default());
-                            complete(&op, Func::Read, patroni::set_read(ip).await, t);
+                            complete(&op, Func::Read, read(galera, ip).await, t);
                         } else {
                             let e = (c as i64) * 1_000_000 + n;
                             let t = add(&op, e);
-                            complete(&op, Func::Add, patroni::set_add(ip, e).await, t);
+                            let a = if galera {
+                                galera::set_add(ip, e).await
+                            } else {
+                                patroni::set_add(ip, e).await
+                            };
+                            complete(&op, Func::Add, a, t);
                         }
                     }
                 })
@@ -84,6 +99,7 @@ impl Clients {
             addrs,
             rec,
             clients: u64::from(w.clients),
+            galera: *kind == Kind::Galera,
         }
     }
 
@@ -106,7 +122,7 @@ impl Clients {
                     node,
                 };
                 let t = op.invoke(Func::Read, KEY, Args::default());
-                let a = patroni::set_read(ip).await;
+                let a = read(self.galera, ip).await;
                 let done = matches!(a, Answer::Ok(_));
                 complete(&op, Func::Read, a, t);
                 if done {
@@ -115,6 +131,14 @@ impl Clients {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+}
+
+async fn read(galera: bool, ip: std::net::Ipv4Addr) -> Answer {
+    if galera {
+        galera::set_read(ip).await
+    } else {
+        patroni::set_read(ip).await
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod consul;
 pub mod etcd;
+pub mod galera;
 pub mod generic;
 pub mod patroni;
 pub mod rabbitmq;
@@ -61,6 +62,8 @@ pub enum Kind {
     Patroni,
     /// RabbitMQ, formed by its own peer discovery.
     Rabbitmq,
+    /// MariaDB Galera, joined through disco-agent.
+    Galera,
     /// The user's own image, command template and probe.
     Generic(Arc<Generic>),
 }
@@ -73,6 +76,7 @@ impl Kind {
             ClusterKind::Consul => Ok(Kind::Consul),
             ClusterKind::Patroni => Ok(Kind::Patroni),
             ClusterKind::Rabbitmq => Ok(Kind::Rabbitmq),
+            ClusterKind::Galera => Ok(Kind::Galera),
             ClusterKind::Generic => scenario
                 .cluster
                 .generic
@@ -90,6 +94,7 @@ impl Kind {
             Kind::Consul => stock::consul(),
             Kind::Patroni => stock::patroni(patroni::lock_ttl(scenario).as_secs()),
             Kind::Rabbitmq => stock::rabbitmq(scenario.cluster.release.as_deref()),
+            Kind::Galera => stock::galera(),
             Kind::Generic(g) => stock::generic(&g.image, base_id.unwrap_or_default()),
         }
     }
@@ -143,6 +148,7 @@ impl Kind {
                 patroni::agent_args(host, &d.cluster, store),
             ]
             .concat(),
+            Kind::Galera => [vec![agent], lab(), galera::agent_args(host, &d.cluster)].concat(),
         }
     }
 
@@ -153,6 +159,7 @@ impl Kind {
             Kind::Consul => consul::probe(http, ip).await,
             Kind::Patroni => patroni::probe(http, ip).await,
             Kind::Rabbitmq => rabbitmq::probe(http, ip).await,
+            Kind::Galera => galera::probe(ip, node).await,
             Kind::Generic(g) => generic::probe(g, http, ip, node).await,
         }
     }
@@ -169,6 +176,7 @@ impl Kind {
             Kind::Etcd => etcd::write(http, ip, key, value).await,
             Kind::Consul => consul::write(http, ip, key, value).await,
             Kind::Patroni => patroni::write(ip, key, value).await,
+            Kind::Galera => galera::write(ip, key, value).await,
             // Validation gives a writer only to a generic cluster with
             // [cluster.http], and none to a RabbitMQ one.
             Kind::Generic(g) => match &g.http {
@@ -190,6 +198,7 @@ impl Kind {
             Kind::Etcd => etcd::read(http, ip, key).await,
             Kind::Consul => consul::read(http, ip, key).await,
             Kind::Patroni => patroni::read(ip, key).await,
+            Kind::Galera => galera::read(ip, key).await,
             Kind::Rabbitmq => Err("a RabbitMQ cluster has no key-value reads".into()),
             Kind::Generic(g) => match &g.http {
                 Some(kv) => generic::read(kv, http, ip, key).await,

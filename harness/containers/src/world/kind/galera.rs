@@ -1,0 +1,204 @@
+//! MariaDB Galera as the database, joined through disco-agent: the node
+//! that wins the bootstrap starts a new cluster (`--wsrep-new-cluster`),
+//! every other node `gcomm://` the announced peers
+//! (`harness/containers/images/galera-node.sh`). Galera is multi-primary:
+//! every node in the primary component takes writes, so there is no
+//! database leader and the agent campaigns for nothing (`--no-leader`).
+//! Probes, writes and the set workload speak MySQL to port 3306 as the
+//! `lab` user the node script creates.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder};
+
+use super::{Answer, DbView};
+
+/// Answers slower than this count as none (a probe) or as unknown (a
+/// write).
+const PATIENCE: Duration = Duration::from_secs(2);
+
+/// The agent flags and node command of the node reachable as `host`, in
+/// cluster `cluster`.
+pub fn agent_args(host: &str, cluster: &str) -> Vec<String> {
+    [
+        "--advertise",
+        &format!("{host}:4567"),
+        "--no-leader",
+        "--",
+        "/bin/sh",
+        "/usr/local/bin/galera-node",
+        "{state}",
+        "{peers}",
+        "{id}",
+        host,
+        &group_name(cluster),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Galera's group (`wsrep_cluster_name`) for disco cluster `cluster`:
+/// Galera refuses longer names than [`GROUP_NAME_MAX`] (a joiner's
+/// handshake then fails with "handling gmcast protocol message failed"
+/// and it never joins), so a longer one is cut and made unique by a hash.
+pub fn group_name(cluster: &str) -> String {
+    if cluster.len() <= GROUP_NAME_MAX {
+        return cluster.to_string();
+    }
+    let hash = cluster.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let hash = format!("{hash:016x}");
+    format!("{}-{}", &cluster[..GROUP_NAME_MAX - 17], hash)
+}
+
+/// The longest group name Galera takes.
+const GROUP_NAME_MAX: usize = 32;
+
+async fn connect(ip: Ipv4Addr) -> Result<Conn, String> {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname(ip.to_string())
+        .tcp_port(3306)
+        .user(Some("lab"))
+        .pass(Some("lab"))
+        // Causal reads: a read waits until the node has applied every
+        // write the cluster committed before it began. Without it Galera
+        // may answer from behind, which is documented, not a fault.
+        .init(vec!["SET SESSION wsrep_sync_wait = 1"]);
+    tokio::time::timeout(PATIENCE, Conn::new(opts))
+        .await
+        .map_err(|_| format!("no MySQL connection to {ip} within {PATIENCE:?}"))?
+        .map_err(|e| e.to_string())
+}
+
+/// The members this node's primary component has (by the host part of
+/// `wsrep_incoming_addresses`: container names), or only itself while it
+/// is not in a synced primary component.
+pub async fn probe(ip: Ipv4Addr, node: &str) -> Option<DbView> {
+    let attempt = async {
+        let mut c = connect(ip).await.ok()?;
+        let rows: Vec<(String, String)> =
+            c.query("SHOW GLOBAL STATUS LIKE 'wsrep_%'").await.ok()?;
+        let _ = c.disconnect().await;
+        Some(rows)
+    };
+    let rows = tokio::time::timeout(PATIENCE, attempt).await.ok()??;
+    let get = |k: &str| {
+        rows.iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.as_str())
+    };
+    let primary = get("wsrep_cluster_status") == Some("Primary")
+        && get("wsrep_local_state_comment") == Some("Synced");
+    let members: BTreeSet<String> = if primary {
+        get("wsrep_incoming_addresses")?
+            .split(',')
+            .filter_map(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
+            .filter(|h| !h.is_empty())
+            .collect()
+    } else {
+        [node.to_string()].into()
+    };
+    Some(DbView {
+        members,
+        leads: false,
+    })
+}
+
+/// What a MySQL error says of a write: refused before it began (not
+/// primary, a certification conflict that rolled it back) or unknown.
+fn refused(e: &mysql_async::Error) -> bool {
+    match e {
+        // 1047: WSREP has not yet prepared node for application use;
+        // 1213: deadlock, Galera's answer to a certification failure
+        // (rolled back); 1205: lock wait timeout (rolled back).
+        mysql_async::Error::Server(s) => matches!(s.code, 1047 | 1213 | 1205),
+        _ => false,
+    }
+}
+
+/// Writes `key = value` through `ip`; true when the commit returned.
+pub async fn write(ip: Ipv4Addr, key: &str, value: &str) -> bool {
+    let Ok(seq) = value.parse::<i64>() else {
+        return false;
+    };
+    let attempt = async {
+        let mut c = connect(ip).await.ok()?;
+        c.query_drop(
+            "CREATE TABLE IF NOT EXISTS lab.w (k VARCHAR(64) PRIMARY KEY, seq BIGINT NOT NULL)",
+        )
+        .await
+        .ok()?;
+        c.exec_drop(
+            "INSERT INTO lab.w (k, seq) VALUES (?, ?) ON DUPLICATE KEY UPDATE seq = VALUES(seq)",
+            (key, seq),
+        )
+        .await
+        .ok()
+    };
+    matches!(tokio::time::timeout(PATIENCE, attempt).await, Ok(Some(())))
+}
+
+/// Reads `key` through `ip` (a causal read).
+pub async fn read(ip: Ipv4Addr, key: &str) -> Result<Option<String>, String> {
+    let mut c = connect(ip).await?;
+    let row: Option<i64> = c
+        .exec_first("SELECT seq FROM lab.w WHERE k = ?", (key,))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(row.map(|s| s.to_string()))
+}
+
+/// Adds `e` to the set table through `ip`: acknowledged when the commit
+/// returns; a node that cannot be reached or refuses did not add it; any
+/// other failure may have committed.
+pub async fn set_add(ip: Ipv4Addr, e: i64) -> Answer {
+    let Ok(mut c) = connect(ip).await else {
+        return Answer::Fail;
+    };
+    let attempt = async {
+        c.query_drop("CREATE TABLE IF NOT EXISTS lab.s (e BIGINT PRIMARY KEY)")
+            .await?;
+        c.exec_drop("INSERT INTO lab.s (e) VALUES (?)", (e,)).await
+    };
+    match tokio::time::timeout(PATIENCE, attempt).await {
+        Ok(Ok(())) => Answer::Ok(None),
+        Ok(Err(err)) if refused(&err) => Answer::Fail,
+        _ => Answer::Unknown,
+    }
+}
+
+/// The whole set, read through `ip` (a causal read), as a JSON array.
+pub async fn set_read(ip: Ipv4Addr) -> Answer {
+    let attempt = async {
+        let mut c = connect(ip).await.ok()?;
+        let els: Vec<i64> = c.query("SELECT e FROM lab.s ORDER BY e").await.ok()?;
+        Some(serde_json::to_string(&els).expect("numbers"))
+    };
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(Some(json)) => Answer::Ok(Some(json)),
+        _ => Answer::Fail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_cluster_names_become_short_distinct_groups() {
+        assert_eq!(group_name("galera-etcd-formation"), "galera-etcd-formation");
+        let a = group_name("galera-consul-partition-under-load");
+        let b = group_name("galera-consul-partition-under-loaf");
+        assert!(
+            a.len() <= GROUP_NAME_MAX && b.len() <= GROUP_NAME_MAX,
+            "{a} {b}"
+        );
+        assert_ne!(a, b);
+        assert!(a.starts_with("galera-consul-"), "{a}");
+    }
+}
