@@ -60,14 +60,5 @@ pub async fn image_id(docker: &Docker, image: &str) -> Result<Option<String>, Do
 
 /// Whether `image` is present locally.
 pub async fn has_image(docker: &Docker, image: &str) -> Result<bool, DockerError> {
-    match docker.inspect_image(image).await {
-        Ok(_) => Ok(true),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(false),
-        Err(e) => Err(DockerError::Api {
-            action: format!("inspect image {image}"),
-            reason: e.to_string(),
-        }),
-    }
+    Ok(image_id(docker, image).await?.is_some())
 }

@@ -113,14 +113,7 @@ pub fn check_key(key: &str, mut ops: Vec<Op>, budget: Budget) -> Verdict {
 /// leaves dozens of them.
 fn without_unseen_unknowns(ops: Vec<Op>) -> Vec<Op> {
     use super::Func;
-    let seen: HashSet<&super::Value> = ops
-        .iter()
-        .filter_map(|o| match (o.f, &o.outcome) {
-            (Func::Read, Outcome::Ok(Some(v))) => Some(v),
-            (Func::Cas, _) => Some(&o.from),
-            _ => None,
-        })
-        .collect();
+    let seen: HashSet<&super::Value> = ops.iter().filter_map(observed).collect();
     let keep: Vec<bool> = ops
         .iter()
         .map(|o| o.outcome != Outcome::Unknown || o.f == Func::Read || seen.contains(&o.value))
@@ -129,6 +122,15 @@ fn without_unseen_unknowns(ops: Vec<Op>) -> Vec<Op> {
         .zip(keep)
         .filter_map(|(o, k)| k.then_some(o))
         .collect()
+}
+
+/// The value `o` saw: a read's result, a compare-and-set's expected value.
+fn observed(o: &Op) -> Option<&super::Value> {
+    match (o.f, &o.outcome) {
+        (super::Func::Read, Outcome::Ok(Some(v))) => Some(v),
+        (super::Func::Cas, _) => Some(&o.from),
+        _ => None,
+    }
 }
 
 enum Search {
@@ -404,11 +406,7 @@ fn telling(w: &[Op], from_start: bool, ever: &HashSet<super::Value>) -> bool {
     }
     let unexplained: HashSet<&super::Value> = w
         .iter()
-        .filter_map(|o| match (o.f, &o.outcome) {
-            (Func::Read, Outcome::Ok(Some(v))) => Some(v),
-            (Func::Cas, _) => Some(&o.from),
-            _ => None,
-        })
+        .filter_map(observed)
         .filter(|v| ever.contains(*v) && !written.contains(v))
         .collect();
     unexplained.len() <= usize::from(!from_start)
@@ -425,11 +423,7 @@ const MAX_SHRINK_SEARCHES: usize = 2_000;
 /// depended on its value, so the order without it is legal too.
 fn removable(w: &[Op], chunk: std::ops::Range<usize>) -> Vec<usize> {
     use super::Func;
-    let observes = |o: &Op, v: &super::Value| match (o.f, &o.outcome) {
-        (Func::Read, Outcome::Ok(Some(r))) => r == v,
-        (Func::Cas, _) => &o.from == v,
-        _ => false,
-    };
+    let observes = |o: &Op, v: &super::Value| observed(o) == Some(v);
     // The chunk's reads go too; its compare-and-sets count as staying, so
     // that the writes may leave in any order.
     let stays = |j: usize| !chunk.contains(&j) || w[j].f != Func::Read;
