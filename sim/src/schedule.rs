@@ -95,11 +95,13 @@ fn fault(kind: StoreKind) -> impl Strategy<Value = Fault> {
         at: Duration::from_secs(at),
         duration: Some(Duration::from_secs(len)),
         action,
+        during_formation: false,
     });
     let instant = (5u64..40, instant(kind)).prop_map(|(at, action)| Fault {
         at: Duration::from_secs(at),
         duration: None,
         action,
+        during_formation: false,
     });
     prop_oneof![3 => lasting, 1 => instant]
 }
@@ -121,6 +123,7 @@ fn gone() -> impl Strategy<Value = Fault> {
             at: Duration::from_secs(at),
             duration: None,
             action,
+            during_formation: false,
         })
 }
 

@@ -298,6 +298,13 @@ async fn galera_consul_partition_under_load() {
     shipped("galera-consul-partition-under-load").await;
 }
 
+/// Consul cut away from every RabbitMQ node one second into formation, for
+/// 20 s: the plugin's retries still make one cluster after the heal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_consul_store_cut_during_formation() {
+    shipped("rabbitmq-consul-store-cut-during-formation").await;
+}
+
 /// A killed RabbitMQ node comes back into the same cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_etcd_kill() {

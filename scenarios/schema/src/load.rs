@@ -116,6 +116,7 @@ struct RawFault {
     by: Option<Spanned<Time>>,
     #[serde(rename = "for")]
     duration: Option<Spanned<Time>>,
+    during_formation: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -1202,6 +1203,7 @@ impl Checker<'_> {
             at: f.at.into_inner().0,
             duration: f.duration.map(|d| d.into_inner().0),
             action: act,
+            during_formation: f.during_formation.unwrap_or(false),
         })
     }
 }

@@ -401,6 +401,12 @@ pub struct Fault {
     /// What it does.
     #[serde(flatten)]
     pub action: Action,
+    /// Meant to hit a cluster still forming (`during_formation = true`):
+    /// otherwise a fault that fires before every live node has served
+    /// fails the run (`formed-before-fault`), since it usually means the
+    /// scenario's timing is off rather than that the system failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub during_formation: bool,
 }
 
 /// The cluster's own data under load while faults fire.

@@ -123,6 +123,9 @@ pub fn faults_toml(faults: &[Fault]) -> String {
             | Action::DeregisterNode
             | Action::Heal => {}
         }
+        if f.during_formation {
+            let _ = writeln!(out, "during_formation = true");
+        }
         if let Some(d) = f.duration {
             let _ = writeln!(out, "for = {}", time(d));
         }

@@ -404,7 +404,7 @@ impl Engine {
             });
             return Ok(());
         }
-        if self.strict {
+        if self.strict && !fault.during_formation {
             let never: Vec<String> = self
                 .up()
                 .into_iter()

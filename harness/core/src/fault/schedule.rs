@@ -48,6 +48,7 @@ mod tests {
             at: Duration::from_secs(at),
             duration: len.map(Duration::from_secs),
             action: Action::KillLeader,
+            during_formation: false,
         }
     }
 
