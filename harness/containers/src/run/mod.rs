@@ -121,7 +121,7 @@ impl Run {
 
     /// The Docker name of this run's container `name`.
     pub fn container(&self, name: &str) -> String {
-        format!("{}-{name}", self.network)
+        container_name(&self.id, name)
     }
 
     /// Starts container `name` (prefixed with the run id) from the local
@@ -327,5 +327,38 @@ fn gone(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
             ..
         } => Ok(()),
         e => Err(e),
+    }
+}
+
+/// The longest DNS label: container names are the nodes' host names
+/// (Erlang node names, Galera and Consul addresses resolve them).
+const DNS_LABEL_MAX: usize = 63;
+
+/// `clusterlab-<run id>-<node>`, or, when that is no DNS label (a long run
+/// id: RabbitMQ then fails to boot with `nxdomain`), the run id replaced by
+/// a hash of it.
+fn container_name(run: &str, node: &str) -> String {
+    let full = format!("clusterlab-{run}-{node}");
+    if full.len() <= DNS_LABEL_MAX {
+        return full;
+    }
+    let hash = run.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("clusterlab-{:012x}-{node}", hash >> 16)
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn container_names_are_dns_labels_and_distinct() {
+        assert_eq!(container_name("1795-42", "n1"), "clusterlab-1795-42-n1");
+        let long = "t-rabbitmq-consul-store-cut-during-formation-13206";
+        let a = container_name(long, "n1");
+        assert!(a.len() <= DNS_LABEL_MAX, "{a}");
+        assert_ne!(a, container_name(long, "n2"));
+        assert_ne!(a, container_name(&format!("{long}7"), "n1"));
     }
 }
