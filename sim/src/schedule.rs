@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use clusterlab_scenario::{Action, Fault, Groups, Role, Scenario, StoreKey, StoreKind, Target};
+use clusterlab_scenario::{
+    Action, Direction, Fault, Groups, Peer, Role, Scenario, Shape, StoreKey, StoreKind, Target,
+};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
@@ -48,6 +50,33 @@ fn lasting(kind: StoreKind) -> BoxedStrategy<Action> {
             delay: Duration::from_millis(d * 100),
         }),
         Just(Action::KillStoreLeader),
+        // A slow store link: up to 2 s each way, past a 3 s TTL's third.
+        (1u64..=20).prop_map(|d| Action::Shape {
+            shape: Shape::Latency {
+                delay: Duration::from_millis(d * 100),
+            },
+            target: leader(),
+            peer: Peer::Store,
+            direction: Direction::Both,
+        }),
+        (1u64..=10).prop_map(|d| Action::Shape {
+            shape: Shape::Jitter {
+                delay: Duration::from_millis(d * 100),
+                jitter: Duration::from_millis(d * 50),
+            },
+            target: one(Role::Random),
+            peer: Peer::All,
+            direction: Direction::Both,
+        }),
+        (1u32..=5).prop_map(|r| Action::Shape {
+            shape: Shape::Reorder {
+                rate: f64::from(r) / 10.0,
+                delay: Duration::from_millis(500),
+            },
+            target: one(Role::Minority),
+            peer: Peer::All,
+            direction: Direction::Out,
+        }),
         // Within the drift disco's 10% margin allows (see disco::announce).
         (950u32..=1050).prop_map(|r| Action::ClockDrift {
             rate: f64::from(r) / 1000.0,

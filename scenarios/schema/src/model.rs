@@ -325,8 +325,103 @@ pub enum Action {
         /// By how much.
         by: Duration,
     },
+    /// Shape the targets' packets without cutting them: delay them
+    /// (`latency`), spread their delay (`jitter`), hold a fraction back so
+    /// that later ones overtake them (`reorder`), or send a fraction twice
+    /// (`duplicate`). Real discovery breaks on slow links as often as on
+    /// cut ones: a renewal that arrives late, a watch that lags.
+    Shape {
+        /// How the packets are shaped.
+        shape: Shape,
+        /// Whose packets.
+        target: Vec<Target>,
+        /// The other end of the shaped links.
+        peer: Peer,
+        /// Which way the shaped packets go.
+        direction: Direction,
+    },
     /// Undo every active fault.
     Heal,
+}
+
+/// How a `Shape` fault treats each packet on its links.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "shape")]
+pub enum Shape {
+    /// Every packet `delay` late.
+    Latency {
+        /// How late.
+        delay: Duration,
+    },
+    /// Every packet late by a delay drawn from `delay` +- `jitter`
+    /// (uniform), so packets may overtake each other.
+    Jitter {
+        /// The middle of the range.
+        delay: Duration,
+        /// Half its width.
+        jitter: Duration,
+    },
+    /// A fraction `rate` of the packets held back by `delay`; the others
+    /// pass at once and overtake them.
+    Reorder {
+        /// Fraction held back, in (0, 1].
+        rate: f64,
+        /// How long.
+        delay: Duration,
+    },
+    /// A fraction `rate` of the packets sent twice.
+    Duplicate {
+        /// Fraction copied, in (0, 1].
+        rate: f64,
+    },
+}
+
+impl Shape {
+    /// The action's word in files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Shape::Latency { .. } => "latency",
+            Shape::Jitter { .. } => "jitter",
+            Shape::Reorder { .. } => "reorder",
+            Shape::Duplicate { .. } => "duplicate",
+        }
+    }
+}
+
+/// The other end of a shaped link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Peer {
+    /// Everyone the target talks to.
+    All,
+    /// The discovery store's nodes.
+    Store,
+    /// These cluster nodes.
+    Nodes(Vec<Target>),
+}
+
+/// Which packets of a target's links are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// What the target sends.
+    Out,
+    /// What the target receives.
+    In,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    /// Whether the target's sending is shaped.
+    pub fn out(self) -> bool {
+        matches!(self, Direction::Out | Direction::Both)
+    }
+
+    /// Whether the target's receiving is shaped.
+    pub fn inward(self) -> bool {
+        matches!(self, Direction::In | Direction::Both)
+    }
 }
 
 /// A disco key a fault can touch.
@@ -367,6 +462,7 @@ impl Action {
             Action::DeregisterNode => "deregister-node",
             Action::ClockDrift { .. } => "clock-drift",
             Action::ClockJump { .. } => "clock-jump",
+            Action::Shape { shape, .. } => shape.name(),
             Action::Heal => "heal",
         }
     }

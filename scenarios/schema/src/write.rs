@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::model::{Action, Fault, Groups, Role, StoreKey, Target};
+use crate::model::{Action, Direction, Fault, Groups, Peer, Role, Shape, StoreKey, Target};
 
 /// `"1500ms"`, or `"3s"` for whole seconds.
 fn time(d: Duration) -> String {
@@ -116,6 +116,36 @@ pub fn faults_toml(faults: &[Fault]) -> String {
             }
             Action::ClockDrift { rate } => field("rate", rate.to_string()),
             Action::ClockJump { by } => field("by", time(*by)),
+            Action::Shape {
+                shape,
+                target: t,
+                peer,
+                direction,
+            } => {
+                field("target", targets(t));
+                match peer {
+                    Peer::All => {}
+                    Peer::Store => field("peer", "\"store\"".into()),
+                    Peer::Nodes(p) => field("peer", targets(p)),
+                }
+                match direction {
+                    Direction::Both => {}
+                    Direction::Out => field("direction", "\"out\"".into()),
+                    Direction::In => field("direction", "\"in\"".into()),
+                }
+                match shape {
+                    Shape::Latency { delay } => field("delay", time(*delay)),
+                    Shape::Jitter { delay, jitter } => {
+                        field("delay", time(*delay));
+                        field("jitter", time(*jitter));
+                    }
+                    Shape::Reorder { rate, delay } => {
+                        field("rate", rate.to_string());
+                        field("delay", time(*delay));
+                    }
+                    Shape::Duplicate { rate } => field("rate", rate.to_string()),
+                }
+            }
             Action::KillLeader
             | Action::KillStoreLeader
             | Action::CancelWatches

@@ -20,14 +20,25 @@
 //!   not retransmit: each loss stalls that connection for good, harsher
 //!   than real loss, and the stalls a real network makes another way (a
 //!   middlebox forgetting a connection); disco must notice by its request
-//!   deadlines and reconnect.
+//!   deadlines and reconnect;
+//! - a shaped link (latency, jitter, reorder) is a turmoil link latency
+//!   range added to the default one (0-100 ms). turmoil's links are
+//!   symmetric, so a one-way delay is half that delay each way (the same
+//!   round trip); each message's delay is drawn from the range by
+//!   turmoil's seeded exponential curve, weighted to its low end, where the
+//!   containers draw uniformly; a `reorder` is a range from no delay to its
+//!   delay. turmoil's TCP puts segments back in order, as real TCP does, so
+//!   reordering shows above TCP as head-of-line delay; a `duplicate` has no
+//!   effect at all there (TCP discards the copy), in either world, for a
+//!   TCP store. Time moves in 50 ms ticks: shaping finer than a tick is
+//!   rounded to it.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use std::time::Duration;
 
-use clusterlab_core::fault::{Atom, Nemesis, StoreOp};
+use clusterlab_core::fault::{Atom, Nemesis, Shaping, StoreOp};
 use disco::keys::Keys;
 
 use super::board::Board;
@@ -47,7 +58,14 @@ struct Pair {
     back: usize,
     /// Loss rates (millionths) asked of this link.
     loss: Vec<u32>,
+    /// Shapings of what the first host sends the second, and back.
+    shaped_forth: Vec<Shaping>,
+    shaped_back: Vec<Shaping>,
 }
+
+/// turmoil's default message latency range, which the world keeps for
+/// every link that is not shaped.
+const BASE_LATENCY: (Duration, Duration) = (Duration::ZERO, Duration::from_millis(100));
 
 /// How a pair was last set in turmoil.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +81,8 @@ enum Set {
 pub struct Net {
     pairs: BTreeMap<(String, String), Pair>,
     set: BTreeMap<(String, String), Set>,
+    /// The latency range each link was last given, if it was ever shaped.
+    latency: BTreeMap<(String, String), (Duration, Duration)>,
 }
 
 fn key(a: &str, b: &str) -> ((String, String), bool) {
@@ -170,6 +190,69 @@ impl SimNemesis<'_, '_> {
         }
     }
 
+    /// The turmoil host a node or store node is on (the model serves every
+    /// store node's part).
+    fn on_host(&self, name: &str) -> String {
+        if self.nodes.iter().any(|n| n == name) {
+            name.to_string()
+        } else {
+            REGISTRY.to_string()
+        }
+    }
+
+    /// Adds (`add`) or removes one shaping of what `from` sends `to`
+    /// (`None`: everyone).
+    fn shape(&mut self, from: &str, to: Option<&str>, s: Shaping, add: bool) {
+        let from = self.on_host(from);
+        let tos = match to {
+            Some(t) => vec![self.on_host(t)],
+            None => self.others(&from),
+        };
+        for to in tos.into_iter().filter(|t| *t != from) {
+            self.change(&from, &to, |p, fwd| {
+                let list = if fwd {
+                    &mut p.shaped_forth
+                } else {
+                    &mut p.shaped_back
+                };
+                if add {
+                    list.push(s);
+                } else if let Some(i) = list.iter().position(|x| *x == s) {
+                    list.remove(i);
+                }
+            });
+            self.sync_latency(&from, &to);
+        }
+    }
+
+    /// Sets a link's latency range to the default plus its shaping: the
+    /// widest asked each way, averaged over both ways (turmoil's links are
+    /// symmetric; the round trip is kept).
+    fn sync_latency(&mut self, a: &str, b: &str) {
+        let (k, _) = key(a, b);
+        let p = self.net.pairs.get(&k).cloned().unwrap_or_default();
+        let widest = |l: &[Shaping]| {
+            l.iter()
+                .map(Shaping::range)
+                .fold((Duration::ZERO, Duration::ZERO), |(lo, hi), (l2, h2)| {
+                    (lo.max(l2), hi.max(h2))
+                })
+        };
+        let (f, b2) = (widest(&p.shaped_forth), widest(&p.shaped_back));
+        let want = (
+            BASE_LATENCY.0 + (f.0 + b2.0) / 2,
+            BASE_LATENCY.1 + (f.1 + b2.1) / 2,
+        );
+        let was = self.net.latency.get(&k).copied().unwrap_or(BASE_LATENCY);
+        if was != want {
+            self.sim
+                .set_link_latency(k.0.as_str(), k.1.as_str(), want.0);
+            self.sim
+                .set_link_max_message_latency(k.0.as_str(), k.1.as_str(), want.1);
+            self.net.latency.insert(k, want);
+        }
+    }
+
     fn each_link(&mut self, node: &str, f: impl Fn(&mut Pair)) {
         for other in self.others(node) {
             self.change(node, &other, |p, _| f(p));
@@ -228,6 +311,7 @@ impl Nemesis for SimNemesis<'_, '_> {
                 .clock_rate(self.now, f64::from(*permille) / 1000.0),
             Atom::IndexBack => self.modelled.chaos.set_index_back(true),
             Atom::NodeGone => self.modelled.deregister_node(true),
+            Atom::Shape(from, to, s) => self.shape(from, to.as_deref(), *s, true),
         }
         Ok(())
     }
@@ -270,6 +354,7 @@ impl Nemesis for SimNemesis<'_, '_> {
             Atom::ClockRate(_) => self.modelled.chaos.clock_rate(self.now, 1.0),
             Atom::IndexBack => self.modelled.chaos.set_index_back(false),
             Atom::NodeGone => self.modelled.deregister_node(false),
+            Atom::Shape(from, to, s) => self.shape(from, to.as_deref(), *s, false),
         }
         Ok(())
     }

@@ -4,10 +4,14 @@
 //! this kernel has no netem). Every rule lives in one chain,
 //! `CLUSTERLAB`, jumped to from INPUT and OUTPUT; an effect is undone by
 //! deleting exactly its own rules, so ending one fault never lifts
-//! another's.
+//! another's. Shaped links (latency, jitter, reorder) queue their packets
+//! to a [`shaper`] thread in the sender's namespace; duplicates are the
+//! kernel's TEE target.
 
 pub mod netns;
 pub mod rules;
+pub mod shaper;
+pub mod testbed;
 
 pub use netns::{NemesisError, Node};
 

@@ -8,6 +8,14 @@ use bollard::Docker;
 /// The chain every fault rule goes into.
 pub const CHAIN: &str = "CLUSTERLAB";
 
+/// The chain of shaping rules (NFQUEUE), jumped to from OUTPUT after
+/// [`CHAIN`]: a queued packet that is let go skips the rest of its chain,
+/// so the cuts must have had their say first.
+pub const SHAPE_CHAIN: &str = "CLUSTERLAB-SHAPE";
+
+/// The chain of duplicating rules (TEE), in the mangle table.
+pub const DUP_CHAIN: &str = "CLUSTERLAB-DUP";
+
 /// A fault that could not be applied or undone.
 #[derive(Debug, thiserror::Error)]
 pub enum NemesisError {
@@ -19,6 +27,9 @@ pub enum NemesisError {
         /// What is wrong.
         reason: String,
     },
+    /// A shaping queue could not be served.
+    #[error(transparent)]
+    Shaper(#[from] super::shaper::ShaperError),
     /// An iptables command failed.
     #[error("iptables in {node}'s namespace ({args}): {reason}; clusterlab needs root and the iptables and nsenter tools (ci/setup.sh installs them)")]
     Iptables {
@@ -97,38 +108,82 @@ impl Node {
         }
     }
 
-    /// Creates the chain and the jumps to it (idempotent).
+    /// The path of its network namespace.
+    pub fn netns(&self) -> std::path::PathBuf {
+        format!("/proc/{}/ns/net", self.pid).into()
+    }
+
+    /// Creates the chains and the jumps to them (idempotent).
     fn install(&self) -> Result<(), NemesisError> {
-        let _ = self.iptables(&["-N", CHAIN]); // exists already: fine
+        for (table, chain) in [
+            ("filter", CHAIN),
+            ("filter", SHAPE_CHAIN),
+            ("mangle", DUP_CHAIN),
+        ] {
+            let _ = self.iptables(&["-t", table, "-N", chain]); // exists already: fine
+        }
         for hook in ["INPUT", "OUTPUT"] {
             if self.iptables(&["-C", hook, "-j", CHAIN]).is_err() {
                 self.iptables(&["-I", hook, "1", "-j", CHAIN])?;
             }
         }
+        for (table, chain) in [("filter", SHAPE_CHAIN), ("mangle", DUP_CHAIN)] {
+            if self
+                .iptables(&["-t", table, "-C", "OUTPUT", "-j", chain])
+                .is_err()
+            {
+                self.iptables(&["-t", table, "-A", "OUTPUT", "-j", chain])?;
+            }
+        }
         Ok(())
+    }
+
+    fn rule(
+        op: &'static str,
+        table: &'static str,
+        chain: &'static str,
+        spec: &[String],
+    ) -> Vec<String> {
+        ["-t", table, op, chain]
+            .into_iter()
+            .map(str::to_string)
+            .chain(spec.iter().cloned())
+            .collect()
     }
 
     /// Appends the rule `spec` to the fault chain.
     pub fn append(&self, spec: &[String]) -> Result<(), NemesisError> {
-        let args: Vec<&str> = ["-A", CHAIN]
-            .into_iter()
-            .chain(spec.iter().map(String::as_str))
-            .collect();
-        self.iptables(&args)
+        self.append_to("filter", CHAIN, spec)
+    }
+
+    /// Appends the rule `spec` to `chain` of `table`.
+    pub fn append_to(
+        &self,
+        table: &'static str,
+        chain: &'static str,
+        spec: &[String],
+    ) -> Result<(), NemesisError> {
+        let args = Self::rule("-A", table, chain, spec);
+        self.iptables(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Deletes one instance of the rule `spec` from the fault chain; a rule
     /// that is not there (its container restarted since) is no error.
     pub fn delete(&self, spec: &[String]) {
-        let args: Vec<&str> = ["-D", CHAIN]
-            .into_iter()
-            .chain(spec.iter().map(String::as_str))
-            .collect();
-        let _ = self.iptables(&args);
+        self.delete_from("filter", CHAIN, spec);
+    }
+
+    /// Deletes one instance of the rule `spec` from `chain` of `table`, if
+    /// it is there.
+    pub fn delete_from(&self, table: &'static str, chain: &'static str, spec: &[String]) {
+        let args = Self::rule("-D", table, chain, spec);
+        let _ = self.iptables(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     /// Removes every fault rule.
     pub fn clear(&self) -> Result<(), NemesisError> {
-        self.iptables(&["-F", CHAIN])
+        self.iptables(&["-F", CHAIN])?;
+        self.iptables(&["-F", SHAPE_CHAIN])?;
+        self.iptables(&["-t", "mangle", "-F", DUP_CHAIN])
     }
 }

@@ -73,9 +73,108 @@ pub fn rules(atom: &Atom, ip: impl Fn(&str) -> Option<Ipv4Addr>, stores: &[Ipv4A
         | Atom::ReplyDelay(..)
         | Atom::ClockRate(_)
         | Atom::IndexBack
-        | Atom::NodeGone => {}
+        | Atom::NodeGone
+        | Atom::Shape(..) => {}
     }
     out
+}
+
+/// The rules of one shaped link, all in the sender's namespace: the
+/// shaping is done where the packets leave, so one thread sees them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapedLink {
+    /// The sender, whose namespace holds the rules and the shaper.
+    pub node: String,
+    /// What selects the link's packets (they leave from the sender's
+    /// address, to the peer or to anyone but itself).
+    pub matching: Vec<String>,
+    /// One TEE rule per receiver, when packets are duplicated: the clone
+    /// goes straight to the receiver.
+    pub duplicates: Vec<Vec<String>>,
+}
+
+impl ShapedLink {
+    /// The NFQUEUE rule that hands the link's packets to queue `queue`.
+    pub fn queue_rule(&self, queue: u16) -> Vec<String> {
+        let mut spec = self.matching.clone();
+        spec.extend(
+            [
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                &queue.to_string(),
+                "--queue-bypass",
+            ]
+            .map(str::to_string),
+        );
+        spec
+    }
+}
+
+/// The link an [`Atom::Shape`] shapes, given each node's (and store node's)
+/// address; `everyone` names every node and store node of the run (the
+/// receivers of a link to anyone). `None` for other atoms, or when the
+/// sender's address is unknown.
+pub fn shaped(
+    atom: &Atom,
+    ip: impl Fn(&str) -> Option<Ipv4Addr>,
+    everyone: &[String],
+) -> Option<ShapedLink> {
+    let Atom::Shape(from, to, s) = atom else {
+        return None;
+    };
+    let me = ip(from)?.to_string();
+    let (matching, receivers): (Vec<String>, Vec<Ipv4Addr>) = match to {
+        Some(t) => {
+            let peer = ip(t)?;
+            (
+                vec!["-s".into(), me.clone(), "-d".into(), peer.to_string()],
+                vec![peer],
+            )
+        }
+        None => (
+            vec!["-s".into(), me.clone(), "!".into(), "-d".into(), me.clone()],
+            everyone
+                .iter()
+                .filter(|n| *n != from)
+                .filter_map(|n| ip(n))
+                .collect(),
+        ),
+    };
+    let duplicates = if s.duplicate_ppm == 0 {
+        Vec::new()
+    } else {
+        let p = format!("{:.6}", f64::from(s.duplicate_ppm) / 1e6);
+        receivers
+            .iter()
+            .map(|r| {
+                let r = r.to_string();
+                [
+                    "-s",
+                    &me,
+                    "-d",
+                    &r,
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &p,
+                    "-j",
+                    "TEE",
+                    "--gateway",
+                    &r,
+                ]
+                .map(str::to_string)
+                .to_vec()
+            })
+            .collect()
+    };
+    Some(ShapedLink {
+        node: from.clone(),
+        matching,
+        duplicates,
+    })
 }
 
 /// In `node`'s namespace, drops a random `ppm` millionths of what
@@ -122,5 +221,41 @@ mod tests {
         let loss = rules(&Atom::Loss("n1".into(), 300_000), ip, &[]);
         assert!(loss[0].1.contains(&"0.300000".to_string()), "{loss:?}");
         assert!(rules(&Atom::Down("n1".into()), ip, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_shaped_link_lives_in_the_senders_namespace() {
+        use clusterlab_core::fault::Shaping;
+        let ip = |n: &str| match n {
+            "n1" => Some(Ipv4Addr::new(10, 0, 0, 1)),
+            "n2" => Some(Ipv4Addr::new(10, 0, 0, 2)),
+            "s1" => Some(Ipv4Addr::new(10, 0, 0, 9)),
+            _ => None,
+        };
+        let late = Shaping {
+            delay_us: 50_000,
+            hold_ppm: 1_000_000,
+            ..Shaping::default()
+        };
+        let to_store = shaped(&Atom::Shape("n1".into(), Some("s1".into()), late), ip, &[]).unwrap();
+        assert_eq!(to_store.node, "n1");
+        assert_eq!(
+            to_store.queue_rule(3).join(" "),
+            "-s 10.0.0.1 -d 10.0.0.9 -j NFQUEUE --queue-num 3 --queue-bypass"
+        );
+        assert!(to_store.duplicates.is_empty());
+        let everyone = ["n1", "n2", "s1"].map(String::from);
+        let twice = Shaping {
+            duplicate_ppm: 100_000,
+            ..Shaping::default()
+        };
+        let dup = shaped(&Atom::Shape("s1".into(), None, twice), ip, &everyone).unwrap();
+        assert_eq!(dup.node, "s1");
+        assert_eq!(dup.matching.join(" "), "-s 10.0.0.9 ! -d 10.0.0.9");
+        assert_eq!(dup.duplicates.len(), 2, "one TEE rule per receiver");
+        assert!(dup.duplicates[0]
+            .join(" ")
+            .ends_with("-j TEE --gateway 10.0.0.1"));
+        assert!(shaped(&Atom::Pause("n1".into()), ip, &everyone).is_none());
     }
 }

@@ -54,6 +54,16 @@ impl Addrs {
             .unwrap_or_else(|| member.to_string())
     }
 
+    /// Every node and store node looked up so far.
+    pub fn names(&self) -> Vec<String> {
+        self.nodes
+            .lock()
+            .expect("addrs lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// The last known namespace handle of `name`.
     pub fn node(&self, name: &str) -> Option<Node> {
         self.nodes.lock().expect("addrs lock").get(name).cloned()

@@ -375,6 +375,8 @@ async fn drive_inner(
         observed: rx.clone(),
         installed: BTreeSet::new(),
         down: BTreeSet::new(),
+        shaped: BTreeMap::new(),
+        seed: opts.seed,
     };
     let mut referee = Referee::new(scenario, SLACK);
     let mut bootstrapped = BTreeSet::new();

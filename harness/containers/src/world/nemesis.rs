@@ -4,7 +4,7 @@
 //! container's data. A restarted container has a fresh namespace: the
 //! rules of every effect still in force on it are put back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use clusterlab_core::fault::{Atom, Nemesis, StoreOp};
@@ -14,7 +14,9 @@ use super::addrs::Addrs;
 use super::observe::Observed;
 use super::store::Store;
 use super::WorldError;
-use crate::nemesis::rules;
+use crate::nemesis::netns::{DUP_CHAIN, SHAPE_CHAIN};
+use crate::nemesis::rules::{self, ShapedLink};
+use crate::nemesis::shaper::Shaper;
 use crate::run::Run;
 
 /// The fault mechanism of one run.
@@ -32,6 +34,18 @@ pub struct Containers<'a> {
     pub installed: BTreeSet<Atom>,
     /// Nodes killed and not restarted yet: their namespaces are gone.
     pub down: BTreeSet<String>,
+    /// Shaped links in force: their rules, queue and shaper thread.
+    pub shaped: BTreeMap<Atom, Shaped>,
+    /// The run's seed (each shaper's draws derive from it).
+    pub seed: u64,
+}
+
+/// One shaped link in force.
+#[derive(Debug)]
+pub struct Shaped {
+    link: ShapedLink,
+    queue: Option<u16>,
+    shaper: Option<Shaper>,
 }
 
 impl Containers<'_> {
@@ -69,6 +83,76 @@ impl Containers<'_> {
         Ok(())
     }
 
+    /// Shapes the link of `atom` (an [`Atom::Shape`]): a shaper thread in
+    /// the sender's namespace and the rules that feed it. A sender that is
+    /// down gets it when it comes back.
+    async fn shape(&mut self, atom: &Atom) -> Result<(), WorldError> {
+        let Atom::Shape(from, _, shaping) = atom else {
+            return Ok(());
+        };
+        if self.down.contains(from) {
+            return Ok(());
+        }
+        let everyone = self.addrs.names();
+        let Some(link) = rules::shaped(atom, |n| self.addrs.ip(n), &everyone) else {
+            return Ok(());
+        };
+        let ns = self.addrs.refresh(self.run, from).await?;
+        let mut queue = None;
+        let mut shaper = None;
+        if shaping.delays() {
+            let used: BTreeSet<u16> = self
+                .shaped
+                .values()
+                .filter(|s| s.link.node == link.node)
+                .filter_map(|s| s.queue)
+                .collect();
+            let q = (0u16..).find(|q| !used.contains(q)).expect("a free queue");
+            let seed = self.seed ^ disco::backoff::fnv1a(format!("{atom:?}").as_bytes());
+            shaper = Some(
+                Shaper::start(&ns.netns(), q, *shaping, seed)
+                    .map_err(crate::nemesis::NemesisError::from)?,
+            );
+            ns.append_to("filter", SHAPE_CHAIN, &link.queue_rule(q))?;
+            queue = Some(q);
+        }
+        for dup in &link.duplicates {
+            ns.append_to("mangle", DUP_CHAIN, dup)?;
+        }
+        self.shaped.insert(
+            atom.clone(),
+            Shaped {
+                link,
+                queue,
+                shaper,
+            },
+        );
+        Ok(())
+    }
+
+    /// Undoes [`Self::shape`]: the rules go first, then the shaper lets
+    /// what it holds go.
+    fn unshape(&mut self, atom: &Atom) {
+        let Some(s) = self.shaped.remove(atom) else {
+            return;
+        };
+        if !self.down.contains(&s.link.node) {
+            if let Some(ns) = self.addrs.node(&s.link.node) {
+                if let Some(q) = s.queue {
+                    ns.delete_from("filter", SHAPE_CHAIN, &s.link.queue_rule(q));
+                }
+                for dup in &s.link.duplicates {
+                    ns.delete_from("mangle", DUP_CHAIN, dup);
+                }
+            }
+        }
+        if let Some(shaper) = s.shaper {
+            if let Err(e) = shaper.stop() {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
     /// Docker kills no frozen container: thaw it first (it is frozen again
     /// when it comes back, if its pause is still in force).
     async fn thaw_for_kill(&self, node: &str) -> Result<(), WorldError> {
@@ -93,6 +177,11 @@ impl Containers<'_> {
         for atom in on_it {
             match atom {
                 Atom::Pause(_) => self.run.pause(node).await?,
+                // A new namespace, maybe a new address: shaped anew.
+                Atom::Shape(..) => {
+                    self.unshape(&atom);
+                    self.shape(&atom).await?;
+                }
                 _ => self.install(&atom, Some(node)).await?,
             }
         }
@@ -124,8 +213,12 @@ impl Nemesis for Containers<'_> {
                 self.down.insert(n.clone());
                 self.run.stop(n).await?;
             }
-            Atom::StoreDown(s) => self.run.kill(s).await?,
+            Atom::StoreDown(s) => {
+                self.down.insert(s.clone());
+                self.run.kill(s).await?;
+            }
             Atom::NodeGone => self.store.deregister_node(true).await?,
+            Atom::Shape(..) => self.shape(atom).await?,
             Atom::ReplyDelay(..) | Atom::ClockRate(_) | Atom::IndexBack => {
                 return Err(WorldError::Unsupported(format!(
                     "{atom:?} lives inside the store: only the simulator makes it"
@@ -148,8 +241,20 @@ impl Nemesis for Containers<'_> {
             Atom::Down(n) => self.revive(n).await?,
             Atom::StoreDown(s) => {
                 self.run.restart(s).await?;
+                self.down.remove(s);
                 self.addrs.refresh(self.run, s).await?;
+                let on_it: Vec<Atom> = self
+                    .shaped
+                    .keys()
+                    .filter(|a| a.nodes().contains(&s.as_str()))
+                    .cloned()
+                    .collect();
+                for atom in on_it {
+                    self.unshape(&atom);
+                    self.shape(&atom).await?;
+                }
             }
+            Atom::Shape(..) => self.unshape(atom),
             // Never undone: the node left for good.
             Atom::Left(_) => {}
             Atom::NodeGone => self.store.deregister_node(false).await?,

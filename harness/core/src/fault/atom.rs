@@ -41,6 +41,74 @@ pub enum Atom {
     /// invalidated, and none can be created until it is registered again
     /// (the agent's anti-entropy does it within about a minute).
     NodeGone,
+    /// The packets the first node (or store node) sends to the second
+    /// (`None`: to anyone) are shaped: late, spread, held back, doubled.
+    Shape(String, Option<String>, Shaping),
+}
+
+/// How a shaped link treats each packet, in whole numbers so that an atom
+/// can be ordered and counted in the ledger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shaping {
+    /// A held packet is this late (microseconds)...
+    pub delay_us: u64,
+    /// ...give or take up to this much, uniformly (microseconds).
+    pub jitter_us: u64,
+    /// Millionths of the packets that are held; the rest pass at once and
+    /// overtake them (1,000,000: every packet is late).
+    pub hold_ppm: u32,
+    /// Millionths of the packets that are sent twice.
+    pub duplicate_ppm: u32,
+}
+
+impl Shaping {
+    /// The shaping a scenario's fault asks for.
+    pub fn of(shape: &clusterlab_scenario::Shape) -> Shaping {
+        use clusterlab_scenario::Shape;
+        let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let ppm = |r: f64| (r * 1e6).round() as u32;
+        match *shape {
+            Shape::Latency { delay } => Shaping {
+                delay_us: us(delay),
+                hold_ppm: 1_000_000,
+                ..Shaping::default()
+            },
+            Shape::Jitter { delay, jitter } => Shaping {
+                delay_us: us(delay),
+                jitter_us: us(jitter),
+                hold_ppm: 1_000_000,
+                ..Shaping::default()
+            },
+            Shape::Reorder { rate, delay } => Shaping {
+                delay_us: us(delay),
+                hold_ppm: ppm(rate),
+                ..Shaping::default()
+            },
+            Shape::Duplicate { rate } => Shaping {
+                duplicate_ppm: ppm(rate),
+                ..Shaping::default()
+            },
+        }
+    }
+
+    /// Whether any packet is held (not only duplicated).
+    pub fn delays(&self) -> bool {
+        self.hold_ppm > 0 && self.delay_us > 0
+    }
+
+    /// The shortest and longest time a packet is held.
+    pub fn range(&self) -> (std::time::Duration, std::time::Duration) {
+        if !self.delays() {
+            return Default::default();
+        }
+        let us = std::time::Duration::from_micros;
+        let lo = if self.hold_ppm < 1_000_000 {
+            0
+        } else {
+            self.delay_us.saturating_sub(self.jitter_us)
+        };
+        (us(lo), us(self.delay_us + self.jitter_us))
+    }
 }
 
 impl Atom {
@@ -50,7 +118,7 @@ impl Atom {
         Atom::Cut(x.to_string(), y.to_string())
     }
 
-    /// The cluster nodes this atom acts on.
+    /// The nodes this atom acts on (for [`Atom::Shape`], store nodes too).
     pub fn nodes(&self) -> Vec<&str> {
         match self {
             Atom::Cut(a, b) | Atom::OneWay(a, b) => vec![a, b],
@@ -62,6 +130,7 @@ impl Atom {
             | Atom::Left(n)
             | Atom::ReplyLoss(n, _)
             | Atom::ReplyDelay(n, _) => vec![n],
+            Atom::Shape(a, b, _) => std::iter::once(a.as_str()).chain(b.as_deref()).collect(),
             Atom::StoreDown(_) | Atom::ClockRate(_) | Atom::IndexBack | Atom::NodeGone => {
                 Vec::new()
             }

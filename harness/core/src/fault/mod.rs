@@ -18,12 +18,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
-use clusterlab_scenario::{Action, Fault, Scenario, StoreKey, Target};
+use clusterlab_scenario::{Action, Direction, Fault, Peer, Scenario, StoreKey, Target};
 
 use crate::trace::EventKind;
 use crate::tracker::History;
 use crate::view::NodeState;
-pub use atom::{Atom, Ledger};
+pub use atom::{Atom, Ledger, Shaping};
 use pick::Picker;
 use resolve::Live;
 use schedule::Step;
@@ -173,6 +173,7 @@ impl Engine {
             .filter(|s| holds(Atom::StoreDown((*s).clone())))
             .count();
         self.store_up = (self.stores.len() - down) * 2 > self.stores.len();
+        let is_store = |n: &str| self.stores.iter().any(|s| s == n);
         let blocked: BTreeSet<&str> = self
             .ledger
             .active()
@@ -182,6 +183,12 @@ impl Engine {
                 | Atom::Loss(n, _)
                 | Atom::ReplyLoss(n, _)
                 | Atom::ReplyDelay(n, _) => Some(n.as_str()),
+                // A shaped link to the store: its renewals may come too
+                // late, which the store's contract does not excuse.
+                Atom::Shape(from, to, _) if !is_store(from) => {
+                    to.as_deref().is_none_or(is_store).then_some(from.as_str())
+                }
+                Atom::Shape(from, Some(to), _) if is_store(from) => Some(to.as_str()),
                 _ => None,
             })
             .collect();
@@ -612,6 +619,21 @@ impl Engine {
                 }
                 [from, to].concat()
             }
+            Action::Shape {
+                shape,
+                target,
+                peer,
+                direction,
+            } => {
+                let names = each(target, &mut pick);
+                let peers: Option<Vec<String>> = match peer {
+                    Peer::All => None,
+                    Peer::Store => Some(self.stores.clone()),
+                    Peer::Nodes(t) => Some(each(t, &mut pick)),
+                };
+                atoms.extend(self.shaped(&names, peers.as_deref(), *direction, shape));
+                names
+            }
             Action::KillStoreLeader => {
                 let names: Vec<String> = world.store_leader().await.into_iter().collect();
                 atoms.extend(names.iter().map(|n| Atom::StoreDown(n.clone())));
@@ -628,6 +650,47 @@ impl Engine {
             bounce,
             ops,
         }
+    }
+}
+
+impl Engine {
+    /// The shaped links of `names` with `peers` (`None`: everyone), each
+    /// one way: what a target sends (`out`), what its peers send it
+    /// (`in`).
+    fn shaped(
+        &self,
+        names: &[String],
+        peers: Option<&[String]>,
+        direction: Direction,
+        shape: &clusterlab_scenario::Shape,
+    ) -> Vec<Atom> {
+        let s = Shaping::of(shape);
+        let everyone: Vec<String> = self.nodes.iter().chain(&self.stores).cloned().collect();
+        let mut out = Vec::new();
+        for n in names {
+            if direction.out() {
+                match peers {
+                    None => out.push(Atom::Shape(n.clone(), None, s)),
+                    Some(ps) => out.extend(
+                        ps.iter()
+                            .filter(|p| *p != n)
+                            .map(|p| Atom::Shape(n.clone(), Some(p.clone()), s)),
+                    ),
+                }
+            }
+            if direction.inward() {
+                out.extend(
+                    peers
+                        .unwrap_or(&everyone)
+                        .iter()
+                        .filter(|p| *p != n)
+                        .map(|p| Atom::Shape(p.clone(), Some(n.clone()), s)),
+                );
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -653,6 +716,10 @@ pub fn depends_on_leader(action: &Action) -> bool {
         }
         Action::Partition { groups } => {
             matches!(groups, clusterlab_scenario::Groups::MajorityMinority)
+        }
+        Action::Shape { target, peer, .. } => {
+            resolve::needs_leader(target)
+                || matches!(peer, Peer::Nodes(p) if resolve::needs_leader(p))
         }
         Action::Bridge { .. }
         | Action::KillStoreLeader
