@@ -103,7 +103,7 @@ async fn same_faults_as_the_simulator(s: &Scenario, containers: &Trace) {
     );
 }
 
-async fn shipped(name: &str) {
+async fn shipped(name: &str) -> Done {
     let s = clusterlab::load(root().join(format!("scenarios/{name}.toml"))).unwrap();
     assert!(s.supports(World::Containers).is_ok());
     let done = run_scenario(&s).await;
@@ -149,11 +149,58 @@ async fn shipped(name: &str) {
         None => {}
     }
     same_faults_as_the_simulator(&s, &done.trace).await;
+    done
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick() {
     shipped("quick").await;
+}
+
+/// When fault 0 started and ended, and whom it hit first.
+fn first_fault(trace: &Trace) -> (u64, u64, String) {
+    let start = trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::FaultStart {
+            fault: 0, nodes, ..
+        } => Some((e.at_ms, nodes[0].clone())),
+        _ => None,
+    });
+    let end = trace.events.iter().find_map(|e| match &e.kind {
+        EventKind::FaultEnd { fault: 0, .. } => Some(e.at_ms),
+        _ => None,
+    });
+    let (start, hit) = start.expect("fault 0 started");
+    (start, end.expect("fault 0 ended"), hit)
+}
+
+/// The leader's store link turns slower than a third of its TTL: its
+/// renewals come back too late, so it must give the leader key up while the
+/// fault lasts (and `single-leader` held throughout, in `shipped`). A
+/// latency fault that did nothing would fail here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_slow_leader_store() {
+    let done = shipped("latency-slow-leader-store").await;
+    let (start, end, hit) = first_fault(&done.trace);
+    let gave_up = done.trace.events.iter().any(|e| {
+        matches!(&e.kind, EventKind::LeaderKey { node } if node.as_deref() != Some(hit.as_str()))
+            && (start..end).contains(&e.at_ms)
+    });
+    assert!(
+        gave_up,
+        "{hit} kept the leader key through its slow store link"
+    );
+}
+
+/// A slow, jittery, reordering and duplicating minority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_slow_minority() {
+    shipped("latency-slow-minority").await;
+}
+
+/// Jitter on every store link while five nodes boot: still one bootstrap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jitter_cold_start() {
+    shipped("jitter-cold-start").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

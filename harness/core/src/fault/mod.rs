@@ -183,12 +183,13 @@ impl Engine {
                 | Atom::Loss(n, _)
                 | Atom::ReplyLoss(n, _)
                 | Atom::ReplyDelay(n, _) => Some(n.as_str()),
-                // A shaped link to the store: its renewals may come too
-                // late, which the store's contract does not excuse.
-                Atom::Shape(from, to, _) if !is_store(from) => {
+                // A slowed link to the store: its renewals may come too
+                // late, which the store's contract does not excuse (copies
+                // alone change nothing above TCP).
+                Atom::Shape(from, to, s) if s.delays() && !is_store(from) => {
                     to.as_deref().is_none_or(is_store).then_some(from.as_str())
                 }
-                Atom::Shape(from, Some(to), _) if is_store(from) => Some(to.as_str()),
+                Atom::Shape(from, Some(to), s) if s.delays() && is_store(from) => Some(to.as_str()),
                 _ => None,
             })
             .collect();
@@ -873,6 +874,50 @@ mod tests {
         assert_eq!(healed.len(), 1, "{healed:?}");
         assert!(b.log.contains(&"-Cut(\"n1\", \"n2\")".to_string()));
         assert!(e.in_effect().next().is_none());
+    }
+
+    #[test]
+    fn a_shaped_store_link_is_one_atom_per_direction_and_excuses_the_node() {
+        let s = scenario(
+            "[[faults]]\nat = \"1s\"\naction = \"latency\"\ntarget = \"n1\"\npeer = \"store\"\ndelay = \"2s\"\nfor = \"3s\"\n\
+             [[faults]]\nat = \"1s\"\naction = \"duplicate\"\ntarget = \"n2\"\ndirection = \"in\"\nrate = 0.5\n",
+        );
+        let mut e = Engine::new(&s, 1, vec!["s1".into()]);
+        let mut b = Book::default();
+        run(&mut e, &mut b, 1);
+        let late = Shaping {
+            delay_us: 2_000_000,
+            hold_ppm: 1_000_000,
+            ..Shaping::default()
+        };
+        for atom in [
+            Atom::Shape("n1".into(), Some("s1".into()), late),
+            Atom::Shape("s1".into(), Some("n1".into()), late),
+        ] {
+            assert!(b.log.contains(&format!("+{atom:?}")), "{:?}", b.log);
+        }
+        // `in` with every peer: each other node and the store send n2 copies.
+        let copies = b
+            .log
+            .iter()
+            .filter(|l| l.contains("duplicate_ppm: 500000"))
+            .count();
+        assert_eq!(copies, 3, "{:?}", b.log);
+        assert!(
+            b.log.iter().all(|l| !l.contains("Shape(\"n2\"")),
+            "{:?}",
+            b.log
+        );
+        // n1 cannot be expected to keep its lease; n2's copies delay
+        // nothing.
+        assert!(!e.reaches_store().contains("n1"));
+        assert!(e.reaches_store().contains("n2"));
+        run(&mut e, &mut b, 4);
+        assert!(b.log.contains(&format!(
+            "-{:?}",
+            Atom::Shape("s1".into(), Some("n1".into()), late)
+        )));
+        assert!(e.reaches_store().contains("n1"));
     }
 
     #[test]
