@@ -22,12 +22,13 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 2; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# --- tools: protoc (etcd-client's build), iptables+nsenter (nemesis), curl --
+# --- tools: protoc (etcd-client's build), iptables+nsenter+ip (nemesis, shaper tests), curl --
 missing=()
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v dpkg-deb >/dev/null || missing+=(dpkg)
 command -v iptables >/dev/null || missing+=(iptables)
 command -v nsenter >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
 command -v curl >/dev/null || missing+=(curl)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use clusterlab_containers::nemesis::shaper::Shaper;
-use clusterlab_containers::nemesis::testbed::{Testbed, ADDRS};
+use clusterlab_containers::nemesis::testbed::Testbed;
 use clusterlab_core::fault::Shaping;
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -27,23 +27,6 @@ fn main() -> std::io::Result<()> {
     let mut base = bed.round_trips(200, Duration::from_millis(2), Duration::from_secs(1))?;
     base.sort();
     let base50 = pct(&base, 0.5);
-    let echo = ADDRS[1].to_string();
-    let rule = |q: &str| {
-        bed.iptables(
-            0,
-            &[
-                "-A",
-                "OUTPUT",
-                "-d",
-                &echo,
-                "-j",
-                "NFQUEUE",
-                "--queue-num",
-                q,
-                "--queue-bypass",
-            ],
-        )
-    };
 
     // Accuracy: 50 ms +- 10 ms, uniform: p50 50 ms, p99 59.8 ms.
     let jitter = Shaping {
@@ -53,7 +36,7 @@ fn main() -> std::io::Result<()> {
         duplicate_ppm: 0,
     };
     let shaper = Shaper::start(&bed.netns(0), 0, jitter, 42).map_err(std::io::Error::other)?;
-    rule("0")?;
+    bed.queue_to_echo(0)?;
     let mut rtt = bed.round_trips(1000, Duration::from_millis(5), Duration::from_secs(2))?;
     shaper.stop().map_err(std::io::Error::other)?;
     rtt.sort();
@@ -95,7 +78,7 @@ fn main() -> std::io::Result<()> {
     for (q, rate) in [(1u16, 0u32), (2, 1_000), (3, 10_000)] {
         bed.iptables(0, &["-F", "OUTPUT"])?;
         let shaper = Shaper::start(&bed.netns(0), q, fixed, 7).map_err(std::io::Error::other)?;
-        rule(&q.to_string())?;
+        bed.queue_to_echo(q)?;
         let secs = 5;
         if rate == 0 {
             std::thread::sleep(Duration::from_secs(secs.into()));

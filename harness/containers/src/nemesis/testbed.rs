@@ -23,17 +23,23 @@ pub const ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 203, 0, 1), Ipv4Addr::new(10
 /// The echo's port.
 pub const ECHO_PORT: u16 = 7007;
 
-fn run(args: &[&str]) -> std::io::Result<()> {
-    let out = Command::new("ip").args(args).output()?;
+/// Runs `ip <pre> <args>`; its stderr is the error.
+fn ip(pre: &[&str], args: &[&str]) -> std::io::Result<()> {
+    let out = Command::new("ip").args(pre).args(args).output()?;
     if out.status.success() {
         Ok(())
     } else {
         Err(std::io::Error::other(format!(
-            "ip {}: {}",
+            "ip {} {}: {}",
+            pre.join(" "),
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         )))
     }
+}
+
+fn run(args: &[&str]) -> std::io::Result<()> {
+    ip(&[], args)
 }
 
 impl Testbed {
@@ -99,19 +105,27 @@ impl Testbed {
 
     /// Runs `iptables -w <args>` in namespace `i`.
     pub fn iptables(&self, i: usize, args: &[&str]) -> std::io::Result<()> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.names[i], "iptables", "-w"])
-            .args(args)
-            .output()?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(std::io::Error::other(format!(
-                "iptables {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
-        }
+        ip(&["netns", "exec", &self.names[i], "iptables", "-w"], args)
+    }
+
+    /// Hands what the prober sends the echo to NFQUEUE `queue` (bypassed
+    /// while nobody serves it).
+    pub fn queue_to_echo(&self, queue: u16) -> std::io::Result<()> {
+        let (q, echo) = (queue.to_string(), ADDRS[1].to_string());
+        self.iptables(
+            0,
+            &[
+                "-A",
+                "OUTPUT",
+                "-d",
+                &echo,
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                &q,
+                "--queue-bypass",
+            ],
+        )
     }
 
     /// Runs `f` on a thread inside namespace `i`.
