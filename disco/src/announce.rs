@@ -42,6 +42,9 @@ impl LeaseState {
 #[derive(Debug)]
 pub struct Announcement {
     lease: watch::Receiver<Option<LeaseState>>,
+    /// Set when the store refused the node's credentials before it was
+    /// ever registered: no retry can help, so the announcement ends.
+    refused: watch::Receiver<Option<RegistryError>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -62,10 +65,12 @@ impl Announcement {
     /// the store is unreachable, logging each failure.
     pub fn start<R: Registry>(registry: R, keys: Keys, cfg: AnnounceConfig) -> Announcement {
         let (tx, rx) = watch::channel(None);
+        let (refused_tx, refused) = watch::channel(None);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(run(registry, keys, cfg, tx, stop_rx));
+        let task = tokio::spawn(run(registry, keys, cfg, tx, refused_tx, stop_rx));
         Announcement {
             lease: rx,
+            refused,
             stop: Some(stop_tx),
             task,
         }
@@ -81,15 +86,21 @@ impl Announcement {
         self.lease.clone()
     }
 
-    /// Waits until the node is registered, up to `deadline`.
+    /// Waits until the node is registered, up to `deadline`; a store that
+    /// refuses the node's credentials ends the wait at once.
     pub async fn registered(&self, deadline: Duration) -> Result<LeaseState, DiscoError> {
         let mut rx = self.lease.clone();
+        let mut refused = self.refused.clone();
         let got = tokio::time::timeout(deadline, async {
-            rx.wait_for(|l| l.is_some()).await.map(|l| l.clone())
+            tokio::select! {
+                l = rx.wait_for(|l| l.is_some()) => l.map(|l| Ok(l.clone())),
+                e = refused.wait_for(|e| e.is_some()) => e.map(|e| Err(e.clone())),
+            }
         })
         .await;
         match got {
-            Ok(Ok(l)) => Ok(l.expect("checked")),
+            Ok(Ok(Ok(l))) => Ok(l.expect("checked")),
+            Ok(Ok(Err(e))) => Err(DiscoError::Registry(e.expect("checked"))),
             Ok(Err(_)) => Err(DiscoError::Shutdown),
             Err(_) => Err(DiscoError::Timeout {
                 what: "registration in the discovery store".into(),
@@ -128,8 +139,10 @@ async fn run<R: Registry>(
     keys: Keys,
     cfg: AnnounceConfig,
     tx: watch::Sender<Option<LeaseState>>,
+    refused: watch::Sender<Option<RegistryError>>,
     mut stop: oneshot::Receiver<()>,
 ) {
+    let mut ever_registered = false;
     let key = keys.member(&cfg.node);
     let mut backoff = Backoff::for_lease(&cfg.node, cfg.ttl);
     let interval = cfg.ttl / 3;
@@ -162,6 +175,11 @@ async fn run<R: Registry>(
                 if let Some(orphan) = granted {
                     spawn_revoke(&registry, orphan);
                 }
+                if !ever_registered && matches!(e, RegistryError::Refused { .. }) {
+                    warn!(node = %cfg.node, error = %e, "the store refuses this node's credentials; not retrying");
+                    refused.send_replace(Some(e));
+                    return;
+                }
                 let delay = backoff.next_delay();
                 warn!(node = %cfg.node, error = %e, retry_in = ?delay, attempt = backoff.attempt(), "announce failed; retrying");
                 tokio::select! {
@@ -175,6 +193,7 @@ async fn run<R: Registry>(
             }
         };
         backoff.reset();
+        ever_registered = true;
         let bounds = registry.expiry_bounds(lease.ttl);
         let min = bounds.min;
         let mut last_ok = sent;

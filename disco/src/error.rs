@@ -28,6 +28,16 @@ pub enum RegistryError {
         /// What the store said.
         reason: String,
     },
+    /// The store does not let this client in: no certificate, one from
+    /// another authority, or no permission on these keys. Retrying will not
+    /// help; the credentials must change.
+    #[error("{kind} registry refused these credentials: {reason}")]
+    Refused {
+        /// Backend kind.
+        kind: &'static str,
+        /// What the store (or its TLS handshake) said.
+        reason: String,
+    },
     /// A configuration value the store cannot honour.
     #[error("invalid {what}: {reason}")]
     Config {

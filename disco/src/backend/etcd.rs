@@ -17,6 +17,7 @@ use etcd_client::{
 };
 use tokio::sync::{mpsc, watch};
 
+use crate::backend::Credentials;
 use crate::backoff::Backoff;
 use crate::error::RegistryError;
 use crate::registry::{
@@ -84,6 +85,16 @@ impl EtcdRegistry {
     /// Connects lazily to `endpoints` (`http://host:port`); an unreachable
     /// cluster surfaces as [`RegistryError::Unavailable`] on the first call.
     pub async fn connect(endpoints: &[String]) -> Result<Self, RegistryError> {
+        Self::connect_with(endpoints, &Credentials::none()).await
+    }
+
+    /// Connects as [`Self::connect`] does, showing `creds`: over TLS with
+    /// their CA (endpoints `https://host:port`), with their client
+    /// certificate (etcd takes its common name for the RBAC user).
+    pub async fn connect_with(
+        endpoints: &[String],
+        creds: &Credentials,
+    ) -> Result<Self, RegistryError> {
         if endpoints.is_empty() {
             return Err(RegistryError::Config {
                 what: "etcd endpoints",
@@ -92,9 +103,31 @@ impl EtcdRegistry {
         }
         // HTTP/2 pings let a watch stream notice a silent partition (etcd
         // refuses pings more often than every 5 s by default).
-        let opts = ConnectOptions::new()
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+        let scheme = if creds.tls() { "https://" } else { "http://" };
+        if let Some(bad) = endpoints.iter().find(|e| !e.starts_with(scheme)) {
+            return Err(RegistryError::Config {
+                what: "etcd endpoints",
+                reason: format!(
+                    "{bad:?} must start with {scheme} ({})",
+                    if creds.tls() {
+                        "a CA was given: the store is reached over TLS"
+                    } else {
+                        "no CA was given: pass one to reach a TLS store"
+                    }
+                ),
+            });
+        }
+        if let Some(ca) = &creds.ca {
+            let mut tls = etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(ca));
+            if let Some((cert, key)) = &creds.identity {
+                tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            opts = opts.with_tls(tls);
+        }
         let eps = endpoints.to_vec();
         let connect: Connect = Arc::new(move || {
             let (eps, opts) = (eps.clone(), opts.clone());
@@ -102,9 +135,18 @@ impl EtcdRegistry {
         });
         EtcdRegistry::with_connect(&endpoints.join(","), connect)
             .await
-            .map_err(|e| RegistryError::Config {
-                what: "etcd endpoints",
-                reason: e,
+            .map_err(|e| {
+                if refused_by_tls(&e) {
+                    RegistryError::Refused {
+                        kind: KIND,
+                        reason: e,
+                    }
+                } else {
+                    RegistryError::Config {
+                        what: "etcd endpoints",
+                        reason: e,
+                    }
+                }
             })
     }
 
@@ -129,7 +171,9 @@ impl EtcdRegistry {
     }
 
     async fn with_connect(name: &str, connect: Connect) -> Result<Self, String> {
-        let client = connect().await.map_err(|e| format!("{name}: {e}"))?;
+        let client = connect()
+            .await
+            .map_err(|e| format!("{name}: {}", chain(&e)))?;
         let (generation, _) = watch::channel(0);
         Ok(EtcdRegistry {
             conn: Arc::new(Conn {
@@ -200,6 +244,16 @@ fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
                 return RegistryError::LeaseLost(msg);
             }
             match s.code() {
+                Code::PermissionDenied | Code::Unauthenticated => RegistryError::Refused {
+                    kind: KIND,
+                    reason: format!("{:?}: {msg}", s.code()),
+                },
+                Code::Unavailable if refused_by_tls(&transport_reason(&s)) => {
+                    RegistryError::Refused {
+                        kind: KIND,
+                        reason: transport_reason(&s),
+                    }
+                }
                 Code::Unavailable
                 | Code::DeadlineExceeded
                 | Code::Unknown
@@ -219,6 +273,10 @@ fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
         }
         // etcd-client turns a keep-alive answer of TTL 0 into this error.
         E::LeaseKeepAliveError(msg) => RegistryError::LeaseLost(msg),
+        E::TransportError(t) if refused_by_tls(&chain(&t)) => RegistryError::Refused {
+            kind: KIND,
+            reason: chain(&t),
+        },
         E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::EndpointError(_) => {
             RegistryError::Unavailable {
                 kind: KIND,
@@ -231,6 +289,33 @@ fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
             reason: other.to_string(),
         },
     }
+}
+
+/// Whether a transport failure is the TLS handshake refusing this client
+/// (no certificate, an unknown authority): rustls says so only in text.
+fn refused_by_tls(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    [
+        "certificate",
+        "handshake",
+        "unknownca",
+        "unknown ca",
+        "bad certificate",
+    ]
+    .iter()
+    .any(|w| r.contains(w))
+}
+
+/// An error and its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        src = c.source();
+    }
+    out
 }
 
 /// tonic hides the cause ("connection refused") in the error source chain.

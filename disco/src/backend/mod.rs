@@ -2,8 +2,10 @@
 //! Consul one sends through.
 
 pub mod consul;
+pub mod credentials;
 pub mod etcd;
 pub mod http;
 
 pub use consul::ConsulRegistry;
+pub use credentials::Credentials;
 pub use etcd::EtcdRegistry;

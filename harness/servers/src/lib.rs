@@ -8,6 +8,7 @@
 //! store's registry to inject the faults real stores and networks produce.
 
 pub mod faulty;
+pub mod pki;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -129,6 +130,109 @@ impl Server {
         s.wait_ready(&health, |b| b.contains("\"health\":\"true\""))
             .await;
         s
+    }
+
+    /// Starts etcd 3.5 with TLS on its client and peer ports and
+    /// client-certificate auth (`--client-cert-auth`), its certificate
+    /// signed by `ca`; `/health` answers on a plain metrics port. Auth is
+    /// off until [`Server::enable_rbac`].
+    pub async fn etcd_tls(ca: &pki::Authority) -> Server {
+        let (client, peer, metrics) = (free_port(), free_port(), free_port());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_file = ca.write(dir.path(), "ca");
+        let server = ca
+            .issue("etcd", &["127.0.0.1", "localhost"])
+            .write(dir.path(), "server");
+        let url = format!("https://127.0.0.1:{client}");
+        let peer_url = format!("https://127.0.0.1:{peer}");
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let (ca_s, cert_s, key_s) = (
+            ca_file.display().to_string(),
+            server.cert.display().to_string(),
+            server.key.display().to_string(),
+        );
+        let child = Command::new(server_bin("etcd"))
+            .args(["--name", "t", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("t={peer_url}")])
+            .args([
+                "--listen-metrics-urls",
+                &format!("http://127.0.0.1:{metrics}"),
+            ])
+            .args(["--client-cert-auth", "--trusted-ca-file", &ca_s])
+            .args(["--cert-file", &cert_s, "--key-file", &key_s])
+            .args(["--peer-client-cert-auth", "--peer-trusted-ca-file", &ca_s])
+            .args(["--peer-cert-file", &cert_s, "--peer-key-file", &key_s])
+            .args(["--log-level", "warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        let s = Server {
+            kind: "etcd",
+            url,
+            port: client,
+            child,
+            dir,
+        };
+        let health = format!("http://127.0.0.1:{metrics}/health");
+        s.wait_ready(&health, |b| b.contains("\"health\":\"true\""))
+            .await;
+        s
+    }
+
+    /// The directory the server's files live in (certificates included).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Turns etcd's RBAC on: a `root` user, and for each `(user, prefix)` a
+    /// user whose role may read and write only keys under `prefix`. Users
+    /// have no password: a client is its certificate's common name.
+    /// `root` is the certificate the harness itself uses.
+    pub async fn enable_rbac(
+        &self,
+        ca: &pki::Authority,
+        root: &pki::Issued,
+        users: &[(&str, &str)],
+    ) {
+        use etcd_client::{
+            Certificate, ConnectOptions, Identity, Permission, TlsOptions, UserAddOptions,
+        };
+        let tls = TlsOptions::new()
+            .ca_certificate(Certificate::from_pem(ca.pem()))
+            .identity(Identity::from_pem(&root.cert, &root.key));
+        let mut c = etcd_client::Client::connect(
+            [self.url.clone()],
+            Some(ConnectOptions::new().with_tls(tls)),
+        )
+        .await
+        .expect("root client");
+        let no_pwd = || Some(UserAddOptions::new().with_no_pwd());
+        c.user_add("root", "", no_pwd()).await.expect("user root");
+        let _ = c.role_add("root").await; // built in on some releases
+        c.user_grant_role("root", "root").await.expect("root role");
+        for (user, prefix) in users {
+            c.role_add(*user).await.expect("role");
+            c.role_grant_permission(*user, Permission::read_write(*prefix).with_prefix())
+                .await
+                .expect("grant");
+            c.user_add(*user, "", no_pwd()).await.expect("user");
+            c.user_grant_role(*user, *user).await.expect("user role");
+        }
+        c.auth_enable().await.expect("auth enable");
     }
 
     /// Starts a single-server Consul 1.8 in dev mode on fresh loopback ports.

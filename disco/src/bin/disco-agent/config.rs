@@ -28,6 +28,17 @@ pub struct Args {
     /// Consul HTTP address (http://host:8500).
     #[arg(long, env = "DISCO_CONSUL")]
     pub consul: Option<String>,
+    /// The CA that signed the store's certificate: the store is reached
+    /// over TLS (etcd endpoints https://host:2379).
+    #[arg(long, env = "DISCO_CA", value_name = "PEM")]
+    pub ca: Option<std::path::PathBuf>,
+    /// This client's certificate (etcd takes its common name for the RBAC
+    /// user); needs --key.
+    #[arg(long, env = "DISCO_CERT", value_name = "PEM")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The certificate's private key.
+    #[arg(long, env = "DISCO_KEY", value_name = "PEM")]
+    pub key: Option<std::path::PathBuf>,
     /// Cluster name; several clusters can share one store.
     #[arg(long, env = "DISCO_CLUSTER")]
     pub cluster: String,
@@ -141,6 +152,12 @@ impl Args {
                 if !c.starts_with("http://") && !c.starts_with("https://") {
                     return Err(format!("--consul {c:?} must start with http://"));
                 }
+                if self.ca.is_some() || self.cert.is_some() {
+                    return Err(
+                        "--ca and --cert are for etcd; this disco-agent reaches Consul over plain HTTP only"
+                            .into(),
+                    );
+                }
                 if self.ttl < Duration::from_secs(10) {
                     return Err(format!(
                         "--ttl {:?} is below Consul's minimum session TTL; use --ttl 10s or more",
@@ -150,8 +167,20 @@ impl Args {
                 Ok(Backend::Consul(c.clone()))
             }
             (eps, _) => {
-                if let Some(bad) = eps.iter().find(|e| !e.starts_with("http://")) {
-                    return Err(format!("--etcd endpoint {bad:?} must start with http://"));
+                let scheme = if self.ca.is_some() {
+                    "https://"
+                } else {
+                    "http://"
+                };
+                if let Some(bad) = eps.iter().find(|e| !e.starts_with(scheme)) {
+                    return Err(format!(
+                        "--etcd endpoint {bad:?} must start with {scheme}{}",
+                        if self.ca.is_some() {
+                            " (--ca reaches the store over TLS)"
+                        } else {
+                            " (or pass --ca for a TLS store)"
+                        }
+                    ));
                 }
                 Ok(Backend::Etcd(eps.to_vec()))
             }

@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use disco::backend::{ConsulRegistry, EtcdRegistry};
+use disco::backend::{ConsulRegistry, Credentials, EtcdRegistry};
 use disco::bootstrap::Role;
 use disco::keys::Keys;
 use disco::leader::{LeaderRecord, Leadership};
 use disco::node::{Node, NodeConfig};
 use disco::peers::Membership;
-use disco::{render, supervise, Registry};
+use disco::{render, supervise, Registry, RegistryError};
 use tracing::{error, info};
 
 use config::{Args, Backend};
@@ -44,12 +44,26 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let creds = match Credentials::from_files(
+        args.ca.as_deref(),
+        args.cert.as_deref(),
+        args.key.as_deref(),
+        None,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("disco-agent: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let code = rt.block_on(async move {
         let result = match backend {
-            Backend::Etcd(endpoints) => match EtcdRegistry::connect(&endpoints).await {
-                Ok(r) => run(r, args).await,
-                Err(e) => Err(anyhow::Error::new(e)),
-            },
+            Backend::Etcd(endpoints) => {
+                match EtcdRegistry::connect_with(&endpoints, &creds).await {
+                    Ok(r) => run(r, args).await,
+                    Err(e) => Err(anyhow::Error::new(e)),
+                }
+            }
             Backend::Consul(address) => match ConsulRegistry::new(&address) {
                 Ok(r) => run(r, args).await,
                 Err(e) => Err(anyhow::Error::new(e)),
@@ -58,10 +72,29 @@ fn main() -> ExitCode {
         result.unwrap_or_else(|e| {
             error!("{e:#}");
             eprintln!("disco-agent: error: {e:#}");
-            1
+            // Credentials the store refuses are the user's to fix, as a bad
+            // flag is: no retry will help.
+            if refused(&e) {
+                2
+            } else {
+                1
+            }
         })
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Whether the store refused this agent's credentials.
+fn refused(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<RegistryError>(),
+            Some(RegistryError::Refused { .. })
+        ) || matches!(
+            c.downcast_ref::<disco::DiscoError>(),
+            Some(disco::DiscoError::Registry(RegistryError::Refused { .. }))
+        )
+    })
 }
 
 async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
