@@ -37,6 +37,7 @@ fn creds(ca: &Authority, who: Option<&Issued>) -> Credentials {
         ca: Some(ca.pem().into_bytes()),
         identity: who.map(|i| (i.cert.clone().into_bytes(), i.key.clone().into_bytes())),
         token: None,
+        server_name: None,
     }
 }
 

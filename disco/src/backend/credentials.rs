@@ -16,6 +16,9 @@ pub struct Credentials {
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
     /// A Consul ACL token.
     pub token: Option<String>,
+    /// The name the store's certificate is checked against, when the
+    /// endpoints are addresses its certificate does not name.
+    pub server_name: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -71,6 +74,7 @@ impl Credentials {
             ca: ca.map(|p| read("CA", p)).transpose()?,
             identity,
             token: token.filter(|t| !t.is_empty()),
+            server_name: None,
         })
     }
 

@@ -126,6 +126,9 @@ impl EtcdRegistry {
             if let Some((cert, key)) = &creds.identity {
                 tls = tls.identity(etcd_client::Identity::from_pem(cert, key));
             }
+            if let Some(name) = &creds.server_name {
+                tls = tls.domain_name(name);
+            }
             opts = opts.with_tls(tls);
         }
         let eps = endpoints.to_vec();
@@ -248,12 +251,12 @@ fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
                     kind: KIND,
                     reason: format!("{:?}: {msg}", s.code()),
                 },
-                Code::Unavailable if refused_by_tls(&transport_reason(&s)) => {
-                    RegistryError::Refused {
-                        kind: KIND,
-                        reason: transport_reason(&s),
-                    }
-                }
+                // The TLS handshake turned us away (when its alert got
+                // through before the connection closed).
+                _ if refused_by_tls(&transport_reason(&s)) => RegistryError::Refused {
+                    kind: KIND,
+                    reason: transport_reason(&s),
+                },
                 Code::Unavailable
                 | Code::DeadlineExceeded
                 | Code::Unknown

@@ -197,10 +197,23 @@ async fn latency_slow_minority() {
     shipped("latency-slow-minority").await;
 }
 
-/// Jitter on every store link while five nodes boot: still one bootstrap.
+/// quick on a secured store (TLS, client certificates, RBAC): every check
+/// still holds through the run's credentials, and a rogue node with
+/// another cluster's certificate, or none, gets nowhere. (`jitter-cold-start`
+/// runs in the simulator only here: in containers its jitter lands after the
+/// first bootstrap, see the README.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jitter_cold_start() {
-    shipped("jitter-cold-start").await;
+async fn quick_secured() {
+    let done = shipped("quick-secured").await;
+    let rogue = done.outcome.checks.iter().find(|c| c.name == "rogue");
+    let rogue = rogue.expect("a secured run judges a rogue node");
+    assert!(rogue.passed, "{}", rogue.detail);
+    assert_eq!(
+        rogue.detail.matches("PermissionDenied").count(),
+        5,
+        "another cluster's four attempts and the rogue agent are refused by the store: {}",
+        rogue.detail
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

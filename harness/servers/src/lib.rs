@@ -198,41 +198,16 @@ impl Server {
         self.dir.path()
     }
 
-    /// Turns etcd's RBAC on: a `root` user, and for each `(user, prefix)` a
-    /// user whose role may read and write only keys under `prefix`. Users
-    /// have no password: a client is its certificate's common name.
-    /// `root` is the certificate the harness itself uses.
+    /// Turns etcd's RBAC on ([`pki::enable_rbac`]).
     pub async fn enable_rbac(
         &self,
         ca: &pki::Authority,
         root: &pki::Issued,
         users: &[(&str, &str)],
     ) {
-        use etcd_client::{
-            Certificate, ConnectOptions, Identity, Permission, TlsOptions, UserAddOptions,
-        };
-        let tls = TlsOptions::new()
-            .ca_certificate(Certificate::from_pem(ca.pem()))
-            .identity(Identity::from_pem(&root.cert, &root.key));
-        let mut c = etcd_client::Client::connect(
-            [self.url.clone()],
-            Some(ConnectOptions::new().with_tls(tls)),
-        )
-        .await
-        .expect("root client");
-        let no_pwd = || Some(UserAddOptions::new().with_no_pwd());
-        c.user_add("root", "", no_pwd()).await.expect("user root");
-        let _ = c.role_add("root").await; // built in on some releases
-        c.user_grant_role("root", "root").await.expect("root role");
-        for (user, prefix) in users {
-            c.role_add(*user).await.expect("role");
-            c.role_grant_permission(*user, Permission::read_write(*prefix).with_prefix())
-                .await
-                .expect("grant");
-            c.user_add(*user, "", no_pwd()).await.expect("user");
-            c.user_grant_role(*user, *user).await.expect("user role");
-        }
-        c.auth_enable().await.expect("auth enable");
+        pki::enable_rbac(std::slice::from_ref(&self.url), ca, root, None, users)
+            .await
+            .expect("enable RBAC");
     }
 
     /// Starts a single-server Consul 1.8 in dev mode on fresh loopback ports.

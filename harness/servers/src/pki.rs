@@ -87,3 +87,51 @@ impl Issued {
         Files { cert, key }
     }
 }
+
+/// Turns a TLS etcd's RBAC on: a `root` user (the certificate `root`,
+/// which the caller connects with), and for each `(user, prefix)` a user
+/// whose role may read and write only keys under `prefix`. Users have no
+/// password: a client is its certificate's common name. `server_name`
+/// overrides the name the store's certificate is checked against (when
+/// the endpoints are addresses).
+pub async fn enable_rbac(
+    endpoints: &[String],
+    ca: &Authority,
+    root: &Issued,
+    server_name: Option<&str>,
+    users: &[(&str, &str)],
+) -> Result<(), String> {
+    use etcd_client::{
+        Certificate, ConnectOptions, Identity, Permission, TlsOptions, UserAddOptions,
+    };
+    let mut tls = TlsOptions::new()
+        .ca_certificate(Certificate::from_pem(ca.pem()))
+        .identity(Identity::from_pem(&root.cert, &root.key));
+    if let Some(n) = server_name {
+        tls = tls.domain_name(n);
+    }
+    let e = |what: &'static str| move |err: etcd_client::Error| format!("RBAC: {what}: {err}");
+    let mut c = etcd_client::Client::connect(endpoints, Some(ConnectOptions::new().with_tls(tls)))
+        .await
+        .map_err(e("connect as root"))?;
+    let no_pwd = || Some(UserAddOptions::new().with_no_pwd());
+    c.user_add("root", "", no_pwd())
+        .await
+        .map_err(e("user root"))?;
+    let _ = c.role_add("root").await; // built in on some releases
+    c.user_grant_role("root", "root")
+        .await
+        .map_err(e("root role"))?;
+    for (user, prefix) in users {
+        c.role_add(*user).await.map_err(e("role"))?;
+        c.role_grant_permission(*user, Permission::read_write(*prefix).with_prefix())
+            .await
+            .map_err(e("grant"))?;
+        c.user_add(*user, "", no_pwd()).await.map_err(e("user"))?;
+        c.user_grant_role(*user, *user)
+            .await
+            .map_err(e("user's role"))?;
+    }
+    c.auth_enable().await.map_err(e("enable"))?;
+    Ok(())
+}

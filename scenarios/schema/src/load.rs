@@ -53,6 +53,8 @@ struct RawDiscovery {
     ttl: Option<Spanned<Time>>,
     prefix: Option<String>,
     cluster: Option<Spanned<String>>,
+    tls: Option<Spanned<bool>>,
+    auth: Option<Spanned<bool>>,
 }
 
 fn one() -> Spanned<u32> {
@@ -267,6 +269,7 @@ impl Checker<'_> {
     fn scenario(&self, raw: RawScenario, stem: &str) -> Check<Scenario> {
         let name = raw.name.unwrap_or_else(|| stem.to_string());
         let (worlds, excluded) = self.worlds(&raw.worlds, &raw.excluded)?;
+        let tls_span = raw.discovery.tls.as_ref().map(Spanned::span);
         let discovery = self.discovery(raw.discovery, &name)?;
         let cluster = self.cluster(raw.cluster)?;
         if cluster.kind == ClusterKind::Rabbitmq && worlds.contains(&World::Sim) {
@@ -276,6 +279,26 @@ impl Checker<'_> {
                     .into(),
                 "worlds = [\"containers\"], with sim = \"...\" under [excluded]",
             ));
+        }
+        if discovery.tls {
+            let span = tls_span.unwrap_or_default();
+            if worlds.contains(&World::Sim) {
+                return Err(self.err(
+                    span,
+                    "the simulator does not model TLS or RBAC".into(),
+                    "worlds = [\"containers\"], with sim = \"...\" under [excluded]",
+                ));
+            }
+            if !matches!(cluster.kind, ClusterKind::Etcd | ClusterKind::Consul) {
+                return Err(self.err(
+                    span,
+                    format!(
+                        "a {:?} cluster talks to the store itself, without the run's certificates",
+                        cluster.kind
+                    ),
+                    "a secured store is for clusters that join through disco-agent: kind = \"etcd\" or \"consul\"",
+                ));
+            }
         }
         let mut faults = raw
             .faults
@@ -559,12 +582,34 @@ impl Checker<'_> {
             }
             None => name.to_string(),
         };
+        let tls = d.tls.as_ref().is_some_and(|t| *t.get_ref());
+        let auth = d.auth.as_ref().is_some_and(|a| *a.get_ref());
+        if let Some(a) = d.auth.as_ref().filter(|_| auth && !tls) {
+            return Err(self.err(
+                a.span(),
+                "auth without tls: a cluster's user is its client certificate".into(),
+                "add tls = true to [discovery]",
+            ));
+        }
+        if let Some(t) = d
+            .tls
+            .as_ref()
+            .filter(|_| tls && d.kind == StoreKind::Consul)
+        {
+            return Err(self.err(
+                t.span(),
+                "tls on a Consul store is not built yet (etcd only)".into(),
+                "use kind = \"etcd\" for a secured store, or drop tls",
+            ));
+        }
         Ok(Discovery {
             kind: d.kind,
             nodes,
             ttl,
             prefix: d.prefix.unwrap_or_else(|| "disco".into()),
             cluster,
+            tls,
+            auth,
         })
     }
 

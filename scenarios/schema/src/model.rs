@@ -51,6 +51,12 @@ pub struct Discovery {
     pub prefix: String,
     /// Cluster name under the prefix.
     pub cluster: String,
+    /// The store speaks TLS only, client and peer, with client
+    /// certificates (`tls = true`); certificates are made per run.
+    pub tls: bool,
+    /// The store's RBAC is on (`auth = true`): each cluster's certificate
+    /// is a user that may touch only its own keys.
+    pub auth: bool,
 }
 
 /// What kind of database cluster is built.
@@ -609,7 +615,7 @@ pub struct Finding {
 }
 
 /// The checks a scenario may expect to fail, by name.
-pub const CHECKS: [&str; 17] = [
+pub const CHECKS: [&str; 18] = [
     "single-leader",
     "single-bootstrap",
     "leader-key-expiry",
@@ -627,6 +633,7 @@ pub const CHECKS: [&str; 17] = [
     "no-lost-writes",
     "linearizable",
     "set",
+    "rogue",
 ];
 
 /// A whole validated scenario.

@@ -133,10 +133,26 @@ impl Run {
         image: &str,
         cmd: &[&str],
     ) -> Result<String, RunError> {
+        self.start_container_with(name, image, cmd, &[]).await
+    }
+
+    /// Starts a container as [`Self::start_container`] does, with `files`
+    /// (path inside, contents) copied in before it starts: the run's
+    /// certificates, which never touch the host's disk.
+    pub async fn start_container_with(
+        &self,
+        name: &str,
+        image: &str,
+        cmd: &[&str],
+        files: &[(String, Vec<u8>)],
+    ) -> Result<String, RunError> {
         let full = self.container(name);
         let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-        let container = GenericImage::new(repo, tag)
-            .with_cmd(cmd.iter().copied())
+        let mut request = GenericImage::new(repo, tag).with_cmd(cmd.iter().copied());
+        for (path, data) in files {
+            request = request.with_copy_to(path.clone(), data.clone());
+        }
+        let container = request
             .with_network(self.network.clone())
             .with_container_name(full.clone())
             .with_hostname(name)
@@ -215,6 +231,20 @@ impl Run {
             text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
         }
         Ok(text)
+    }
+
+    /// The exit code of container `name`, once it has stopped.
+    pub async fn exit_code(&self, name: &str) -> Option<i64> {
+        let info = self
+            .docker
+            .inspect_container(&self.container(name), None)
+            .await
+            .ok()?;
+        let state = info.state?;
+        if state.running == Some(true) {
+            return None;
+        }
+        state.exit_code
     }
 
     /// The Docker client.

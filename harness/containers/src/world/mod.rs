@@ -16,6 +16,8 @@ pub mod nemesis;
 pub mod observe;
 pub mod recorder;
 pub mod register;
+pub mod rogue;
+pub mod secrets;
 pub mod set;
 pub mod store;
 pub mod writer;
@@ -35,10 +37,13 @@ use crate::image::{self, ImageError};
 use crate::nemesis::NemesisError;
 use crate::run::{Run, RunError};
 use addrs::Addrs;
+use disco::backend::EtcdRegistry;
+use disco::Registry;
 use kind::Kind;
 use nemesis::Containers;
 use observe::{Observed, Shared};
 use recorder::Recorder;
+use secrets::Secrets;
 use store::Store;
 
 /// Why a run could not be carried out (as opposed to a check failing).
@@ -290,6 +295,12 @@ async fn drive_inner(
 ) -> Result<Judging, WorldError> {
     let addrs = Addrs::default();
     say("starting the discovery store");
+    let d = &scenario.discovery;
+    let secrets = d.tls.then(|| {
+        let short: Vec<String> = (1..=d.nodes).map(|i| format!("s{i}")).collect();
+        let hosts: Vec<String> = short.iter().map(|n| run.container(n)).collect();
+        Secrets::new(d, &hosts, &short)
+    });
     let store = Arc::new(
         Store::start(
             run,
@@ -297,6 +308,7 @@ async fn drive_inner(
             &scenario.discovery,
             store_image,
             STORE_DEADLINE,
+            secrets.as_ref(),
         )
         .await?,
     );
@@ -310,7 +322,12 @@ async fn drive_inner(
     for n in &nodes {
         let argv = kind.command(scenario, n, &run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        run.start_container(n, node_image, &argv).await?;
+        let files = secrets
+            .as_ref()
+            .map(Secrets::node_files)
+            .unwrap_or_default();
+        run.start_container_with(n, node_image, &argv, &files)
+            .await?;
     }
     for n in &nodes {
         addrs.refresh(run, n).await?;
@@ -381,11 +398,59 @@ async fn drive_inner(
     let mut referee = Referee::new(scenario, SLACK);
     let mut bootstrapped = BTreeSet::new();
     let mut healed = false;
+    // On a secured store a rogue node tries its luck while the cluster
+    // forms (the bootstrap race is the prize); the observer goes on.
+    let store_eps: Vec<String> = store
+        .names
+        .iter()
+        .filter_map(|n| addrs.ip(n))
+        .map(|ip| format!("https://{ip}:2379"))
+        .collect();
+    let keys = disco::Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster);
+    let rogue_argv: Vec<String> = {
+        let url = store.url();
+        [
+            "/usr/local/bin/disco-agent",
+            url.flag,
+            &url.url,
+            "--prefix",
+            &scenario.discovery.prefix,
+            "--cluster",
+            &scenario.discovery.cluster,
+            "--node-id",
+            rogue::NODE,
+            "--advertise",
+            "rogue:1",
+            "--ttl",
+            &format!("{}s", scenario.discovery.ttl.as_secs().max(1)),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let rogue_fut = async {
+        match (&secrets, kind.runs_disco_agent()) {
+            (Some(sec), true) => Some(
+                rogue::attempt(run, node_image, sec, &keys, &store_eps, rogue_argv.clone()).await,
+            ),
+            _ => None,
+        }
+    };
+    tokio::pin!(rogue_fut);
+    let mut rogue: Option<Option<rogue::Attempts>> = None;
     let last = loop {
-        if tokio::time::timeout(OBSERVER_SILENCE, rx.changed())
-            .await
-            .is_err()
-        {
+        let changed = tokio::time::timeout(OBSERVER_SILENCE, rx.changed());
+        let waited = if rogue.is_none() {
+            tokio::select! {
+                a = &mut rogue_fut => {
+                    rogue = Some(a);
+                    continue;
+                }
+                w = changed => w,
+            }
+        } else {
+            changed.await
+        };
+        if waited.is_err() {
             return Err(WorldError::Timeout(format!(
                 "the observer published nothing for {OBSERVER_SILENCE:?}"
             )));
@@ -432,6 +497,28 @@ async fn drive_inner(
             break last;
         }
     };
+    let rogue = match rogue {
+        Some(r) => r,
+        None => rogue_fut.await,
+    };
+    if let (Some(attempts), Some(sec)) = (rogue, &secrets) {
+        let left = match EtcdRegistry::connect_with(&store_eps, &sec.harness()).await {
+            Ok(admin) => match admin
+                .list(&format!("{}/", scenario.discovery.prefix.trim_matches('/')))
+                .await
+            {
+                Ok(snap) => snap
+                    .entries
+                    .into_iter()
+                    .filter(|e| e.key.contains(rogue::NODE) || e.value.contains(rogue::NODE))
+                    .map(|e| format!("{} = {}", e.key, e.value))
+                    .collect(),
+                Err(e) => vec![format!("(the store could not be read: {e})")],
+            },
+            Err(e) => vec![format!("(the store could not be read: {e})")],
+        };
+        attempts.judge(&left, &rec);
+    }
     if let Some(c) = clients {
         say("checking the register history for linearizability");
         c.stop().await;

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::addrs::Addrs;
 use super::kind::StoreUrl;
+use super::secrets::{self, Secrets};
 use super::WorldError;
 use crate::run::Run;
 
@@ -31,6 +32,8 @@ pub struct Store {
     hosts: Vec<String>,
     keys: Keys,
     client: Client,
+    /// Reached over TLS with the run's certificates.
+    tls: bool,
 }
 
 #[derive(Debug)]
@@ -46,9 +49,61 @@ fn command(
     name: &str,
     names: &[String],
     dns: &dyn Fn(&str) -> String,
+    tls: bool,
 ) -> Vec<String> {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     match kind {
+        StoreKind::Etcd if tls => {
+            // TLS only, client and peer, client certificates required;
+            // health and metrics stay plain on 2381 for the harness.
+            let cluster = names
+                .iter()
+                .map(|n| format!("{n}=https://{}:2380", dns(n)))
+                .collect::<Vec<_>>()
+                .join(",");
+            let (ca, cert, key) = (
+                format!("{}/ca.pem", secrets::DIR),
+                format!("{}/server.pem", secrets::DIR),
+                format!("{}/server-key.pem", secrets::DIR),
+            );
+            v(&[
+                "/usr/local/bin/etcd",
+                "--name",
+                name,
+                "--data-dir",
+                "/data",
+                "--listen-client-urls",
+                "https://0.0.0.0:2379",
+                "--advertise-client-urls",
+                &format!("https://{}:2379", dns(name)),
+                "--listen-peer-urls",
+                "https://0.0.0.0:2380",
+                "--initial-advertise-peer-urls",
+                &format!("https://{}:2380", dns(name)),
+                "--listen-metrics-urls",
+                "http://0.0.0.0:2381",
+                "--initial-cluster",
+                &cluster,
+                "--initial-cluster-state",
+                "new",
+                "--client-cert-auth",
+                "--trusted-ca-file",
+                &ca,
+                "--cert-file",
+                &cert,
+                "--key-file",
+                &key,
+                "--peer-client-cert-auth",
+                "--peer-trusted-ca-file",
+                &ca,
+                "--peer-cert-file",
+                &cert,
+                "--peer-key-file",
+                &key,
+                "--log-level",
+                "warn",
+            ])
+        }
         StoreKind::Etcd => {
             let cluster = names
                 .iter()
@@ -110,12 +165,15 @@ impl Store {
         d: &Discovery,
         image: &str,
         deadline: Duration,
+        secrets: Option<&Secrets>,
     ) -> Result<Store, WorldError> {
         let names: Vec<String> = (1..=d.nodes).map(|i| format!("s{i}")).collect();
+        let tls = secrets.is_some();
+        let files = secrets.map(Secrets::store_files).unwrap_or_default();
         for name in &names {
-            let argv = command(d.kind, name, &names, &|n| run.container(n));
+            let argv = command(d.kind, name, &names, &|n| run.container(n), tls);
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-            run.start_container(name, image, &argv).await?;
+            run.start_container_with(name, image, &argv, &files).await?;
         }
         let mut ips = Vec::new();
         for name in &names {
@@ -124,7 +182,7 @@ impl Store {
         let http = http();
         let give_up = Instant::now() + deadline;
         loop {
-            if leader_ip(&http, d.kind, &ips).await.is_some() {
+            if leader_ip(&http, d.kind, &ips, tls).await.is_some() {
                 break;
             }
             if Instant::now() > give_up {
@@ -136,9 +194,17 @@ impl Store {
         }
         let client = match d.kind {
             StoreKind::Etcd => {
-                let eps: Vec<String> = ips.iter().map(|ip| format!("http://{ip}:2379")).collect();
+                let scheme = if tls { "https" } else { "http" };
+                let eps: Vec<String> = ips
+                    .iter()
+                    .map(|ip| format!("{scheme}://{ip}:2379"))
+                    .collect();
+                if let Some(sec) = secrets.filter(|_| d.auth) {
+                    sec.enable_rbac(&eps).await.map_err(WorldError::Store)?;
+                }
+                let creds = secrets.map(Secrets::harness).unwrap_or_default();
                 Client::Etcd(Box::new(
-                    EtcdRegistry::connect(&eps)
+                    EtcdRegistry::connect_with(&eps, &creds)
                         .await
                         .map_err(|e| WorldError::Store(e.to_string()))?
                         .with_timeout(Duration::from_secs(1)),
@@ -157,6 +223,7 @@ impl Store {
             hosts,
             keys: Keys::new(&d.prefix, &d.cluster),
             client,
+            tls,
         })
     }
 
@@ -168,13 +235,19 @@ impl Store {
                 url: self
                     .hosts
                     .iter()
-                    .map(|n| format!("http://{n}:2379"))
+                    .map(|n| format!("{}://{n}:2379", if self.tls { "https" } else { "http" }))
                     .collect::<Vec<_>>()
                     .join(","),
+                creds: if self.tls {
+                    Secrets::agent_flags()
+                } else {
+                    Vec::new()
+                },
             },
             StoreKind::Consul => StoreUrl {
                 flag: "--consul",
                 url: format!("http://{}:8500", self.hosts[0]),
+                creds: Vec::new(),
             },
         }
     }
@@ -261,7 +334,7 @@ impl Store {
     /// The name of the store node that currently leads.
     pub async fn leader(&self, addrs: &Addrs) -> Option<String> {
         let ips: Vec<Ipv4Addr> = self.names.iter().filter_map(|n| addrs.ip(n)).collect();
-        let ip = leader_ip(&http(), self.kind, &ips).await?;
+        let ip = leader_ip(&http(), self.kind, &ips, self.tls).await?;
         self.names.iter().find(|n| addrs.ip(n) == Some(ip)).cloned()
     }
 }
@@ -275,9 +348,24 @@ fn http() -> reqwest::Client {
 
 /// The address of the store node that leads, as the first answering node
 /// says.
-async fn leader_ip(http: &reqwest::Client, kind: StoreKind, ips: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+async fn leader_ip(
+    http: &reqwest::Client,
+    kind: StoreKind,
+    ips: &[Ipv4Addr],
+    tls: bool,
+) -> Option<Ipv4Addr> {
     for ip in ips {
         match kind {
+            // A TLS store answers in plain only on its metrics port.
+            StoreKind::Etcd if tls => {
+                let Ok(resp) = http.get(format!("http://{ip}:2381/metrics")).send().await else {
+                    continue;
+                };
+                let text = resp.text().await.unwrap_or_default();
+                if text.lines().any(|l| l.trim() == "etcd_server_is_leader 1") {
+                    return Some(*ip);
+                }
+            }
             StoreKind::Etcd => {
                 let Ok(resp) = http
                     .post(format!("http://{ip}:2379/v3/maintenance/status"))

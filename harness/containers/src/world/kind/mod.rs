@@ -49,6 +49,8 @@ pub struct StoreUrl {
     pub flag: &'static str,
     /// The flag's value.
     pub url: String,
+    /// The agent's credential flags for a secured store (`--ca ...`).
+    pub creds: Vec<String>,
 }
 
 /// A cluster kind the container world can build.
@@ -129,6 +131,7 @@ impl Kind {
             ]
             .iter()
             .map(|s| s.to_string())
+            .chain(store.creds.iter().cloned())
             .collect()
         };
         let agent = "/usr/local/bin/disco-agent".to_string();
@@ -205,6 +208,12 @@ impl Kind {
                 None => Err("this generic cluster has no [cluster.http] read".into()),
             },
         }
+    }
+
+    /// Whether the image's own `/usr/local/bin/disco-agent` is the node's
+    /// entry (a rogue node can be one of them).
+    pub fn runs_disco_agent(&self) -> bool {
+        !matches!(self, Kind::Rabbitmq | Kind::Generic(_))
     }
 
     /// Whether writes must go to the leader (the others refuse them).

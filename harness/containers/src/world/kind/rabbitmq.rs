@@ -83,6 +83,7 @@ mod tests {
         let store = StoreUrl {
             flag: "--etcd",
             url: "http://s1:2379,http://s2:2379".into(),
+            creds: Vec::new(),
         };
         let argv = command(&store, "quick", "clusterlab-x-n1");
         assert_eq!(

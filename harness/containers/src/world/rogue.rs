@@ -1,0 +1,152 @@
+//! A rogue node on a secured store: a container on the run's network
+//! holding another cluster's certificate runs disco-agent for this
+//! cluster, and the harness makes the four attempts a rogue would (announce
+//! itself, read the members, claim the bootstrap key, take the leader key)
+//! with that certificate and with none, while the real cluster forms. Every
+//! attempt must be refused and nothing it tried may reach the store; the
+//! run's membership checks, which see the store's announced set, would
+//! catch a rogue member on top.
+
+use std::time::Duration;
+
+use clusterlab_core::trace::EventKind;
+use disco::backend::EtcdRegistry;
+use disco::{Keys, Registry, RegistryError};
+use tokio::time::Instant;
+
+use super::recorder::Recorder;
+use super::secrets::Secrets;
+use crate::run::Run;
+
+/// The rogue's node id.
+pub const NODE: &str = "rogue";
+
+/// What the rogue got.
+#[derive(Debug, Default)]
+pub struct Attempts {
+    /// Each attempt and the store's answer; an `Ok` is a breach.
+    pub answers: Vec<(String, Result<(), String>)>,
+    /// The rogue agent's exit code and its last error line.
+    pub agent: Option<(i64, String)>,
+}
+
+/// Any answer but an error is a breach: even a failed create has read.
+fn res<T>(x: Result<T, RegistryError>) -> Result<(), String> {
+    x.map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn four(r: &EtcdRegistry, keys: &Keys) -> Vec<(String, Result<(), String>)> {
+    vec![
+        (
+            "announce".into(),
+            res(r.put(&keys.member(NODE), "rogue:1", None).await),
+        ),
+        (
+            "read the members".into(),
+            res(r.list(&keys.members()).await),
+        ),
+        (
+            "claim the bootstrap key".into(),
+            res(r.create(&keys.bootstrap(), NODE, None).await),
+        ),
+        (
+            "take the leader key".into(),
+            res(r.create(&keys.leader(), NODE, None).await),
+        ),
+    ]
+}
+
+/// Makes every attempt: `eps` are the store's addresses (for the host),
+/// `url` its names (for the rogue container); `argv` is the rogue agent's
+/// command line before its credential flags.
+pub async fn attempt(
+    run: &Run,
+    image: &str,
+    secrets: &Secrets,
+    keys: &Keys,
+    eps: &[String],
+    argv: Vec<String>,
+) -> Attempts {
+    let mut out = Attempts::default();
+    for (who, creds) in secrets.rogues() {
+        match EtcdRegistry::connect_with(eps, &creds).await {
+            Ok(r) => {
+                let r = r.with_timeout(Duration::from_secs(2));
+                for (what, answer) in four(&r, keys).await {
+                    out.answers.push((format!("{who}: {what}"), answer));
+                }
+            }
+            Err(e) => out
+                .answers
+                .push((format!("{who}: connect"), Err(e.to_string()))),
+        }
+    }
+    let mut argv = argv;
+    argv.extend(Secrets::agent_flags());
+    argv.extend(["--", "true"].map(str::to_string));
+    let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+    if run
+        .start_container_with(NODE, image, &args, &secrets.rogue_files())
+        .await
+        .is_ok()
+    {
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < give_up {
+            if let Some(code) = run.exit_code(NODE).await {
+                let logs = run.logs(NODE).await.unwrap_or_default();
+                let line = logs
+                    .lines()
+                    .rev()
+                    .find(|l| l.contains("disco-agent: error"))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                out.agent = Some((code, line));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    out
+}
+
+impl Attempts {
+    /// Records the `rogue` check: every attempt refused, the agent out with
+    /// code 2, and `left` (the keys the store holds in the rogue's name).
+    pub fn judge(&self, left: &[String], rec: &Recorder) {
+        let breaches: Vec<&str> = self
+            .answers
+            .iter()
+            .filter(|(_, a)| a.is_ok())
+            .map(|(w, _)| w.as_str())
+            .collect();
+        let agent_ok = self.agent.as_ref().is_some_and(|(c, _)| *c == 2);
+        let passed = breaches.is_empty() && agent_ok && left.is_empty();
+        let mut detail = String::new();
+        for (what, a) in &self.answers {
+            detail.push_str(&format!(
+                "{what}: {}; ",
+                a.as_ref().err().map_or("ALLOWED", String::as_str)
+            ));
+        }
+        detail.push_str(&match &self.agent {
+            Some((code, line)) => format!("rogue disco-agent exited {code}: {line}; "),
+            None => "rogue disco-agent did not exit within 60 s; ".into(),
+        });
+        if left.is_empty() {
+            detail.push_str("nothing of it in the store");
+        } else {
+            detail.push_str(&format!("in the store: {left:?}"));
+        }
+        rec.push(EventKind::Check {
+            name: "rogue".into(),
+            passed,
+            detail,
+            nodes: if passed {
+                Vec::new()
+            } else {
+                vec![NODE.into()]
+            },
+        });
+    }
+}
