@@ -101,7 +101,12 @@ impl Announcement {
         match got {
             Ok(Ok(Ok(l))) => Ok(l.expect("checked")),
             Ok(Ok(Err(e))) => Err(DiscoError::Registry(e.expect("checked"))),
-            Ok(Err(_)) => Err(DiscoError::Shutdown),
+            // The task ended: a refusal closes the lease channel as it
+            // sets the refusal, and either wait may see it first.
+            Ok(Err(_)) => match self.refused.borrow().clone() {
+                Some(e) => Err(DiscoError::Registry(e)),
+                None => Err(DiscoError::Shutdown),
+            },
             Err(_) => Err(DiscoError::Timeout {
                 what: "registration in the discovery store".into(),
                 after: deadline,

@@ -14,23 +14,7 @@ use clusterlab_core::fault::Shaping;
 const MS: u64 = 1000;
 
 fn queue_to_echo(bed: &Testbed, queue: u16) {
-    let q = queue.to_string();
-    let echo = ADDRS[1].to_string();
-    bed.iptables(
-        0,
-        &[
-            "-A",
-            "OUTPUT",
-            "-d",
-            &echo,
-            "-j",
-            "NFQUEUE",
-            "--queue-num",
-            &q,
-            "--queue-bypass",
-        ],
-    )
-    .expect("NFQUEUE rule");
+    bed.queue_to_echo(queue).expect("NFQUEUE rule");
 }
 
 #[test]
