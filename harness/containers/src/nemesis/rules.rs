@@ -144,29 +144,14 @@ pub fn shaped(
     let duplicates = if s.duplicate_ppm == 0 {
         Vec::new()
     } else {
-        let p = format!("{:.6}", f64::from(s.duplicate_ppm) / 1e6);
         receivers
             .iter()
             .map(|r| {
                 let r = r.to_string();
-                [
-                    "-s",
-                    &me,
-                    "-d",
-                    &r,
-                    "-m",
-                    "statistic",
-                    "--mode",
-                    "random",
-                    "--probability",
-                    &p,
-                    "-j",
-                    "TEE",
-                    "--gateway",
-                    &r,
-                ]
-                .map(str::to_string)
-                .to_vec()
+                let mut spec: Vec<String> = ["-s", &me, "-d", &r].map(str::to_string).to_vec();
+                spec.extend(at_random(s.duplicate_ppm));
+                spec.extend(["-j", "TEE", "--gateway", &r].map(str::to_string));
+                spec
             })
             .collect()
     };
@@ -180,19 +165,16 @@ pub fn shaped(
 /// In `node`'s namespace, drops a random `ppm` millionths of what
 /// `matching` selects (`-m statistic`: this kernel has no netem).
 fn drop_randomly(node: &str, matching: &[&str], ppm: u32) -> Rule {
+    let mut spec: Vec<String> = matching.iter().map(|m| m.to_string()).collect();
+    spec.extend(at_random(ppm));
+    spec.extend(["-j", "DROP"].map(str::to_string));
+    (node.to_string(), spec)
+}
+
+/// The match of a random `ppm` millionths of the packets.
+fn at_random(ppm: u32) -> [String; 6] {
     let p = format!("{:.6}", f64::from(ppm) / 1e6);
-    let mut spec = matching.to_vec();
-    spec.extend([
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
-        &p,
-        "-j",
-        "DROP",
-    ]);
-    rule(node, &spec)
+    ["-m", "statistic", "--mode", "random", "--probability", &p].map(str::to_string)
 }
 
 #[cfg(test)]

@@ -53,84 +53,62 @@ fn command(
 ) -> Vec<String> {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     match kind {
-        StoreKind::Etcd if tls => {
-            // TLS only, client and peer, client certificates required;
-            // health and metrics stay plain on 2381 for the harness.
-            let cluster = names
-                .iter()
-                .map(|n| format!("{n}=https://{}:2380", dns(n)))
-                .collect::<Vec<_>>()
-                .join(",");
-            let (ca, cert, key) = (
-                format!("{}/ca.pem", secrets::DIR),
-                format!("{}/server.pem", secrets::DIR),
-                format!("{}/server-key.pem", secrets::DIR),
-            );
-            v(&[
-                "/usr/local/bin/etcd",
-                "--name",
-                name,
-                "--data-dir",
-                "/data",
-                "--listen-client-urls",
-                "https://0.0.0.0:2379",
-                "--advertise-client-urls",
-                &format!("https://{}:2379", dns(name)),
-                "--listen-peer-urls",
-                "https://0.0.0.0:2380",
-                "--initial-advertise-peer-urls",
-                &format!("https://{}:2380", dns(name)),
-                "--listen-metrics-urls",
-                "http://0.0.0.0:2381",
-                "--initial-cluster",
-                &cluster,
-                "--initial-cluster-state",
-                "new",
-                "--client-cert-auth",
-                "--trusted-ca-file",
-                &ca,
-                "--cert-file",
-                &cert,
-                "--key-file",
-                &key,
-                "--peer-client-cert-auth",
-                "--peer-trusted-ca-file",
-                &ca,
-                "--peer-cert-file",
-                &cert,
-                "--peer-key-file",
-                &key,
-                "--log-level",
-                "warn",
-            ])
-        }
         StoreKind::Etcd => {
+            // With TLS: TLS only, client and peer, client certificates
+            // required; health and metrics stay plain on 2381 for the
+            // harness.
+            let scheme = if tls { "https" } else { "http" };
             let cluster = names
                 .iter()
-                .map(|n| format!("{n}=http://{}:2380", dns(n)))
+                .map(|n| format!("{n}={scheme}://{}:2380", dns(n)))
                 .collect::<Vec<_>>()
                 .join(",");
-            v(&[
+            let mut argv = v(&[
                 "/usr/local/bin/etcd",
                 "--name",
                 name,
                 "--data-dir",
                 "/data",
                 "--listen-client-urls",
-                "http://0.0.0.0:2379",
+                &format!("{scheme}://0.0.0.0:2379"),
                 "--advertise-client-urls",
-                &format!("http://{}:2379", dns(name)),
+                &format!("{scheme}://{}:2379", dns(name)),
                 "--listen-peer-urls",
-                "http://0.0.0.0:2380",
+                &format!("{scheme}://0.0.0.0:2380"),
                 "--initial-advertise-peer-urls",
-                &format!("http://{}:2380", dns(name)),
+                &format!("{scheme}://{}:2380", dns(name)),
                 "--initial-cluster",
                 &cluster,
                 "--initial-cluster-state",
                 "new",
-                "--log-level",
-                "warn",
-            ])
+            ]);
+            if tls {
+                let (ca, cert, key) = (
+                    format!("{}/ca.pem", secrets::DIR),
+                    format!("{}/server.pem", secrets::DIR),
+                    format!("{}/server-key.pem", secrets::DIR),
+                );
+                argv.extend(v(&[
+                    "--listen-metrics-urls",
+                    "http://0.0.0.0:2381",
+                    "--client-cert-auth",
+                    "--trusted-ca-file",
+                    &ca,
+                    "--cert-file",
+                    &cert,
+                    "--key-file",
+                    &key,
+                    "--peer-client-cert-auth",
+                    "--peer-trusted-ca-file",
+                    &ca,
+                    "--peer-cert-file",
+                    &cert,
+                    "--peer-key-file",
+                    &key,
+                ]));
+            }
+            argv.extend(v(&["--log-level", "warn"]));
+            argv
         }
         StoreKind::Consul => {
             let mut argv = v(&[
