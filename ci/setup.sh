@@ -6,9 +6,10 @@
 # that points at the mirror this machine already uses (read from its apt
 # configuration, never hard-coded). Nothing is installed system-wide except the
 # build tools; the servers are unpacked into .cache/servers/bin. Last, the
-# Debian base images (Patroni, RabbitMQ) are built if missing (ci/debian-base.sh),
-# and the example user image of the generic scenario (ci/example-image.sh).
-# Idempotent: a second run with everything in place does no network I/O.
+# Debian base images (Patroni, RabbitMQ, Galera) are built if missing
+# (ci/bases.sh), unless --no-bases is given (ci/test.sh builds them beside
+# the compile). Idempotent: a second run with everything in place does no
+# network I/O.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +20,14 @@ CONSUL_SUITE=bullseye
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 2; }
+
+with_bases=1
+case "${1:-}" in
+  --no-bases) with_bases=0 ;;
+  "") ;;
+  *) die "unknown option $1 (the only one is --no-bases)" ;;
+esac
+bases() { [ "$with_bases" = 0 ] || bash "$root/ci/bases.sh"; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -40,14 +49,6 @@ fi
 
 source "$root/ci/mirror.sh"
 
-# The Debian base images (ci/debian-base.sh), each built once per input hash.
-bases() {
-  bash "$root/ci/patroni-base.sh"
-  bash "$root/ci/rabbitmq-base.sh"
-  bash "$root/ci/rabbitmq4-base.sh"
-  bash "$root/ci/galera-base.sh"
-  bash "$root/ci/example-image.sh"
-}
 
 have_servers() {
   [ -x "$bin/etcd" ] && [ -x "$bin/consul" ] && [ -f "$cache/stamp" ] \
