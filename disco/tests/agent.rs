@@ -265,7 +265,7 @@ async fn the_status_endpoint_reports_role_peers_and_the_leadership_window() {
             )
         })
         .collect();
-    let http = reqwest::Client::new();
+    let http = disco::backend::http::builder().build().unwrap();
     let status = |port: u16| {
         let http = http.clone();
         async move {

@@ -478,7 +478,7 @@ fn a_watch_behind_a_compaction_is_cancelled_by_both() {
 
 /// A raw Consul HTTP call: status and body.
 async fn consul_call(base: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let http = reqwest::Client::new();
+    let http = disco::backend::http::builder().build().unwrap();
     let req = http.request(method.parse().unwrap(), format!("{base}{path}"));
     let req = match body {
         Some(b) => req.body(b.to_string()),

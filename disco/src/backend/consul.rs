@@ -16,6 +16,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::http::{chain, HttpClient, HttpRequest, Reqwest};
+use super::tls::refused_by_tls;
+use super::Credentials;
 use crate::backoff::Backoff;
 use crate::error::RegistryError;
 use crate::registry::{
@@ -67,6 +69,35 @@ struct SessionCreated {
     id: String,
 }
 
+/// A transaction rolled back because the token may not do one of its
+/// operations: Consul answers that with 409, as it does a failed check,
+/// and names the reason only in the body's `Errors`.
+fn denied_txn(status: StatusCode, body: &str) -> bool {
+    status == StatusCode::CONFLICT
+        && serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| {
+            v["Errors"].as_array().is_some_and(|errs| {
+                errs.iter().any(|e| {
+                    e["What"]
+                        .as_str()
+                        .is_some_and(|w| w.contains("Permission denied"))
+                })
+            })
+        })
+}
+
+/// An answer's body as one line for an error: a transaction's errors by
+/// their text, other text with its whitespace folded.
+fn one_line(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        if let Some(errs) = v["Errors"].as_array() {
+            let mut whats: Vec<&str> = errs.iter().filter_map(|e| e["What"].as_str()).collect();
+            whats.dedup();
+            return whats.join("; ");
+        }
+    }
+    body.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -101,11 +132,28 @@ impl ConsulRegistry {
     /// A registry talking to `address` (`http://host:8500`) through reqwest.
     /// Nothing is sent until the first call.
     pub fn new(address: &str) -> Result<Self, RegistryError> {
-        let http =
-            Reqwest::new(Duration::from_secs(2)).map_err(|reason| RegistryError::Config {
-                what: "consul client",
-                reason,
-            })?;
+        Self::connect_with(address, &Credentials::none())
+    }
+
+    /// As [`Self::new`], showing `creds`: HTTPS with their CA (`address`
+    /// `https://host:8501`) and client certificate (Consul's
+    /// `verify_incoming`), and their ACL token on every request.
+    pub fn connect_with(address: &str, creds: &Credentials) -> Result<Self, RegistryError> {
+        let scheme = if creds.tls() { "https://" } else { "http://" };
+        if !address.starts_with(scheme) {
+            return Err(RegistryError::Config {
+                what: "consul address",
+                reason: format!(
+                    "{address:?} must start with {scheme} ({})",
+                    if creds.tls() {
+                        "a CA was given: the store is reached over TLS"
+                    } else {
+                        "no CA was given: pass one to reach a TLS store"
+                    }
+                ),
+            });
+        }
+        let http = Reqwest::with_credentials(Duration::from_secs(2), creds)?;
         ConsulRegistry::with_client(address, http)
     }
 }
@@ -164,11 +212,27 @@ impl<H: HttpClient> ConsulRegistry<H> {
             body: body.map(|b| b.to_string().into_bytes()),
             timeout,
         };
-        let resp = self.http.send(req).await.map_err(|e| self.unavailable(e))?;
+        let resp = self.http.send(req).await.map_err(|e| {
+            if self.base.starts_with("https://") && refused_by_tls(&e) {
+                RegistryError::Refused {
+                    kind: KIND,
+                    reason: e,
+                }
+            } else {
+                self.unavailable(e)
+            }
+        })?;
         let status = StatusCode::from_u16(resp.status)
             .map_err(|e| self.unavailable(format!("bad status {}: {}", resp.status, chain(&e))))?;
         if status.is_server_error() {
             return Err(self.unavailable(format!("{status}: {}", resp.body.trim())));
+        }
+        // An ACL's answer: no request with this token will ever pass.
+        if status == StatusCode::FORBIDDEN || denied_txn(status, &resp.body) {
+            return Err(RegistryError::Refused {
+                kind: KIND,
+                reason: format!("{status}: {}", one_line(&resp.body)),
+            });
         }
         Ok((status, resp.index, resp.body))
     }
@@ -176,7 +240,7 @@ impl<H: HttpClient> ConsulRegistry<H> {
     fn rejected(status: StatusCode, text: &str) -> RegistryError {
         RegistryError::Rejected {
             kind: KIND,
-            reason: format!("{status}: {}", text.trim()),
+            reason: format!("{status}: {}", one_line(text)),
         }
     }
 

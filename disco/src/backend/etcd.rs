@@ -17,6 +17,7 @@ use etcd_client::{
 };
 use tokio::sync::{mpsc, watch};
 
+use crate::backend::tls::refused_by_tls;
 use crate::backend::Credentials;
 use crate::backoff::Backoff;
 use crate::error::RegistryError;
@@ -292,21 +293,6 @@ fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
             reason: other.to_string(),
         },
     }
-}
-
-/// Whether a transport failure is the TLS handshake refusing this client
-/// (no certificate, an unknown authority): rustls says so only in text.
-fn refused_by_tls(reason: &str) -> bool {
-    let r = reason.to_ascii_lowercase();
-    [
-        "certificate",
-        "handshake",
-        "unknownca",
-        "unknown ca",
-        "bad certificate",
-    ]
-    .iter()
-    .any(|w| r.contains(w))
 }
 
 /// An error and its causes, on one line.

@@ -8,6 +8,11 @@
 use std::future::Future;
 use std::time::Duration;
 
+use reqwest::header::{HeaderMap, HeaderValue};
+
+use super::Credentials;
+use crate::RegistryError;
+
 /// One request as the Consul backend sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRequest {
@@ -39,6 +44,17 @@ pub trait HttpClient: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn send(&self, req: HttpRequest) -> impl Future<Output = Result<HttpResponse, String>> + Send;
 }
 
+/// A reqwest client builder that works in any process of this workspace:
+/// reqwest's TLS is built without a crypto provider (the `ring` one that
+/// etcd's tonic already links is installed as the process default, where
+/// none is yet), and reqwest panics building any client, even a plain
+/// one, when no provider is installed.
+pub fn builder() -> reqwest::ClientBuilder {
+    // Err: another provider is already the default, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// [`HttpClient`] over reqwest.
 #[derive(Debug, Clone)]
 pub struct Reqwest(reqwest::Client);
@@ -46,11 +62,40 @@ pub struct Reqwest(reqwest::Client);
 impl Reqwest {
     /// A client that gives up connecting after `connect_timeout`.
     pub fn new(connect_timeout: Duration) -> Result<Self, String> {
-        reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .build()
-            .map(Reqwest)
-            .map_err(|e| chain(&e))
+        Self::with_credentials(connect_timeout, &Credentials::none()).map_err(|e| e.to_string())
+    }
+
+    /// A client showing `creds`: HTTPS trusting only their CA, with their
+    /// client certificate, and their token on every request
+    /// (`X-Consul-Token`, marked sensitive so it is never logged).
+    pub fn with_credentials(
+        connect_timeout: Duration,
+        creds: &Credentials,
+    ) -> Result<Self, RegistryError> {
+        let mut b = builder().connect_timeout(connect_timeout);
+        if let Some(tls) = super::tls::client_config(creds)? {
+            b = b.tls_backend_preconfigured(tls).https_only(true);
+        }
+        if let Some(token) = &creds.token {
+            let mut v = HeaderValue::from_str(token).map_err(|_| RegistryError::Config {
+                what: "token",
+                reason: "holds characters an HTTP header cannot carry".into(),
+            })?;
+            v.set_sensitive(true);
+            let mut h = HeaderMap::new();
+            h.insert("X-Consul-Token", v);
+            b = b.default_headers(h);
+        }
+        b.build().map(Reqwest).map_err(|e| RegistryError::Config {
+            what: "consul client",
+            reason: chain(&e),
+        })
+    }
+
+    /// The reqwest client, for the harness's own calls with the same
+    /// credentials.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.0
     }
 }
 

@@ -5,6 +5,7 @@ pub mod consul;
 pub mod credentials;
 pub mod etcd;
 pub mod http;
+pub mod tls;
 
 pub use consul::ConsulRegistry;
 pub use credentials::Credentials;

@@ -7,6 +7,7 @@
 //! the way a test server is started is written once. [`faulty`] wraps a
 //! store's registry to inject the faults real stores and networks produce.
 
+pub mod acl;
 pub mod faulty;
 pub mod pki;
 
@@ -256,6 +257,82 @@ impl Server {
         s
     }
 
+    /// Starts a single-server Consul 1.8 in dev mode, secured
+    /// ([`acl::secured_config`]): HTTPS only, client certificates
+    /// required, its certificate signed by `ca`, ACLs default-deny with
+    /// `master` as the management token. Ready when `admin` (a certificate
+    /// of `ca`) with `master` sees a leader and the server's own node.
+    pub async fn consul_tls(ca: &pki::Authority, admin: &pki::Issued, master: &str) -> Server {
+        let https = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_file = ca.write(dir.path(), "ca");
+        let server = ca
+            .issue("server.dc1.consul", &["127.0.0.1", "localhost"])
+            .write(dir.path(), "server");
+        let files = acl::TlsFiles {
+            ca: ca_file.display().to_string(),
+            cert: server.cert.display().to_string(),
+            key: server.key.display().to_string(),
+        };
+        let config = dir.path().join("secured.json");
+        std::fs::write(
+            &config,
+            acl::secured_config(&files, https, master, None).to_string(),
+        )
+        .expect("write consul config");
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        let node = format!("t{https}");
+        let child = Command::new(server_bin("consul"))
+            .args([
+                "agent",
+                "-dev",
+                "-bind",
+                "127.0.0.1",
+                "-client",
+                "127.0.0.1",
+            ])
+            .args(["-dns-port", "-1", "-grpc-port", "-1"])
+            .args(["-serf-lan-port", &free_port().to_string()])
+            .args(["-serf-wan-port", &free_port().to_string()])
+            .args(["-server-port", &free_port().to_string()])
+            .arg("-config-file")
+            .arg(&config)
+            .args(["-node", &node, "-log-level", "warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn consul");
+        let s = Server {
+            kind: "consul",
+            url: format!("https://127.0.0.1:{https}"),
+            port: https,
+            child,
+            dir,
+        };
+        let creds = disco::backend::Credentials {
+            ca: Some(ca.pem().into_bytes()),
+            identity: Some((
+                admin.cert.clone().into_bytes(),
+                admin.key.clone().into_bytes(),
+            )),
+            token: Some(master.to_string()),
+            server_name: None,
+        };
+        let http = disco::backend::http::Reqwest::with_credentials(Duration::from_secs(1), &creds)
+            .expect("TLS client");
+        s.wait_ready_with(http.client(), &format!("{}/v1/status/leader", s.url), |b| {
+            b.trim().len() > 2
+        })
+        .await;
+        s.wait_ready_with(
+            http.client(),
+            &format!("{}/v1/catalog/node/{node}", s.url),
+            |b| b.contains("\"Node\""),
+        )
+        .await;
+        s
+    }
+
     /// disco's etcd backend on this server.
     pub async fn etcd_registry(&self) -> EtcdRegistry {
         EtcdRegistry::connect(std::slice::from_ref(&self.url))
@@ -269,7 +346,13 @@ impl Server {
     }
 
     async fn wait_ready(&self, url: &str, ok: impl Fn(&str) -> bool) {
-        let http = reqwest::Client::new();
+        let http = disco::backend::http::builder()
+            .build()
+            .expect("http client");
+        self.wait_ready_with(&http, url, ok).await;
+    }
+
+    async fn wait_ready_with(&self, http: &reqwest::Client, url: &str, ok: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = http.get(url).timeout(Duration::from_secs(1)).send().await {

@@ -25,20 +25,26 @@ pub struct Args {
         conflicts_with = "consul"
     )]
     pub etcd: Vec<String>,
-    /// Consul HTTP address (http://host:8500).
+    /// Consul HTTP address (http://host:8500, or https://host:8501 with
+    /// --ca).
     #[arg(long, env = "DISCO_CONSUL")]
     pub consul: Option<String>,
     /// The CA that signed the store's certificate: the store is reached
-    /// over TLS (etcd endpoints https://host:2379).
+    /// over TLS (etcd endpoints https://host:2379, Consul
+    /// https://host:8501).
     #[arg(long, env = "DISCO_CA", value_name = "PEM")]
     pub ca: Option<std::path::PathBuf>,
     /// This client's certificate (etcd takes its common name for the RBAC
-    /// user); needs --key.
+    /// user; Consul with verify_incoming demands one); needs --key.
     #[arg(long, env = "DISCO_CERT", value_name = "PEM")]
     pub cert: Option<std::path::PathBuf>,
     /// The certificate's private key.
     #[arg(long, env = "DISCO_KEY", value_name = "PEM")]
     pub key: Option<std::path::PathBuf>,
+    /// A Consul ACL token (sent as X-Consul-Token; prefer the variable,
+    /// which other users cannot read in the process list).
+    #[arg(long, env = "DISCO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Cluster name; several clusters can share one store.
     #[arg(long, env = "DISCO_CLUSTER")]
     pub cluster: String,
@@ -149,14 +155,12 @@ impl Args {
                     .into(),
             ),
             ([], Some(c)) => {
-                if !c.starts_with("http://") && !c.starts_with("https://") {
-                    return Err(format!("--consul {c:?} must start with http://"));
-                }
-                if self.ca.is_some() || self.cert.is_some() {
-                    return Err(
-                        "--ca and --cert are for etcd; this disco-agent reaches Consul over plain HTTP only"
-                            .into(),
-                    );
+                let scheme = self.scheme();
+                if !c.starts_with(scheme) {
+                    return Err(format!(
+                        "--consul {c:?} must start with {scheme}{}",
+                        self.scheme_hint()
+                    ));
                 }
                 if self.ttl < Duration::from_secs(10) {
                     return Err(format!(
@@ -167,23 +171,37 @@ impl Args {
                 Ok(Backend::Consul(c.clone()))
             }
             (eps, _) => {
-                let scheme = if self.ca.is_some() {
-                    "https://"
-                } else {
-                    "http://"
-                };
+                let scheme = self.scheme();
                 if let Some(bad) = eps.iter().find(|e| !e.starts_with(scheme)) {
                     return Err(format!(
                         "--etcd endpoint {bad:?} must start with {scheme}{}",
-                        if self.ca.is_some() {
-                            " (--ca reaches the store over TLS)"
-                        } else {
-                            " (or pass --ca for a TLS store)"
-                        }
+                        self.scheme_hint()
                     ));
+                }
+                if self.token.is_some() {
+                    return Err(
+                        "--token is a Consul ACL token; etcd takes the user from --cert's common name"
+                            .into(),
+                    );
                 }
                 Ok(Backend::Etcd(eps.to_vec()))
             }
+        }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.ca.is_some() {
+            "https://"
+        } else {
+            "http://"
+        }
+    }
+
+    fn scheme_hint(&self) -> &'static str {
+        if self.ca.is_some() {
+            " (--ca reaches the store over TLS)"
+        } else {
+            " (or pass --ca for a TLS store)"
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct Probe {
 impl Probe {
     /// GET `url`; leading means 2xx and, if given, a body containing `needle`.
     pub fn new(url: String, needle: Option<String>) -> Probe {
-        let http = reqwest::Client::builder()
+        let http = disco::backend::http::builder()
             .timeout(Duration::from_secs(1))
             .build()
             .expect("plain http client");

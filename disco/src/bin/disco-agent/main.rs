@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         args.ca.as_deref(),
         args.cert.as_deref(),
         args.key.as_deref(),
-        None,
+        args.token.clone(),
     ) {
         Ok(c) => c,
         Err(e) => {
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
                     Err(e) => Err(anyhow::Error::new(e)),
                 }
             }
-            Backend::Consul(address) => match ConsulRegistry::new(&address) {
+            Backend::Consul(address) => match ConsulRegistry::connect_with(&address, &creds) {
                 Ok(r) => run(r, args).await,
                 Err(e) => Err(anyhow::Error::new(e)),
             },

@@ -93,7 +93,7 @@ pub fn spawn(
 ) -> (watch::Receiver<Observed>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = watch::channel(Observed::default());
     let task = tokio::spawn(async move {
-        let http = reqwest::Client::builder()
+        let http = disco::backend::http::builder()
             .timeout(Duration::from_millis(800))
             .build()
             .expect("plain http client");

@@ -77,7 +77,7 @@ struct Client {
 
 impl Client {
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
-        let http = reqwest::Client::builder()
+        let http = disco::backend::http::builder()
             .timeout(Duration::from_secs(1))
             .build()
             .expect("plain http client");

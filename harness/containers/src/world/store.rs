@@ -318,7 +318,7 @@ impl Store {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    disco::backend::http::builder()
         .timeout(Duration::from_secs(1))
         .build()
         .expect("plain http client")

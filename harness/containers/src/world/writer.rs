@@ -49,7 +49,7 @@ impl Writer {
     ) -> Writer {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
-            let http = reqwest::Client::builder()
+            let http = disco::backend::http::builder()
                 .timeout(Duration::from_secs(1))
                 .build()
                 .expect("plain http client");
@@ -117,7 +117,7 @@ pub async fn verify(
     deadline: Duration,
     rec: &Recorder,
 ) {
-    let http = reqwest::Client::builder()
+    let http = disco::backend::http::builder()
         .timeout(Duration::from_secs(2))
         .build()
         .expect("plain http client");

@@ -1,0 +1,136 @@
+//! The TLS client configuration of the Consul backend's HTTPS: trust only
+//! the given CA (a store's authority is the user's, never the system's
+//! roots), show the client certificate when there is one (Consul's
+//! `verify_incoming` demands it), and check the store's certificate
+//! against a fixed name when the endpoints are addresses it does not name.
+//!
+//! etcd does the same through tonic's own options (see `etcd.rs`).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::Credentials;
+use crate::RegistryError;
+
+fn config_err(what: &'static str, reason: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Config {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+/// The rustls client configuration for `creds`; `None` when they hold no
+/// CA (plain HTTP).
+pub fn client_config(creds: &Credentials) -> Result<Option<ClientConfig>, RegistryError> {
+    let Some(ca) = &creds.ca else {
+        return Ok(None);
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        let cert = cert.map_err(|e| config_err("CA", format!("unreadable PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| config_err("CA", format!("not a CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(config_err("CA", "holds no certificate"));
+    }
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| config_err("CA", e))?;
+    let verifier: Arc<dyn ServerCertVerifier> = match &creds.server_name {
+        Some(name) => Arc::new(NamedVerifier {
+            inner: webpki,
+            name: ServerName::try_from(name.clone())
+                .map_err(|e| config_err("server name", format!("{name:?}: {e}")))?,
+        }),
+        None => webpki,
+    };
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config_err("TLS", e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match &creds.identity {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| config_err("certificate", format!("unreadable PEM: {e}")))?;
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| config_err("key", format!("no private key in it: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| config_err("certificate", format!("does not match its key: {e}")))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Some(config))
+}
+
+/// The webpki verifier, checking every certificate against one fixed name
+/// instead of the host the URL names.
+#[derive(Debug)]
+struct NamedVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for NamedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Whether a transport error is a TLS handshake that failed over
+/// credentials (the store's alert about our certificate, or its
+/// certificate not from our CA) rather than over the network: the text is
+/// all that tonic and reqwest hand on, so the words of rustls's errors
+/// are matched.
+pub(crate) fn refused_by_tls(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    [
+        "certificate",
+        "handshake",
+        "unknownca",
+        "unknown ca",
+        "bad certificate",
+    ]
+    .iter()
+    .any(|w| r.contains(w))
+}

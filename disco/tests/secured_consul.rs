@@ -1,0 +1,240 @@
+//! disco against a secured Consul (HTTPS only with client certificates
+//! required, ACLs in default-deny, a policy and token per cluster), a real
+//! Consul 1.8 on loopback with certificates and tokens made for the run:
+//! a cluster's token reaches its keys; another cluster's token, no token,
+//! no certificate and another authority's certificate are refused with
+//! nothing written; disco-agent says so in one line and exits 2.
+
+use clusterlab_servers as support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use disco::backend::{ConsulRegistry, Credentials};
+use disco::{Keys, Registry, RegistryError};
+use support::acl::{self, Grant};
+use support::pki::{Authority, Issued};
+use support::Server;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_disco-agent");
+
+/// A secured Consul with tokens for clusters `a` and `b` (each may write
+/// only `disco/<cluster>/`).
+struct Store {
+    s: Server,
+    ca: Authority,
+    client: Issued,
+    master: String,
+    a: String,
+    b: String,
+}
+
+async fn store() -> Store {
+    let ca = Authority::new("clusterlab test authority");
+    let client = ca.issue("client", &[]);
+    let master = acl::new_token();
+    let s = Server::consul_tls(&ca, &client, &master).await;
+    let (a, b) = (acl::new_token(), acl::new_token());
+    let admin = creds(&ca, Some(&client), Some(&master));
+    acl::grant(
+        &s.url,
+        &admin,
+        &[
+            Grant {
+                name: "cluster-a",
+                prefix: "disco/a/",
+                token: &a,
+            },
+            Grant {
+                name: "cluster-b",
+                prefix: "disco/b/",
+                token: &b,
+            },
+        ],
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("ACL grants");
+    Store {
+        s,
+        ca,
+        client,
+        master,
+        a,
+        b,
+    }
+}
+
+fn creds(ca: &Authority, who: Option<&Issued>, token: Option<&str>) -> Credentials {
+    Credentials {
+        ca: Some(ca.pem().into_bytes()),
+        identity: who.map(|i| (i.cert.clone().into_bytes(), i.key.clone().into_bytes())),
+        token: token.map(str::to_string),
+        server_name: None,
+    }
+}
+
+fn registry(s: &Server, c: &Credentials) -> ConsulRegistry {
+    ConsulRegistry::connect_with(&s.url, c)
+        .unwrap()
+        .with_timeout(Duration::from_secs(3))
+}
+
+/// Every step a rogue node would take against cluster `a`: announce, read
+/// the members, claim the bootstrap key, take the leader key. Writes must
+/// be refused; a read may instead come back empty, as Consul filters out
+/// what a token may not read (and the members exist: the caller made one).
+async fn rogue_attempts(r: &ConsulRegistry) -> Vec<RegistryError> {
+    let keys = Keys::new("disco", "a");
+    let refused = |what: &str, e: Result<(), RegistryError>| match e {
+        Err(e @ RegistryError::Refused { .. }) => e,
+        other => panic!("{what}: a rogue client got {other:?}"),
+    };
+    let mut out = vec![refused(
+        "announce",
+        r.put(&keys.member("rogue"), "rogue:1", None)
+            .await
+            .map(|_| ()),
+    )];
+    match r.list(&keys.members()).await {
+        Ok(snap) => assert!(snap.entries.is_empty(), "a rogue read {snap:?}"),
+        Err(e) => out.push(refused("read members", Err(e))),
+    }
+    out.push(refused(
+        "bootstrap",
+        r.create(&keys.bootstrap(), "rogue", None).await.map(|_| ()),
+    ));
+    out.push(refused(
+        "leader",
+        r.create(&keys.leader(), "rogue", None).await.map(|_| ()),
+    ));
+    out
+}
+
+/// Every key under `disco/`, read with the master token.
+async fn all_keys(st: &Store) -> Vec<String> {
+    let admin = registry(&st.s, &creds(&st.ca, Some(&st.client), Some(&st.master)));
+    let all = admin.list("disco/").await.unwrap();
+    all.entries.iter().map(|e| e.key.clone()).collect()
+}
+
+/// Cluster a's node n1, announced and leading.
+async fn n1(st: &Store) -> ConsulRegistry {
+    let r = registry(&st.s, &creds(&st.ca, Some(&st.client), Some(&st.a)));
+    let keys = Keys::new("disco", "a");
+    let lease = r.grant(Duration::from_secs(10)).await.unwrap();
+    r.put(&keys.member("n1"), "n1:7000", Some(&lease.id))
+        .await
+        .unwrap();
+    assert!(r
+        .create(&keys.leader(), "n1", Some(&lease.id))
+        .await
+        .unwrap()
+        .written()
+        .is_some());
+    assert_eq!(r.list(&keys.members()).await.unwrap().entries.len(), 1);
+    r
+}
+
+#[tokio::test]
+async fn a_clusters_token_reaches_its_own_keys_only() {
+    let st = store().await;
+    let r = n1(&st).await;
+    for (who, token) in [
+        ("another cluster's token", Some(st.b.as_str())),
+        ("no token", None),
+    ] {
+        let rogue = registry(&st.s, &creds(&st.ca, Some(&st.client), token));
+        for answer in rogue_attempts(&rogue).await {
+            println!("{who}: {answer}");
+            assert!(
+                matches!(&answer, RegistryError::Refused { reason, .. } if reason.contains("Permission denied")),
+                "{answer:?}"
+            );
+        }
+    }
+    assert_eq!(
+        all_keys(&st).await,
+        ["disco/a/leader", "disco/a/members/n1"]
+    );
+    let keys = Keys::new("disco", "a");
+    assert_eq!(r.get(&keys.leader()).await.unwrap().unwrap().value, "n1");
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_of_this_authority_is_refused_even_with_a_token() {
+    let st = store().await;
+    let _n1 = n1(&st).await;
+    let stranger = Authority::new("someone else");
+    let forged = stranger.issue("client", &[]);
+    for (who, c) in [
+        ("no certificate", creds(&st.ca, None, Some(&st.a))),
+        (
+            "another authority's certificate",
+            creds(&st.ca, Some(&forged), Some(&st.a)),
+        ),
+    ] {
+        // verify_incoming: the handshake fails, whatever the token.
+        let r = registry(&st.s, &c);
+        let keys = Keys::new("disco", "a");
+        let read = r.list(&keys.members()).await;
+        assert!(
+            matches!(read, Err(RegistryError::Refused { .. })),
+            "{who}: {read:?}"
+        );
+        for answer in rogue_attempts(&r).await {
+            println!("{who}: {answer}");
+        }
+    }
+    assert_eq!(
+        all_keys(&st).await,
+        ["disco/a/leader", "disco/a/members/n1"]
+    );
+}
+
+#[tokio::test]
+async fn disco_agent_on_consul_names_the_stores_refusal_and_exits_2() {
+    let st = store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = st.ca.write(dir.path(), "ca");
+    let cert = st.client.write(dir.path(), "client");
+    let agent = |token: Option<&str>| {
+        let mut cmd = Command::new(AGENT);
+        cmd.args([
+            "--consul",
+            &st.s.url,
+            "--cluster",
+            "a",
+            "--node-id",
+            "rogue",
+        ])
+        .args(["--ttl", "10s", "--advertise", "rogue:1"])
+        .args(["--startup-timeout", "20s"])
+        .args(["--ca", ca_file.to_str().unwrap()])
+        .args(["--cert", cert.cert.to_str().unwrap()])
+        .args(["--key", cert.key.to_str().unwrap()])
+        .env_remove("DISCO_TOKEN");
+        if let Some(t) = token {
+            cmd.env("DISCO_TOKEN", t);
+        }
+        let out = cmd.args(["--", "true"]).output().expect("run disco-agent");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    for token in [Some(st.b.as_str()), None] {
+        let (code, err) = agent(token);
+        assert_eq!(code, Some(2), "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("disco-agent: error"))
+            .unwrap();
+        assert!(
+            line.contains("refused") && line.contains("Permission denied"),
+            "{line}"
+        );
+        assert!(!line.contains(&st.b), "the token is printed: {line}");
+    }
+    assert!(all_keys(&st).await.is_empty());
+}
