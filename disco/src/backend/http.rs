@@ -44,15 +44,15 @@ pub trait HttpClient: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn send(&self, req: HttpRequest) -> impl Future<Output = Result<HttpResponse, String>> + Send;
 }
 
-/// A reqwest client builder that works in any process of this workspace:
-/// reqwest's TLS is built without a crypto provider (the `ring` one that
-/// etcd's tonic already links is installed as the process default, where
-/// none is yet), and reqwest panics building any client, even a plain
-/// one, when no provider is installed.
+/// A reqwest client builder for plain HTTP that works in any process of
+/// this workspace and in a `FROM scratch` container: reqwest's TLS is
+/// built without a crypto provider or roots of its own (it would panic
+/// with no provider installed, and fail with no system roots), so every
+/// client gets a TLS configuration on the `ring` provider that etcd's
+/// tonic already links: this one trusts no server;
+/// [`Reqwest::with_credentials`] replaces it with the user's CA.
 pub fn builder() -> reqwest::ClientBuilder {
-    // Err: another provider is already the default, which serves as well.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    reqwest::Client::builder().tls_backend_preconfigured(super::tls::plain_config())
 }
 
 /// [`HttpClient`] over reqwest.
@@ -74,7 +74,7 @@ impl Reqwest {
     ) -> Result<Self, RegistryError> {
         let mut b = builder().connect_timeout(connect_timeout);
         if let Some(tls) = super::tls::client_config(creds)? {
-            b = b.tls_backend_preconfigured(tls).https_only(true);
+            b = b.tls_backend_preconfigured(tls);
         }
         if let Some(token) = &creds.token {
             let mut v = HeaderValue::from_str(token).map_err(|_| RegistryError::Config {

@@ -73,6 +73,70 @@ pub fn client_config(creds: &Credentials) -> Result<Option<ClientConfig>, Regist
     Ok(Some(config))
 }
 
+/// The configuration of a client built for plain HTTP. reqwest's TLS has
+/// no default here: without one it would load the system's roots, which a
+/// `FROM scratch` container lacks (and fail to build even a plain
+/// client); a client given no CA trusts no server instead.
+pub(crate) fn plain_config() -> ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(TrustNoServer(schemes)))
+        .with_no_client_auth()
+}
+
+/// Refuses every server certificate: see [`plain_config`].
+#[derive(Debug)]
+struct TrustNoServer(Vec<SignatureScheme>);
+
+impl TrustNoServer {
+    fn refuse() -> rustls::Error {
+        rustls::Error::General(
+            "no CA was given for this client: pass one to reach a TLS store".into(),
+        )
+    }
+}
+
+impl ServerCertVerifier for TrustNoServer {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(Self::refuse())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(Self::refuse())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(Self::refuse())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.clone()
+    }
+}
+
 /// The webpki verifier, checking every certificate against one fixed name
 /// instead of the host the URL names.
 #[derive(Debug)]

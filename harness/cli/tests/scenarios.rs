@@ -216,6 +216,32 @@ async fn quick_secured() {
     );
 }
 
+/// quick-secured's Consul twin (HTTPS only with client certificates, TLS
+/// between three servers, ACLs default-deny with a token per cluster):
+/// every check holds through the run's certificate and token; another
+/// cluster's token and no token are refused by the ACLs on each of the
+/// three writes (the read comes back empty: Consul filters, it does not
+/// refuse), as is the rogue agent; a stolen token without a certificate
+/// fails the TLS handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_secured() {
+    let done = shipped("consul-secured").await;
+    let rogue = done.outcome.checks.iter().find(|c| c.name == "rogue");
+    let rogue = rogue.expect("a secured run judges a rogue node");
+    assert!(rogue.passed, "{}", rogue.detail);
+    assert_eq!(
+        rogue.detail.matches("Permission denied").count(),
+        7,
+        "two rogues' three writes and the rogue agent are refused by the ACLs: {}",
+        rogue.detail
+    );
+    assert!(
+        rogue.detail.matches("BadCertificate").count() >= 3,
+        "a token without a certificate fails the handshake: {}",
+        rogue.detail
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_start_5() {
     shipped("cold-start-5").await;

@@ -56,12 +56,12 @@ pub fn new_gossip_key() -> String {
 /// The agent configuration (JSON, for `-config-file`) of a secured
 /// server: plain HTTP off, HTTPS on `https_port` with client certificates
 /// required, TLS between servers, gossip encrypted with `gossip` if given,
-/// ACLs default-deny with `master` as the management token (and the
-/// agent's own, so it may register its node and serve sessions).
+/// and with `master`, ACLs default-deny with it as the management token
+/// (and the agent's own, so it may register its node and serve sessions).
 pub fn secured_config(
     files: &TlsFiles,
     https_port: u16,
-    master: &str,
+    master: Option<&str>,
     gossip: Option<&str>,
 ) -> Value {
     let mut c = json!({
@@ -73,13 +73,15 @@ pub fn secured_config(
         "verify_outgoing": true,
         "verify_server_hostname": false,
         "primary_datacenter": "dc1",
-        "acl": {
+    });
+    if let Some(m) = master {
+        c["acl"] = json!({
             "enabled": true,
             "default_policy": "deny",
             "down_policy": "extend-cache",
-            "tokens": { "master": master, "agent": master },
-        },
-    });
+            "tokens": { "master": m, "agent": m },
+        });
+    }
     if let Some(k) = gossip {
         c["encrypt"] = json!(k);
     }

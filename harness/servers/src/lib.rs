@@ -277,7 +277,7 @@ impl Server {
         let config = dir.path().join("secured.json");
         std::fs::write(
             &config,
-            acl::secured_config(&files, https, master, None).to_string(),
+            acl::secured_config(&files, https, Some(master), None).to_string(),
         )
         .expect("write consul config");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();

@@ -587,19 +587,8 @@ impl Checker<'_> {
         if let Some(a) = d.auth.as_ref().filter(|_| auth && !tls) {
             return Err(self.err(
                 a.span(),
-                "auth without tls: a cluster's user is its client certificate".into(),
+                "auth without tls: a cluster's identity (etcd: its certificate's name; Consul: its ACL token) is shown only over TLS".into(),
                 "add tls = true to [discovery]",
-            ));
-        }
-        if let Some(t) = d
-            .tls
-            .as_ref()
-            .filter(|_| tls && d.kind == StoreKind::Consul)
-        {
-            return Err(self.err(
-                t.span(),
-                "tls on a Consul store is not built yet (etcd only)".into(),
-                "use kind = \"etcd\" for a secured store, or drop tls",
             ));
         }
         Ok(Discovery {

@@ -51,11 +51,13 @@ pub struct Discovery {
     pub prefix: String,
     /// Cluster name under the prefix.
     pub cluster: String,
-    /// The store speaks TLS only, client and peer, with client
-    /// certificates (`tls = true`); certificates are made per run.
+    /// The store speaks TLS only, to clients and between its servers, and
+    /// demands client certificates (`tls = true`; Consul's
+    /// `verify_incoming`); certificates are made per run.
     pub tls: bool,
-    /// The store's RBAC is on (`auth = true`): each cluster's certificate
-    /// is a user that may touch only its own keys.
+    /// The store's access control is on (`auth = true`): etcd's RBAC with
+    /// each cluster's certificate a user, or Consul's ACLs in default-deny
+    /// with a token per cluster; either may touch only its own keys.
     pub auth: bool,
 }
 

@@ -43,8 +43,16 @@ pub struct Args {
     pub key: Option<std::path::PathBuf>,
     /// A Consul ACL token (sent as X-Consul-Token; prefer the variable,
     /// which other users cannot read in the process list).
-    #[arg(long, env = "DISCO_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DISCO_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
     pub token: Option<String>,
+    /// A file holding the Consul ACL token (its first line).
+    #[arg(long, env = "DISCO_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Cluster name; several clusters can share one store.
     #[arg(long, env = "DISCO_CLUSTER")]
     pub cluster: String,
@@ -178,7 +186,7 @@ impl Args {
                         self.scheme_hint()
                     ));
                 }
-                if self.token.is_some() {
+                if self.token.is_some() || self.token_file.is_some() {
                     return Err(
                         "--token is a Consul ACL token; etcd takes the user from --cert's common name"
                             .into(),

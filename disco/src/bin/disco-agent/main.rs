@@ -44,12 +44,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let creds = match Credentials::from_files(
-        args.ca.as_deref(),
-        args.cert.as_deref(),
-        args.key.as_deref(),
-        args.token.clone(),
-    ) {
+    let creds = match token(&args).and_then(|token| {
+        Credentials::from_files(
+            args.ca.as_deref(),
+            args.cert.as_deref(),
+            args.key.as_deref(),
+            token,
+        )
+    }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("disco-agent: error: {e}");
@@ -82,6 +84,26 @@ fn main() -> ExitCode {
         })
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The token from --token, or the first line of --token-file.
+fn token(args: &Args) -> Result<Option<String>, RegistryError> {
+    match &args.token_file {
+        None => Ok(args.token.clone()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| RegistryError::Config {
+                what: "token",
+                reason: format!("cannot read {}: {e}", path.display()),
+            })?;
+            match text.lines().next().map(str::trim).filter(|t| !t.is_empty()) {
+                Some(t) => Ok(Some(t.to_string())),
+                None => Err(RegistryError::Config {
+                    what: "token",
+                    reason: format!("{} is empty", path.display()),
+                }),
+            }
+        }
+    }
 }
 
 /// Whether the store refused this agent's credentials.

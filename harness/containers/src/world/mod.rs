@@ -37,8 +37,6 @@ use crate::image::{self, ImageError};
 use crate::nemesis::NemesisError;
 use crate::run::{Run, RunError};
 use addrs::Addrs;
-use disco::backend::EtcdRegistry;
-use disco::Registry;
 use kind::Kind;
 use nemesis::Containers;
 use observe::{Observed, Shared};
@@ -398,14 +396,9 @@ async fn drive_inner(
     let mut referee = Referee::new(scenario, SLACK);
     let mut bootstrapped = BTreeSet::new();
     let mut healed = false;
-    // On a secured store a rogue node tries its luck while the cluster
-    // forms (the bootstrap race is the prize); the observer goes on.
-    let store_eps: Vec<String> = store
-        .names
-        .iter()
-        .filter_map(|n| addrs.ip(n))
-        .map(|ip| format!("https://{ip}:2379"))
-        .collect();
+    // On a secured store a rogue node tries its luck as soon as the
+    // cluster has a member, its agent racing the rest of the formation;
+    // the observer goes on.
     let keys = disco::Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster);
     let rogue_argv: Vec<String> = {
         let url = store.url();
@@ -429,9 +422,9 @@ async fn drive_inner(
     };
     let rogue_fut = async {
         match (&secrets, kind.runs_disco_agent()) {
-            (Some(sec), true) => Some(
-                rogue::attempt(run, node_image, sec, &keys, &store_eps, rogue_argv.clone()).await,
-            ),
+            (Some(sec), true) => {
+                Some(rogue::attempt(run, node_image, sec, &keys, &store, rogue_argv.clone()).await)
+            }
             _ => None,
         }
     };
@@ -501,20 +494,17 @@ async fn drive_inner(
         Some(r) => r,
         None => rogue_fut.await,
     };
-    if let (Some(attempts), Some(sec)) = (rogue, &secrets) {
-        let left = match EtcdRegistry::connect_with(&store_eps, &sec.harness()).await {
-            Ok(admin) => match admin
-                .list(&format!("{}/", scenario.discovery.prefix.trim_matches('/')))
-                .await
-            {
-                Ok(snap) => snap
-                    .entries
-                    .into_iter()
-                    .filter(|e| e.key.contains(rogue::NODE) || e.value.contains(rogue::NODE))
-                    .map(|e| format!("{} = {}", e.key, e.value))
-                    .collect(),
-                Err(e) => vec![format!("(the store could not be read: {e})")],
-            },
+    if let Some(attempts) = rogue {
+        let left = match store
+            .list_all(&format!("{}/", scenario.discovery.prefix.trim_matches('/')))
+            .await
+        {
+            Ok(snap) => snap
+                .entries
+                .into_iter()
+                .filter(|e| e.key.contains(rogue::NODE) || e.value.contains(rogue::NODE))
+                .map(|e| format!("{} = {}", e.key, e.value))
+                .collect(),
             Err(e) => vec![format!("(the store could not be read: {e})")],
         };
         attempts.judge(&left, &rec);

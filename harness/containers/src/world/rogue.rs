@@ -1,21 +1,22 @@
 //! A rogue node on a secured store: a container on the run's network
-//! holding another cluster's certificate runs disco-agent for this
-//! cluster, and the harness makes the four attempts a rogue would (announce
-//! itself, read the members, claim the bootstrap key, take the leader key)
-//! with that certificate and with none, while the real cluster forms. Every
-//! attempt must be refused and nothing it tried may reach the store; the
-//! run's membership checks, which see the store's announced set, would
-//! catch a rogue member on top.
+//! holding another cluster's certificate (and token) runs disco-agent for
+//! this cluster, and the harness makes the four attempts a rogue would
+//! (announce itself, read the members, claim the bootstrap key, take the
+//! leader key) with each set of credentials a rogue may hold
+//! ([`Secrets::rogues`]), once the cluster has a member. Every attempt must
+//! be refused and nothing it tried may reach the store; the run's
+//! membership checks, which see the store's announced set, would catch a
+//! rogue member on top.
 
 use std::time::Duration;
 
 use clusterlab_core::trace::EventKind;
-use disco::backend::EtcdRegistry;
 use disco::{Keys, Registry, RegistryError};
 use tokio::time::Instant;
 
 use super::recorder::Recorder;
 use super::secrets::Secrets;
+use super::store::{Client, Store};
 use crate::run::Run;
 
 /// The rogue's node id.
@@ -35,7 +36,19 @@ fn res<T>(x: Result<T, RegistryError>) -> Result<(), String> {
     x.map(|_| ()).map_err(|e| e.to_string())
 }
 
-async fn four(r: &EtcdRegistry, keys: &Keys) -> Vec<(String, Result<(), String>)> {
+/// A read is refused, or answered with nothing while the cluster has
+/// members: Consul filters out what a token may not read rather than
+/// refusing (etcd refuses).
+fn read(x: Result<disco::Snapshot, RegistryError>) -> Result<(), String> {
+    match x {
+        Ok(s) if s.entries.is_empty() => {
+            Err("nothing (the store hid the members from this token)".into())
+        }
+        other => res(other),
+    }
+}
+
+async fn four<R: Registry>(r: &R, keys: &Keys) -> Vec<(String, Result<(), String>)> {
     vec![
         (
             "announce".into(),
@@ -43,7 +56,7 @@ async fn four(r: &EtcdRegistry, keys: &Keys) -> Vec<(String, Result<(), String>)
         ),
         (
             "read the members".into(),
-            res(r.list(&keys.members()).await),
+            read(r.list(&keys.members()).await),
         ),
         (
             "claim the bootstrap key".into(),
@@ -56,33 +69,37 @@ async fn four(r: &EtcdRegistry, keys: &Keys) -> Vec<(String, Result<(), String>)
     ]
 }
 
-/// Makes every attempt: `eps` are the store's addresses (for the host),
-/// `url` its names (for the rogue container); `argv` is the rogue agent's
-/// command line before its credential flags.
+/// Makes every attempt once `store` shows a member of the cluster (so that
+/// an empty read means hidden, not absent; up to 60 s); `argv` is the
+/// rogue agent's command line before its credential flags.
 pub async fn attempt(
     run: &Run,
     image: &str,
     secrets: &Secrets,
     keys: &Keys,
-    eps: &[String],
+    store: &Store,
     argv: Vec<String>,
 ) -> Attempts {
     let mut out = Attempts::default();
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < give_up {
+        if store.view().await.is_some_and(|v| !v.announced.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     for (who, creds) in secrets.rogues() {
-        match EtcdRegistry::connect_with(eps, &creds).await {
-            Ok(r) => {
-                let r = r.with_timeout(Duration::from_secs(2));
-                for (what, answer) in four(&r, keys).await {
-                    out.answers.push((format!("{who}: {what}"), answer));
-                }
-            }
-            Err(e) => out
-                .answers
-                .push((format!("{who}: connect"), Err(e.to_string()))),
+        let answers = match store.connect_as(&creds).await {
+            Ok(Client::Etcd(r)) => four(r.as_ref(), keys).await,
+            Ok(Client::Consul(r)) => four(&r, keys).await,
+            Err(e) => vec![("connect".into(), Err(e.to_string()))],
+        };
+        for (what, answer) in answers {
+            out.answers.push((format!("{who}: {what}"), answer));
         }
     }
     let mut argv = argv;
-    argv.extend(Secrets::agent_flags());
+    argv.extend(secrets.rogue_flags());
     argv.extend(["--", "true"].map(str::to_string));
     let args: Vec<&str> = argv.iter().map(String::as_str).collect();
     if run

@@ -1,12 +1,28 @@
 //! A secured store's certificates (`[discovery] tls = true`): an authority
 //! made for the run, the store's certificate, the harness's `root`, the
 //! cluster's own client certificate (its RBAC user when `auth = true`) and
-//! another cluster's, for the rogue node. Copied into the containers at
+//! another cluster's, for the rogue node. On Consul with `auth = true`,
+//! also ACL tokens: the management token (the harness's), the cluster's
+//! and another cluster's; and a gossip key. Copied into the containers at
 //! start; never written to the host or the repository.
 
-use clusterlab_scenario::Discovery;
+use clusterlab_scenario::{Discovery, StoreKind};
+use clusterlab_servers::acl::{self, Grant, TlsFiles};
 use clusterlab_servers::pki::{Authority, Issued};
 use disco::backend::Credentials;
+
+/// The port a secured Consul serves HTTPS on (plain HTTP is off).
+pub const CONSUL_HTTPS: u16 = 8501;
+
+/// A secured Consul's secrets besides certificates.
+struct Tokens {
+    /// The management token (the harness's).
+    master: String,
+    /// The cluster's.
+    cluster: String,
+    /// Another cluster's, for the rogue.
+    other: String,
+}
 
 /// Where the files are inside a container.
 pub const DIR: &str = "/certs";
@@ -17,6 +33,14 @@ pub const SERVER_NAME: &str = "clusterlab-store";
 
 /// The run's certificates.
 pub struct Secrets {
+    kind: StoreKind,
+    /// Access control is on: a certificate (etcd) or token (Consul) of
+    /// another cluster must be refused too.
+    auth: bool,
+    /// Consul with `auth = true`.
+    tokens: Option<Tokens>,
+    /// Consul's gossip key.
+    gossip: String,
     ca: Authority,
     store: Issued,
     root: Issued,
@@ -47,8 +71,17 @@ impl Secrets {
         names.extend(hosts.iter().map(String::as_str));
         names.extend(short.iter().map(String::as_str));
         let user = format!("disco-{}", d.cluster);
+        let tokens = (d.kind == StoreKind::Consul && d.auth).then(|| Tokens {
+            master: acl::new_token(),
+            cluster: acl::new_token(),
+            other: acl::new_token(),
+        });
         Secrets {
-            store: ca.issue("etcd", &names),
+            kind: d.kind,
+            auth: d.auth,
+            tokens,
+            gossip: acl::new_gossip_key(),
+            store: ca.issue("store", &names),
             root: ca.issue("root", &[]),
             cluster: ca.issue(&user, &[]),
             other: ca.issue("disco-another-cluster", &[]),
@@ -58,86 +91,169 @@ impl Secrets {
         }
     }
 
-    /// The files a store node needs.
+    /// The files a store node needs: for Consul, its configuration too
+    /// (`consul.json`: HTTPS only on [`CONSUL_HTTPS`], verify_incoming,
+    /// TLS between servers, gossip encrypted, ACLs when `auth`).
     pub fn store_files(&self) -> Vec<(String, Vec<u8>)> {
-        vec![
+        let mut files = vec![
             file("ca.pem", &self.ca.pem()),
             file("server.pem", &self.store.cert),
             file("server-key.pem", &self.store.key),
-        ]
+        ];
+        if self.kind == StoreKind::Consul {
+            let tls = TlsFiles {
+                ca: format!("{DIR}/ca.pem"),
+                cert: format!("{DIR}/server.pem"),
+                key: format!("{DIR}/server-key.pem"),
+            };
+            let master = self.tokens.as_ref().map(|t| t.master.as_str());
+            let config = acl::secured_config(&tls, CONSUL_HTTPS, master, Some(&self.gossip));
+            files.push(file("consul.json", &config.to_string()));
+        }
+        files
     }
 
     /// The files a cluster node's agent needs.
     pub fn node_files(&self) -> Vec<(String, Vec<u8>)> {
-        vec![
-            file("ca.pem", &self.ca.pem()),
-            file("client.pem", &self.cluster.cert),
-            file("client-key.pem", &self.cluster.key),
-        ]
+        self.agent_files(&self.cluster, self.tokens.as_ref().map(|t| &t.cluster))
     }
 
-    /// The files of a rogue node: another cluster's certificate.
+    /// The files of a rogue node: with access control, another cluster's
+    /// certificate (and token); without, no certificate (any certificate
+    /// of the authority would pass: TLS alone tells no cluster apart).
     pub fn rogue_files(&self) -> Vec<(String, Vec<u8>)> {
-        vec![
+        if self.auth {
+            self.agent_files(&self.other, self.tokens.as_ref().map(|t| &t.other))
+        } else {
+            vec![file("ca.pem", &self.ca.pem())]
+        }
+    }
+
+    fn agent_files(&self, who: &Issued, token: Option<&String>) -> Vec<(String, Vec<u8>)> {
+        let mut files = vec![
             file("ca.pem", &self.ca.pem()),
-            file("client.pem", &self.other.cert),
-            file("client-key.pem", &self.other.key),
-        ]
+            file("client.pem", &who.cert),
+            file("client-key.pem", &who.key),
+        ];
+        if let Some(t) = token {
+            files.push(file("token", t));
+        }
+        files
     }
 
     /// The agent's flags for the files of [`Self::node_files`].
-    pub fn agent_flags() -> Vec<String> {
-        [
-            "--ca",
-            &format!("{DIR}/ca.pem"),
-            "--cert",
-            &format!("{DIR}/client.pem"),
-            "--key",
-            &format!("{DIR}/client-key.pem"),
-        ]
-        .map(str::to_string)
-        .to_vec()
+    pub fn agent_flags(&self) -> Vec<String> {
+        let mut flags = vec![
+            "--ca".to_string(),
+            format!("{DIR}/ca.pem"),
+            "--cert".into(),
+            format!("{DIR}/client.pem"),
+            "--key".into(),
+            format!("{DIR}/client-key.pem"),
+        ];
+        if self.tokens.is_some() {
+            flags.extend(["--token-file".to_string(), format!("{DIR}/token")]);
+        }
+        flags
     }
 
-    fn creds(&self, who: Option<&Issued>) -> Credentials {
+    /// The rogue agent's flags for the files of [`Self::rogue_files`].
+    pub fn rogue_flags(&self) -> Vec<String> {
+        if self.auth {
+            self.agent_flags()
+        } else {
+            vec!["--ca".to_string(), format!("{DIR}/ca.pem")]
+        }
+    }
+
+    fn creds(&self, who: Option<&Issued>, token: Option<&String>) -> Credentials {
         Credentials {
             ca: Some(self.ca.pem().into_bytes()),
             identity: who.map(|i| (i.cert.clone().into_bytes(), i.key.clone().into_bytes())),
-            token: None,
+            token: token.cloned(),
             server_name: Some(SERVER_NAME.into()),
         }
     }
 
-    /// The harness's own: `root`.
+    /// The harness's own: `root`, and Consul's management token.
     pub fn harness(&self) -> Credentials {
-        self.creds(Some(&self.root))
+        self.creds(Some(&self.root), self.tokens.as_ref().map(|t| &t.master))
     }
 
-    /// Another cluster's certificate, and no certificate at all: what a
-    /// rogue node may hold.
-    pub fn rogues(&self) -> [(&'static str, Credentials); 2] {
-        [
-            (
-                "another cluster's certificate",
-                self.creds(Some(&self.other)),
-            ),
-            ("no certificate", self.creds(None)),
-        ]
+    /// What a rogue node may hold: no certificate (with this cluster's
+    /// token on Consul: a stolen token must not pass `verify_incoming`);
+    /// with access control also, on etcd where the certificate is the
+    /// user, another cluster's certificate; on Consul where the token is,
+    /// another cluster's certificate and token, and this cluster's
+    /// certificate with no token.
+    pub fn rogues(&self) -> Vec<(&'static str, Credentials)> {
+        let mut out = Vec::new();
+        match (&self.tokens, self.auth) {
+            (Some(t), _) => {
+                out.push((
+                    "another cluster's certificate and token",
+                    self.creds(Some(&self.other), Some(&t.other)),
+                ));
+                out.push((
+                    "this cluster's certificate, no token",
+                    self.creds(Some(&self.cluster), None),
+                ));
+                out.push((
+                    "this cluster's token, no certificate",
+                    self.creds(None, Some(&t.cluster)),
+                ));
+            }
+            (None, true) => {
+                out.push((
+                    "another cluster's certificate",
+                    self.creds(Some(&self.other), None),
+                ));
+                out.push(("no certificate", self.creds(None, None)));
+            }
+            (None, false) => out.push(("no certificate", self.creds(None, None))),
+        }
+        out
     }
 
-    /// Turns RBAC on at `endpoints` (addresses): the cluster's user may
-    /// touch only its keys; another cluster's user only its own.
-    pub async fn enable_rbac(&self, endpoints: &[String]) -> Result<(), String> {
-        clusterlab_servers::pki::enable_rbac(
-            endpoints,
-            &self.ca,
-            &self.root,
-            Some(SERVER_NAME),
-            &[
-                (&self.user, &self.prefix),
-                ("disco-another-cluster", "disco/another-cluster/"),
-            ],
-        )
-        .await
+    /// Turns the store's access control on at `endpoints` (addresses):
+    /// etcd's RBAC, Consul's ACL policies and tokens; the cluster may
+    /// touch only its keys, another cluster only its own.
+    pub async fn enable_access(&self, endpoints: &[String]) -> Result<(), String> {
+        let other_prefix = "disco/another-cluster/";
+        match &self.tokens {
+            None => {
+                clusterlab_servers::pki::enable_rbac(
+                    endpoints,
+                    &self.ca,
+                    &self.root,
+                    Some(SERVER_NAME),
+                    &[
+                        (&self.user, &self.prefix),
+                        ("disco-another-cluster", other_prefix),
+                    ],
+                )
+                .await
+            }
+            Some(t) => {
+                acl::grant(
+                    &endpoints[0],
+                    &self.harness(),
+                    &[
+                        Grant {
+                            name: &self.user,
+                            prefix: &self.prefix,
+                            token: &t.cluster,
+                        },
+                        Grant {
+                            name: "disco-another-cluster",
+                            prefix: other_prefix,
+                            token: &t.other,
+                        },
+                    ],
+                    std::time::Duration::from_secs(30),
+                )
+                .await
+            }
+        }
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clusterlab_core::fault::StoreOp;
 use clusterlab_core::view::StoreView;
 use clusterlab_scenario::{Discovery, StoreKind};
-use disco::backend::{ConsulRegistry, EtcdRegistry};
+use disco::backend::http::Reqwest;
+use disco::backend::{ConsulRegistry, Credentials, EtcdRegistry};
 use disco::keys::Keys;
 use disco::leader::LeaderRecord;
 use disco::peers::Membership;
@@ -34,11 +35,21 @@ pub struct Store {
     client: Client,
     /// Reached over TLS with the run's certificates.
     tls: bool,
+    /// The agents' credential flags.
+    agent_creds: Vec<String>,
+    /// The harness's own HTTP client (with its certificate and token on
+    /// a secured store).
+    http: reqwest::Client,
+    /// The client endpoints, by address (for the host).
+    eps: Vec<String>,
 }
 
+/// A registry client of either kind.
 #[derive(Debug)]
-enum Client {
+pub enum Client {
+    /// etcd.
     Etcd(Box<EtcdRegistry>),
+    /// Consul.
     Consul(ConsulRegistry),
 }
 
@@ -111,6 +122,8 @@ fn command(
             argv
         }
         StoreKind::Consul => {
+            // With TLS: consul.json (secrets.rs) turns plain HTTP off,
+            // HTTPS on with client certificates, and ACLs.
             let mut argv = v(&[
                 "/usr/local/bin/consul",
                 "agent",
@@ -128,6 +141,12 @@ fn command(
             ]);
             for other in names.iter().filter(|n| *n != name) {
                 argv.push(format!("-retry-join={}", dns(other)));
+            }
+            if tls {
+                argv.extend(v(&[
+                    "-config-file",
+                    &format!("{}/consul.json", secrets::DIR),
+                ]));
             }
             argv
         }
@@ -157,7 +176,8 @@ impl Store {
         for name in &names {
             ips.push(addrs.refresh(run, name).await?.ip);
         }
-        let http = http();
+        let creds = secrets.map(Secrets::harness).unwrap_or_default();
+        let http = http(&creds)?;
         let give_up = Instant::now() + deadline;
         loop {
             if leader_ip(&http, d.kind, &ips, tls).await.is_some() {
@@ -170,17 +190,22 @@ impl Store {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let scheme = if tls { "https" } else { "http" };
+        let eps: Vec<String> = match d.kind {
+            StoreKind::Etcd => ips
+                .iter()
+                .map(|ip| format!("{scheme}://{ip}:2379"))
+                .collect(),
+            StoreKind::Consul => ips
+                .iter()
+                .map(|ip| consul_base(&ip.to_string(), tls))
+                .collect(),
+        };
         let client = match d.kind {
             StoreKind::Etcd => {
-                let scheme = if tls { "https" } else { "http" };
-                let eps: Vec<String> = ips
-                    .iter()
-                    .map(|ip| format!("{scheme}://{ip}:2379"))
-                    .collect();
                 if let Some(sec) = secrets.filter(|_| d.auth) {
-                    sec.enable_rbac(&eps).await.map_err(WorldError::Store)?;
+                    sec.enable_access(&eps).await.map_err(WorldError::Store)?;
                 }
-                let creds = secrets.map(Secrets::harness).unwrap_or_default();
                 Client::Etcd(Box::new(
                     EtcdRegistry::connect_with(&eps, &creds)
                         .await
@@ -188,11 +213,19 @@ impl Store {
                         .with_timeout(Duration::from_secs(1)),
                 ))
             }
-            StoreKind::Consul => Client::Consul(
-                ConsulRegistry::new(&format!("http://{}:8500", ips[0]))
-                    .map_err(|e| WorldError::Store(e.to_string()))?
-                    .with_timeout(Duration::from_secs(1)),
-            ),
+            StoreKind::Consul => {
+                let base = eps[0].clone();
+                if let Some(sec) = secrets.filter(|_| d.auth) {
+                    sec.enable_access(std::slice::from_ref(&base))
+                        .await
+                        .map_err(WorldError::Store)?;
+                }
+                Client::Consul(
+                    ConsulRegistry::connect_with(&base, &creds)
+                        .map_err(|e| WorldError::Store(e.to_string()))?
+                        .with_timeout(Duration::from_secs(1)),
+                )
+            }
         };
         let hosts = names.iter().map(|n| run.container(n)).collect();
         Ok(Store {
@@ -202,7 +235,35 @@ impl Store {
             keys: Keys::new(&d.prefix, &d.cluster),
             client,
             tls,
+            agent_creds: secrets.map(Secrets::agent_flags).unwrap_or_default(),
+            http,
+            eps,
         })
+    }
+
+    /// A client of this store showing `creds` (a rogue's), from the host.
+    /// Consul's goes to the first server, as the harness's and the agents'
+    /// do.
+    pub async fn connect_as(&self, creds: &Credentials) -> Result<Client, disco::RegistryError> {
+        let t = Duration::from_secs(2);
+        Ok(match self.kind {
+            StoreKind::Etcd => Client::Etcd(Box::new(
+                EtcdRegistry::connect_with(&self.eps, creds)
+                    .await?
+                    .with_timeout(t),
+            )),
+            StoreKind::Consul => {
+                Client::Consul(ConsulRegistry::connect_with(&self.eps[0], creds)?.with_timeout(t))
+            }
+        })
+    }
+
+    /// Every key under `prefix`, read with the harness's credentials.
+    pub async fn list_all(&self, prefix: &str) -> Result<disco::Snapshot, disco::RegistryError> {
+        match &self.client {
+            Client::Etcd(r) => r.list(prefix).await,
+            Client::Consul(r) => r.list(prefix).await,
+        }
     }
 
     /// The agents' `--etcd`/`--consul` flag.
@@ -216,16 +277,12 @@ impl Store {
                     .map(|n| format!("{}://{n}:2379", if self.tls { "https" } else { "http" }))
                     .collect::<Vec<_>>()
                     .join(","),
-                creds: if self.tls {
-                    Secrets::agent_flags()
-                } else {
-                    Vec::new()
-                },
+                creds: self.agent_creds.clone(),
             },
             StoreKind::Consul => StoreUrl {
                 flag: "--consul",
-                url: format!("http://{}:8500", self.hosts[0]),
-                creds: Vec::new(),
+                url: consul_base(&self.hosts[0], self.tls),
+                creds: self.agent_creds.clone(),
             },
         }
     }
@@ -271,10 +328,14 @@ impl Store {
                 serde_json::json!({ "Node": self.names[0], "Address": self.hosts[0] }),
             )
         };
-        let url = format!("http://{}:8500/v1/catalog/{path}", self.hosts[0]);
-        http()
+        let url = format!(
+            "{}/v1/catalog/{path}",
+            consul_base(&self.hosts[0], self.tls)
+        );
+        self.http
             .put(url)
             .json(&body)
+            .timeout(Duration::from_secs(1))
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
@@ -312,16 +373,26 @@ impl Store {
     /// The name of the store node that currently leads.
     pub async fn leader(&self, addrs: &Addrs) -> Option<String> {
         let ips: Vec<Ipv4Addr> = self.names.iter().filter_map(|n| addrs.ip(n)).collect();
-        let ip = leader_ip(&http(), self.kind, &ips, self.tls).await?;
+        let ip = leader_ip(&self.http, self.kind, &ips, self.tls).await?;
         self.names.iter().find(|n| addrs.ip(n) == Some(ip)).cloned()
     }
 }
 
-fn http() -> reqwest::Client {
-    disco::backend::http::builder()
-        .timeout(Duration::from_secs(1))
-        .build()
-        .expect("plain http client")
+/// The harness's HTTP client, showing `creds` (none: plain HTTP).
+fn http(creds: &Credentials) -> Result<reqwest::Client, WorldError> {
+    Reqwest::with_credentials(Duration::from_secs(1), creds)
+        .map(|r| r.client().clone())
+        .map_err(|e| WorldError::Store(e.to_string()))
+}
+
+/// A Consul server's API address: plain on 8500, or HTTPS only on
+/// [`secrets::CONSUL_HTTPS`] when secured.
+fn consul_base(host: &str, tls: bool) -> String {
+    if tls {
+        format!("https://{host}:{}", secrets::CONSUL_HTTPS)
+    } else {
+        format!("http://{host}:8500")
+    }
 }
 
 /// The address of the store node that leads, as the first answering node
@@ -336,7 +407,12 @@ async fn leader_ip(
         match kind {
             // A TLS store answers in plain only on its metrics port.
             StoreKind::Etcd if tls => {
-                let Ok(resp) = http.get(format!("http://{ip}:2381/metrics")).send().await else {
+                let Ok(resp) = http
+                    .get(format!("http://{ip}:2381/metrics"))
+                    .timeout(Duration::from_secs(1))
+                    .send()
+                    .await
+                else {
                     continue;
                 };
                 let text = resp.text().await.unwrap_or_default();
@@ -348,6 +424,7 @@ async fn leader_ip(
                 let Ok(resp) = http
                     .post(format!("http://{ip}:2379/v3/maintenance/status"))
                     .body("{}")
+                    .timeout(Duration::from_secs(1))
                     .send()
                     .await
                 else {
@@ -368,7 +445,11 @@ async fn leader_ip(
             }
             StoreKind::Consul => {
                 let Ok(resp) = http
-                    .get(format!("http://{ip}:8500/v1/status/leader"))
+                    .get(format!(
+                        "{}/v1/status/leader",
+                        consul_base(&ip.to_string(), tls)
+                    ))
+                    .timeout(Duration::from_secs(1))
                     .send()
                     .await
                 else {
