@@ -72,7 +72,9 @@ async fn faults_cut_exactly_what_they_say_and_heal_undoes_them() {
             )
             .await
             .unwrap();
-        nodes.push(Node::of(&docker, name, &id, run.network()).await.unwrap());
+        let node = Node::of(&docker, name, &id, run.network()).await.unwrap();
+        node.install().unwrap();
+        nodes.push(node);
     }
     let [n1, n2, n3] = [&nodes[0], &nodes[1], &nodes[2]];
     let start = Instant::now();

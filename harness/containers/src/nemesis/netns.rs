@@ -54,8 +54,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// Looks up `container`'s PID and its address on `network`, and
-    /// installs the (empty) fault chain.
+    /// Looks up `container`'s PID and its address on `network`. The fault
+    /// chains are not installed: see [`Node::install`].
     pub async fn of(
         docker: &Docker,
         name: &str,
@@ -81,13 +81,11 @@ impl Node {
             .and_then(|n| n.get(network).and_then(|e| e.ip_address.clone()))
             .and_then(|ip| ip.parse().ok())
             .ok_or_else(|| err(format!("no address on network {network}")))?;
-        let node = Node {
+        Ok(Node {
             name: name.to_string(),
             pid,
             ip,
-        };
-        node.install()?;
-        Ok(node)
+        })
     }
 
     /// Runs `iptables -w <args>` in this node's network namespace.
@@ -113,8 +111,10 @@ impl Node {
         format!("/proc/{}/ns/net", self.pid).into()
     }
 
-    /// Creates the chains and the jumps to them (idempotent).
-    fn install(&self) -> Result<(), NemesisError> {
+    /// Creates the chains and the jumps to them (idempotent, but some ten
+    /// `nsenter iptables` runs: done once per namespace, see
+    /// `world::addrs`).
+    pub fn install(&self) -> Result<(), NemesisError> {
         for (table, chain) in [
             ("filter", CHAIN),
             ("filter", SHAPE_CHAIN),

@@ -19,10 +19,16 @@ pub struct Addrs {
 }
 
 impl Addrs {
-    /// Looks up `name` (a running container of `run`) and remembers it.
+    /// Looks up `name` (a running container of `run`) and remembers it;
+    /// installs the fault chains in its namespace the first time it is
+    /// seen (a restart's new PID is a new namespace).
     pub async fn refresh(&self, run: &Run, name: &str) -> Result<Node, NemesisError> {
         let container = run.container(name);
         let node = Node::of(run.docker(), name, &container, run.network()).await?;
+        let known = self.node(name).is_some_and(|n| n.pid == node.pid);
+        if !known {
+            node.install()?;
+        }
         self.containers
             .lock()
             .expect("addrs lock")
