@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use disco::backend::{ConsulRegistry, EtcdRegistry};
+use disco::backend::{ConsulRegistry, Credentials, EtcdRegistry};
 
 use tokio::time::Instant;
 
@@ -94,43 +94,7 @@ impl Server {
 
     /// Starts etcd with its client port fixed (to test a store that appears late).
     pub async fn etcd_on(client: u16) -> Server {
-        let peer = free_port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(server_bin("etcd"))
-            .args(["--name", "t", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args([
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args(["--initial-cluster", &format!("t={peer_url}")])
-            .args(["--log-level", "warn"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn etcd");
-        let s = Server {
-            kind: "etcd",
-            url,
-            port: client,
-            child,
-            dir,
-        };
-        let health = format!("{}/health", s.url);
-        s.wait_ready(&health, |b| b.contains("\"health\":\"true\""))
-            .await;
-        s
+        Self::etcd_with(client, None).await
     }
 
     /// Starts etcd 3.5 with TLS on its client and peer ports and
@@ -138,22 +102,19 @@ impl Server {
     /// signed by `ca`; `/health` answers on a plain metrics port. Auth is
     /// off until [`Server::enable_rbac`].
     pub async fn etcd_tls(ca: &pki::Authority) -> Server {
-        let (client, peer, metrics) = (free_port(), free_port(), free_port());
+        Self::etcd_with(free_port(), Some(ca)).await
+    }
+
+    /// One etcd, plain or (with `ca`) TLS-only with client certificates.
+    async fn etcd_with(client: u16, ca: Option<&pki::Authority>) -> Server {
+        let (peer, metrics) = (free_port(), free_port());
         let dir = tempfile::tempdir().expect("tempdir");
-        let ca_file = ca.write(dir.path(), "ca");
-        let server = ca
-            .issue("etcd", &["127.0.0.1", "localhost"])
-            .write(dir.path(), "server");
-        let url = format!("https://127.0.0.1:{client}");
-        let peer_url = format!("https://127.0.0.1:{peer}");
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{client}");
+        let peer_url = format!("{scheme}://127.0.0.1:{peer}");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let (ca_s, cert_s, key_s) = (
-            ca_file.display().to_string(),
-            server.cert.display().to_string(),
-            server.key.display().to_string(),
-        );
-        let child = Command::new(server_bin("etcd"))
-            .args(["--name", "t", "--data-dir"])
+        let mut cmd = Command::new(server_bin("etcd"));
+        cmd.args(["--name", "t", "--data-dir"])
             .arg(dir.path().join("data"))
             .args([
                 "--listen-client-urls",
@@ -168,15 +129,28 @@ impl Server {
                 &peer_url,
             ])
             .args(["--initial-cluster", &format!("t={peer_url}")])
-            .args([
-                "--listen-metrics-urls",
-                &format!("http://127.0.0.1:{metrics}"),
-            ])
-            .args(["--client-cert-auth", "--trusted-ca-file", &ca_s])
-            .args(["--cert-file", &cert_s, "--key-file", &key_s])
-            .args(["--peer-client-cert-auth", "--peer-trusted-ca-file", &ca_s])
-            .args(["--peer-cert-file", &cert_s, "--peer-key-file", &key_s])
-            .args(["--log-level", "warn"])
+            .args(["--log-level", "warn"]);
+        let health = match ca {
+            None => format!("{url}/health"),
+            Some(ca) => {
+                let ca_s = ca.write(dir.path(), "ca").display().to_string();
+                let server = ca
+                    .issue("etcd", &["127.0.0.1", "localhost"])
+                    .write(dir.path(), "server");
+                let (cert_s, key_s) = (
+                    server.cert.display().to_string(),
+                    server.key.display().to_string(),
+                );
+                let metrics_url = format!("http://127.0.0.1:{metrics}");
+                cmd.args(["--listen-metrics-urls", &metrics_url])
+                    .args(["--client-cert-auth", "--trusted-ca-file", &ca_s])
+                    .args(["--cert-file", &cert_s, "--key-file", &key_s])
+                    .args(["--peer-client-cert-auth", "--peer-trusted-ca-file", &ca_s])
+                    .args(["--peer-cert-file", &cert_s, "--peer-key-file", &key_s]);
+                format!("{metrics_url}/health")
+            }
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -188,7 +162,6 @@ impl Server {
             child,
             dir,
         };
-        let health = format!("http://127.0.0.1:{metrics}/health");
         s.wait_ready(&health, |b| b.contains("\"health\":\"true\""))
             .await;
         s
@@ -213,48 +186,7 @@ impl Server {
 
     /// Starts a single-server Consul 1.8 in dev mode on fresh loopback ports.
     pub async fn consul() -> Server {
-        let http = free_port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(server_bin("consul"))
-            .args([
-                "agent",
-                "-dev",
-                "-bind",
-                "127.0.0.1",
-                "-client",
-                "127.0.0.1",
-            ])
-            .args([
-                "-http-port",
-                &http.to_string(),
-                "-dns-port",
-                "-1",
-                "-grpc-port",
-                "-1",
-            ])
-            .args(["-serf-lan-port", &free_port().to_string()])
-            .args(["-serf-wan-port", &free_port().to_string()])
-            .args(["-server-port", &free_port().to_string()])
-            .args(["-node", &format!("t{http}"), "-log-level", "warn"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn consul");
-        let s = Server {
-            kind: "consul",
-            url: format!("http://127.0.0.1:{http}"),
-            port: http,
-            child,
-            dir,
-        };
-        let leader = format!("{}/v1/status/leader", s.url);
-        s.wait_ready(&leader, |b| b.trim().len() > 2).await;
-        // Sessions need the server's own node in the catalog, which lands a
-        // moment after the leader is elected ("Missing node registration").
-        let node = format!("{}/v1/catalog/node/t{http}", s.url);
-        s.wait_ready(&node, |b| b.contains("\"Node\"")).await;
-        s
+        Self::consul_with(None).await
     }
 
     /// Starts a single-server Consul 1.8 in dev mode, secured
@@ -263,73 +195,82 @@ impl Server {
     /// `master` as the management token. Ready when `admin` (a certificate
     /// of `ca`) with `master` sees a leader and the server's own node.
     pub async fn consul_tls(ca: &pki::Authority, admin: &pki::Issued, master: &str) -> Server {
-        let https = free_port();
+        Self::consul_with(Some((ca, admin, master))).await
+    }
+
+    async fn consul_with(secured: Option<(&pki::Authority, &pki::Issued, &str)>) -> Server {
+        let port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
-        let ca_file = ca.write(dir.path(), "ca");
-        let server = ca
-            .issue("server.dc1.consul", &["127.0.0.1", "localhost"])
-            .write(dir.path(), "server");
-        let files = acl::TlsFiles {
-            ca: ca_file.display().to_string(),
-            cert: server.cert.display().to_string(),
-            key: server.key.display().to_string(),
-        };
-        let config = dir.path().join("secured.json");
-        std::fs::write(
-            &config,
-            acl::secured_config(&files, https, Some(master), None).to_string(),
-        )
-        .expect("write consul config");
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let node = format!("t{https}");
-        let child = Command::new(server_bin("consul"))
-            .args([
-                "agent",
-                "-dev",
-                "-bind",
-                "127.0.0.1",
-                "-client",
-                "127.0.0.1",
-            ])
-            .args(["-dns-port", "-1", "-grpc-port", "-1"])
-            .args(["-serf-lan-port", &free_port().to_string()])
-            .args(["-serf-wan-port", &free_port().to_string()])
-            .args(["-server-port", &free_port().to_string()])
-            .arg("-config-file")
-            .arg(&config)
-            .args(["-node", &node, "-log-level", "warn"])
+        let node = format!("t{port}");
+        let mut cmd = Command::new(server_bin("consul"));
+        cmd.args([
+            "agent",
+            "-dev",
+            "-bind",
+            "127.0.0.1",
+            "-client",
+            "127.0.0.1",
+        ])
+        .args(["-dns-port", "-1", "-grpc-port", "-1"])
+        .args(["-serf-lan-port", &free_port().to_string()])
+        .args(["-serf-wan-port", &free_port().to_string()])
+        .args(["-server-port", &free_port().to_string()])
+        .args(["-node", &node, "-log-level", "warn"]);
+        let (url, creds) = match secured {
+            None => {
+                cmd.args(["-http-port", &port.to_string()]);
+                (format!("http://127.0.0.1:{port}"), Credentials::none())
+            }
+            Some((ca, admin, master)) => {
+                let ca_file = ca.write(dir.path(), "ca");
+                let server = ca
+                    .issue("server.dc1.consul", &["127.0.0.1", "localhost"])
+                    .write(dir.path(), "server");
+                let files = acl::TlsFiles {
+                    ca: ca_file.display().to_string(),
+                    cert: server.cert.display().to_string(),
+                    key: server.key.display().to_string(),
+                };
+                let config = dir.path().join("secured.json");
+                let text = acl::secured_config(&files, port, Some(master), None).to_string();
+                std::fs::write(&config, text).expect("write consul config");
+                cmd.arg("-config-file").arg(&config);
+                let creds = Credentials {
+                    ca: Some(ca.pem().into_bytes()),
+                    identity: Some((
+                        admin.cert.clone().into_bytes(),
+                        admin.key.clone().into_bytes(),
+                    )),
+                    token: Some(master.to_string()),
+                    server_name: None,
+                };
+                (format!("https://127.0.0.1:{port}"), creds)
+            }
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn consul");
         let s = Server {
             kind: "consul",
-            url: format!("https://127.0.0.1:{https}"),
-            port: https,
+            url,
+            port,
             child,
             dir,
         };
-        let creds = disco::backend::Credentials {
-            ca: Some(ca.pem().into_bytes()),
-            identity: Some((
-                admin.cert.clone().into_bytes(),
-                admin.key.clone().into_bytes(),
-            )),
-            token: Some(master.to_string()),
-            server_name: None,
-        };
         let http = disco::backend::http::Reqwest::with_credentials(Duration::from_secs(1), &creds)
-            .expect("TLS client");
-        s.wait_ready_with(http.client(), &format!("{}/v1/status/leader", s.url), |b| {
-            b.trim().len() > 2
-        })
-        .await;
-        s.wait_ready_with(
-            http.client(),
-            &format!("{}/v1/catalog/node/{node}", s.url),
-            |b| b.contains("\"Node\""),
-        )
-        .await;
+            .expect("http client");
+        let http = http.client();
+        let leader = format!("{}/v1/status/leader", s.url);
+        s.wait_ready_with(http, &leader, |b| b.trim().len() > 2)
+            .await;
+        // Sessions need the server's own node in the catalog, which lands a
+        // moment after the leader is elected ("Missing node registration").
+        let registered = format!("{}/v1/catalog/node/{node}", s.url);
+        s.wait_ready_with(http, &registered, |b| b.contains("\"Node\""))
+            .await;
         s
     }
 
