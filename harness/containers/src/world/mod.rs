@@ -37,7 +37,7 @@ use crate::image::{self, ImageError};
 use crate::nemesis::NemesisError;
 use crate::run::{Run, RunError};
 use addrs::Addrs;
-use kind::Kind;
+use kind::{Kind, StoreUrl};
 use nemesis::Containers;
 use observe::{Observed, Shared};
 use recorder::Recorder;
@@ -401,24 +401,15 @@ async fn drive_inner(
     // the observer goes on.
     let keys = disco::Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster);
     let rogue_argv: Vec<String> = {
-        let url = store.url();
-        [
-            "/usr/local/bin/disco-agent",
-            url.flag,
-            &url.url,
-            "--prefix",
-            &scenario.discovery.prefix,
-            "--cluster",
-            &scenario.discovery.cluster,
-            "--node-id",
-            rogue::NODE,
-            "--advertise",
-            "rogue:1",
-            "--ttl",
-            &format!("{}s", scenario.discovery.ttl.as_secs().max(1)),
-        ]
-        .map(str::to_string)
-        .to_vec()
+        // The rogue's own credentials are added by rogue::attempt.
+        let url = StoreUrl {
+            creds: Vec::new(),
+            ..store.url()
+        };
+        let mut argv = vec!["/usr/local/bin/disco-agent".to_string()];
+        argv.extend(kind::agent_flags(scenario, rogue::NODE, &url));
+        argv.extend(["--advertise", "rogue:1"].map(str::to_string));
+        argv
     };
     let rogue_fut = async {
         match (&secrets, kind.runs_disco_agent()) {

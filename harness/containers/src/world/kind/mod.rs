@@ -53,6 +53,32 @@ pub struct StoreUrl {
     pub creds: Vec<String>,
 }
 
+/// The flags the lab sets on every disco-agent: the store, its
+/// credentials, the cluster's keys, the node's id, the TTL.
+pub fn agent_flags(scenario: &Scenario, node: &str, store: &StoreUrl) -> Vec<String> {
+    let d = &scenario.discovery;
+    [
+        store.flag,
+        &store.url,
+        "--prefix",
+        &d.prefix,
+        "--cluster",
+        &d.cluster,
+        "--node-id",
+        node,
+        "--ttl",
+        &format!("{}s", d.ttl.as_secs().max(1)),
+        "--join-timeout",
+        "5m",
+        "--status-port",
+        &STATUS_PORT.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(store.creds.iter().cloned())
+    .collect()
+}
+
 /// A cluster kind the container world can build.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
@@ -111,29 +137,7 @@ impl Kind {
         store: &StoreUrl,
     ) -> Vec<String> {
         let d = &scenario.discovery;
-        // The flags the lab sets on every agent.
-        let lab = || -> Vec<String> {
-            [
-                store.flag,
-                &store.url,
-                "--prefix",
-                &d.prefix,
-                "--cluster",
-                &d.cluster,
-                "--node-id",
-                node,
-                "--ttl",
-                &format!("{}s", d.ttl.as_secs().max(1)),
-                "--join-timeout",
-                "5m",
-                "--status-port",
-                &STATUS_PORT.to_string(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(store.creds.iter().cloned())
-            .collect()
-        };
+        let lab = || agent_flags(scenario, node, store);
         let agent = "/usr/local/bin/disco-agent".to_string();
         match self {
             Kind::Rabbitmq => rabbitmq::command(store, &d.cluster, host),
