@@ -72,6 +72,11 @@ pub struct Args {
     /// Do not campaign for the leader key.
     #[arg(long, env = "DISCO_NO_LEADER")]
     pub no_leader: bool,
+    /// Start only once this file exists: credentials a sidecar delivers, or
+    /// a test harness that sets the node's network up first. Counted in
+    /// --startup-timeout.
+    #[arg(long, env = "DISCO_WAIT_FOR_FILE", value_name = "FILE")]
+    pub wait_for_file: Option<std::path::PathBuf>,
     /// Give up if not registered within this time (the store is retried with
     /// backoff meanwhile).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]

@@ -44,6 +44,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(path) = &args.wait_for_file {
+        if let Err(e) = rt.block_on(wait_for(path, args.startup_timeout)) {
+            eprintln!("disco-agent: error: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let creds = match token(&args).and_then(|token| {
         Credentials::from_files(
             args.ca.as_deref(),
@@ -84,6 +90,22 @@ fn main() -> ExitCode {
         })
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Waits until `path` exists, up to `deadline`.
+async fn wait_for(path: &std::path::Path, deadline: std::time::Duration) -> Result<(), String> {
+    let give_up = tokio::time::Instant::now() + deadline;
+    info!(file = %path.display(), "waiting for the file before starting");
+    while !path.exists() {
+        if tokio::time::Instant::now() >= give_up {
+            return Err(format!(
+                "{} did not appear within --startup-timeout {deadline:?}",
+                path.display()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 /// The token from --token, or the first line of --token-file.

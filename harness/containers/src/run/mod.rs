@@ -247,6 +247,29 @@ impl Run {
         state.exit_code
     }
 
+    /// Writes `bytes` as `/<file>` into running container `name` (an
+    /// archive upload: the image needs no shell).
+    pub async fn put_file(&self, name: &str, file: &str, bytes: &[u8]) -> Result<(), RunError> {
+        let full = self.container(name);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, file, bytes)
+            .map_err(ctx(format!("archive {file} for {full}")))?;
+        let archive = tar
+            .into_inner()
+            .map_err(ctx(format!("archive {file} for {full}")))?;
+        let opts = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+            .path("/")
+            .build();
+        self.docker
+            .upload_to_container(&full, Some(opts), bollard::body_full(archive.into()))
+            .await
+            .map_err(ctx(format!("copy {file} into {full}")))
+    }
+
     /// The Docker client.
     pub fn docker(&self) -> &Docker {
         &self.docker

@@ -280,6 +280,9 @@ fn publish(ledger: &Shared, engine: &Engine, nodes: &[String]) {
     l.store_changed = engine.store_changed();
 }
 
+/// The file each agent of a run with faults due at 0 s waits for.
+const HOLD_FILE: &str = "clusterlab-start";
+
 #[allow(clippy::too_many_arguments)]
 async fn drive_inner(
     run: &Run,
@@ -316,7 +319,15 @@ async fn drive_inner(
     publish(&ledger, &engine, &nodes);
     say("starting the cluster");
     rec.restart();
-    let url = store.url();
+    // Faults due at 0 s are set before any node's process runs: each
+    // agent waits for HOLD_FILE, which the harness copies in once they
+    // are in force (a container's namespace exists only once it started).
+    let hold = kind.runs_disco_agent() && engine.next_due() == Some(Duration::ZERO);
+    let mut url = store.url();
+    if hold {
+        url.creds
+            .extend(["--wait-for-file".to_string(), format!("/{HOLD_FILE}")]);
+    }
     for n in &nodes {
         let argv = kind.command(scenario, n, &run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -396,6 +407,19 @@ async fn drive_inner(
     let mut referee = Referee::new(scenario, SLACK);
     let mut bootstrapped = BTreeSet::new();
     let mut healed = false;
+    if hold {
+        say("setting the faults due at 0 s before the nodes start");
+        for e in engine
+            .fire(rec.elapsed(), referee.history(), &mut nemesis)
+            .await?
+        {
+            rec.push(e);
+        }
+        publish(&ledger, &engine, &nodes);
+        for n in &nodes {
+            run.put_file(n, HOLD_FILE, b"go\n").await?;
+        }
+    }
     // On a secured store a rogue node tries its luck as soon as the
     // cluster has a member, its agent racing the rest of the formation;
     // the observer goes on.
