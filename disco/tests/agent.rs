@@ -339,6 +339,31 @@ async fn an_unreachable_store_is_retried_with_backoff_then_joined() {
     .await;
 }
 
+/// A --wait-for-file that never appears ends the start at
+/// --startup-timeout, naming the file.
+#[test]
+fn a_file_waited_for_that_never_appears_is_named() {
+    let out = Command::new(AGENT)
+        .args([
+            "--etcd",
+            "http://127.0.0.1:1",
+            "--cluster",
+            "c",
+            "--node-id",
+            "n1",
+        ])
+        .args(["--advertise", "h:1", "--startup-timeout", "200ms"])
+        .args(["--wait-for-file", "/nonexistent/start", "--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("/nonexistent/start did not appear within --startup-timeout"),
+        "{err}"
+    );
+}
+
 #[test]
 fn invalid_config_is_a_clear_error_with_exit_code_2() {
     let base = ["--cluster", "c", "--node-id", "n1", "--advertise", "h:1"];
@@ -361,6 +386,29 @@ fn invalid_config_is_a_clear_error_with_exit_code_2() {
             "not a duration",
         ),
         (&["--etcd", "http://h:2379"], "required"),
+        (
+            &["--etcd", "http://h:2379", "--token", "t", "--", "db"],
+            "--token is a Consul ACL token",
+        ),
+        (
+            &["--consul", "http://h:8501", "--ca", "ca.pem", "--", "db"],
+            "must start with https://",
+        ),
+        (
+            &["--consul", "https://h:8501", "--", "db"],
+            "must start with http://",
+        ),
+        (
+            &[
+                "--consul",
+                "http://h:8500",
+                "--token-file",
+                "/nonexistent/token",
+                "--",
+                "db",
+            ],
+            "cannot read /nonexistent/token",
+        ),
     ];
     for (args, want) in cases {
         let out = Command::new(AGENT).args(base).args(*args).output().unwrap();
