@@ -40,7 +40,14 @@ command -v debootstrap >/dev/null || die "debootstrap is missing; run bash ci/se
 mirror=$(find_mirror | head -n1)
 [ -n "$mirror" ] || die "no Debian mirror in this machine's apt configuration"
 work=$(mktemp -d "$root/.cache/images/rootfs.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# debootstrap mounts proc and sys (and may bind /dev) in the root while it
+# runs: if it is stopped midway, unmount them before removing anything.
+cleanup() {
+  awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r \
+    | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
 started=$(date +%s)
 log "debootstrap $suite from $mirror with $packages (1-2 minutes)"
 debootstrap --variant=minbase --include="$packages" "$suite" "$work/root" "$mirror" \

@@ -12,9 +12,11 @@ cd "$root"
 start=$(date +%s)
 bash ci/setup.sh --no-bases
 mkdir -p target
-setsid bash ci/bases.sh >target/bases.log 2>&1 &
+bash ci/bases.sh >target/bases.log 2>&1 &
 bases=$!
-trap 'kill -- -"$bases" 2>/dev/null || true' EXIT
+# On an early failure the images are still let finish (each is cached by
+# its inputs): killing debootstrap midway could leave its mounts behind.
+trap 'wait "$bases" 2>/dev/null || true' EXIT
 echo "== Debian base images: building beside the compile (target/bases.log)"
 echo "== cargo fmt --check"
 cargo fmt --all --check

@@ -40,8 +40,10 @@ pub async fn run(
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // The database never needs the agent's store token.
     let mut child = Command::new(program)
         .args(args)
+        .env_remove("DISCO_TOKEN")
         .spawn()
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot start {program:?}: {e}")))?;
     let pid = child

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use disco::backend::{ConsulRegistry, Credentials};
-use disco::{Keys, Registry, RegistryError};
+use disco::{Keys, LeaseId, Registry, RegistryError};
 use support::acl::{self, Grant};
 use support::pki::{Authority, Issued};
 use support::Server;
@@ -43,11 +43,13 @@ async fn store() -> Store {
             Grant {
                 name: "cluster-a",
                 prefix: "disco/a/",
+                session_node: "disco-a",
                 token: &a,
             },
             Grant {
                 name: "cluster-b",
                 prefix: "disco/b/",
+                session_node: "disco-b",
                 token: &b,
             },
         ],
@@ -74,17 +76,20 @@ fn creds(ca: &Authority, who: Option<&Issued>, token: Option<&str>) -> Credentia
     }
 }
 
-fn registry(s: &Server, c: &Credentials) -> ConsulRegistry {
+/// A client whose sessions live on `disco-<cluster>`.
+fn registry(s: &Server, c: &Credentials, cluster: &str) -> ConsulRegistry {
     ConsulRegistry::connect_with(&s.url, c)
         .unwrap()
+        .with_session_node(&format!("disco-{cluster}"))
         .with_timeout(Duration::from_secs(3))
 }
 
 /// Every step a rogue node would take against cluster `a`: announce, read
-/// the members, claim the bootstrap key, take the leader key. Writes must
-/// be refused; a read may instead come back empty, as Consul filters out
-/// what a token may not read (and the members exist: the caller made one).
-async fn rogue_attempts(r: &ConsulRegistry) -> Vec<RegistryError> {
+/// the members, claim the bootstrap key, take the leader key, destroy a
+/// member's session (which would delete its keys). Writes must be refused;
+/// a read may instead come back empty, as Consul filters out what a token
+/// may not read (and the members exist: the caller made one).
+async fn rogue_attempts(r: &ConsulRegistry, victim: &LeaseId) -> Vec<RegistryError> {
     let keys = Keys::new("disco", "a");
     let refused = |what: &str, e: Result<(), RegistryError>| match e {
         Err(e @ RegistryError::Refused { .. }) => e,
@@ -108,19 +113,24 @@ async fn rogue_attempts(r: &ConsulRegistry) -> Vec<RegistryError> {
         "leader",
         r.create(&keys.leader(), "rogue", None).await.map(|_| ()),
     ));
+    out.push(refused("destroy n1's session", r.revoke(victim).await));
     out
 }
 
 /// Every key under `disco/`, read with the master token.
 async fn all_keys(st: &Store) -> Vec<String> {
-    let admin = registry(&st.s, &creds(&st.ca, Some(&st.client), Some(&st.master)));
+    let admin = registry(
+        &st.s,
+        &creds(&st.ca, Some(&st.client), Some(&st.master)),
+        "admin",
+    );
     let all = admin.list("disco/").await.unwrap();
     all.entries.iter().map(|e| e.key.clone()).collect()
 }
 
-/// Cluster a's node n1, announced and leading.
-async fn n1(st: &Store) -> ConsulRegistry {
-    let r = registry(&st.s, &creds(&st.ca, Some(&st.client), Some(&st.a)));
+/// Cluster a's node n1, announced and leading, and its session.
+async fn n1(st: &Store) -> (ConsulRegistry, LeaseId) {
+    let r = registry(&st.s, &creds(&st.ca, Some(&st.client), Some(&st.a)), "a");
     let keys = Keys::new("disco", "a");
     let lease = r.grant(Duration::from_secs(10)).await.unwrap();
     r.put(&keys.member("n1"), "n1:7000", Some(&lease.id))
@@ -133,19 +143,19 @@ async fn n1(st: &Store) -> ConsulRegistry {
         .written()
         .is_some());
     assert_eq!(r.list(&keys.members()).await.unwrap().entries.len(), 1);
-    r
+    (r, lease.id)
 }
 
 #[tokio::test]
 async fn a_clusters_token_reaches_its_own_keys_only() {
     let st = store().await;
-    let r = n1(&st).await;
+    let (r, session) = n1(&st).await;
     for (who, token) in [
         ("another cluster's token", Some(st.b.as_str())),
         ("no token", None),
     ] {
-        let rogue = registry(&st.s, &creds(&st.ca, Some(&st.client), token));
-        for answer in rogue_attempts(&rogue).await {
+        let rogue = registry(&st.s, &creds(&st.ca, Some(&st.client), token), "b");
+        for answer in rogue_attempts(&rogue, &session).await {
             println!("{who}: {answer}");
             assert!(
                 matches!(&answer, RegistryError::Refused { reason, .. } if reason.contains("Permission denied")),
@@ -164,7 +174,7 @@ async fn a_clusters_token_reaches_its_own_keys_only() {
 #[tokio::test]
 async fn a_client_without_a_certificate_of_this_authority_is_refused_even_with_a_token() {
     let st = store().await;
-    let _n1 = n1(&st).await;
+    let (_n1, session) = n1(&st).await;
     let stranger = Authority::new("someone else");
     let forged = stranger.issue("client", &[]);
     for (who, c) in [
@@ -175,14 +185,14 @@ async fn a_client_without_a_certificate_of_this_authority_is_refused_even_with_a
         ),
     ] {
         // verify_incoming: the handshake fails, whatever the token.
-        let r = registry(&st.s, &c);
+        let r = registry(&st.s, &c, "a");
         let keys = Keys::new("disco", "a");
         let read = r.list(&keys.members()).await;
         assert!(
             matches!(read, Err(RegistryError::Refused { .. })),
             "{who}: {read:?}"
         );
-        for answer in rogue_attempts(&r).await {
+        for answer in rogue_attempts(&r, &session).await {
             println!("{who}: {answer}");
         }
     }

@@ -37,6 +37,8 @@ pub struct ConsulRegistry<H = Reqwest> {
     http: H,
     base: String,
     timeout: Duration,
+    /// The catalog node sessions are created on (`None`: the agent's own).
+    session_node: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,7 +174,18 @@ impl<H: HttpClient> ConsulRegistry<H> {
             http,
             base,
             timeout: Duration::from_secs(5),
+            session_node: None,
         })
+    }
+
+    /// Creates sessions on catalog node `node` (which must exist) instead
+    /// of the node of the agent answering: Consul's ACLs scope sessions
+    /// only by node, so a cluster whose sessions live on a node of its own
+    /// can be given `session "<node>" { policy = "write" }`, and no other
+    /// cluster's token may renew or destroy them.
+    pub fn with_session_node(mut self, node: &str) -> Self {
+        self.session_node = Some(node.to_string());
+        self
     }
 
     /// Sets the deadline for each non-blocking request (default 5 s).
@@ -390,7 +403,7 @@ impl<H: HttpClient> Registry for ConsulRegistry<H> {
                 ),
             });
         }
-        let body = json!({
+        let mut body = json!({
             "Name": "disco",
             "TTL": format!("{}s", ttl.as_secs()),
             "Behavior": "delete",
@@ -400,6 +413,9 @@ impl<H: HttpClient> Registry for ConsulRegistry<H> {
             "Checks": [],
             "NodeChecks": [],
         });
+        if let Some(node) = &self.session_node {
+            body["Node"] = json!(node);
+        }
         let (status, _, text) = self
             .send("PUT", "/v1/session/create", &[], Some(body), self.timeout)
             .await?;

@@ -108,10 +108,10 @@ impl HttpClient for Reqwest {
                 .header("Content-Type", "application/json")
                 .body(body);
         }
-        let resp = builder.send().await.map_err(|e| chain(&e))?;
+        let resp = builder.send().await.map_err(|e| chain(&e.without_url()))?;
         let status = resp.status().as_u16();
         let index = consul_index(resp.headers());
-        let body = resp.text().await.map_err(|e| chain(&e))?;
+        let body = resp.text().await.map_err(|e| chain(&e.without_url()))?;
         Ok(HttpResponse {
             status,
             index,

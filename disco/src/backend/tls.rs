@@ -184,16 +184,18 @@ impl ServerCertVerifier for NamedVerifier {
 /// Whether a transport error is a TLS handshake that failed over
 /// credentials (the store's alert about our certificate, or its
 /// certificate not from our CA) rather than over the network: the text is
-/// all that tonic and reqwest hand on, so the words of rustls's errors
-/// are matched.
+/// all that tonic and reqwest hand on, so rustls's own phrases are matched
+/// (a closed connection mid-handshake, "tls handshake eof", is the
+/// network's). Callers pass the text without URLs, which name the user's
+/// keys.
 pub(crate) fn refused_by_tls(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
     [
-        "certificate",
-        "handshake",
+        "invalid peer certificate",
+        "received fatal alert",
+        "certificaterequired",
+        "badcertificate",
         "unknownca",
-        "unknown ca",
-        "bad certificate",
     ]
     .iter()
     .any(|w| r.contains(w))

@@ -227,8 +227,8 @@ async fn quick_secured() {
     assert!(rogue.passed, "{}", rogue.detail);
     assert_eq!(
         rogue.detail.matches("PermissionDenied").count(),
-        5,
-        "another cluster's four attempts and the rogue agent are refused by the store: {}",
+        6,
+        "another cluster's five attempts and the rogue agent are refused by the store: {}",
         rogue.detail
     );
 }
@@ -237,9 +237,9 @@ async fn quick_secured() {
 /// between three servers, ACLs default-deny with a token per cluster):
 /// every check holds through the run's certificate and token; another
 /// cluster's token and no token are refused by the ACLs on each of the
-/// three writes (the read comes back empty: Consul filters, it does not
-/// refuse), as is the rogue agent; a stolen token without a certificate
-/// fails the TLS handshake.
+/// four writes, destroying a member's session among them (the read comes
+/// back empty: Consul filters, it does not refuse), as is the rogue agent;
+/// a stolen token without a certificate fails the TLS handshake.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consul_secured() {
     let done = shipped("consul-secured").await;
@@ -248,8 +248,8 @@ async fn consul_secured() {
     assert!(rogue.passed, "{}", rogue.detail);
     assert_eq!(
         rogue.detail.matches("Permission denied").count(),
-        7,
-        "two rogues' three writes and the rogue agent are refused by the ACLs: {}",
+        9,
+        "two rogues' four writes (a member's session among them) and the rogue agent are refused by the ACLs: {}",
         rogue.detail
     );
     assert!(

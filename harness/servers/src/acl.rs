@@ -71,7 +71,10 @@ pub fn secured_config(
         "key_file": files.key,
         "verify_incoming": true,
         "verify_outgoing": true,
-        "verify_server_hostname": false,
+        // Servers must show a certificate naming server.<dc>.consul: a
+        // client's certificate from the same authority cannot join the
+        // server RPC (Raft there checks no ACL).
+        "verify_server_hostname": true,
         "primary_datacenter": "dc1",
     });
     if let Some(m) = master {
@@ -88,14 +91,22 @@ pub fn secured_config(
     c
 }
 
+/// The name a server's certificate must carry under
+/// `verify_server_hostname` (datacenter `dc1`).
+pub const SERVER_NAME: &str = "server.dc1.consul";
+
 /// One cluster's grant: its token may write keys under `prefix` and
-/// create sessions (a session alone holds nothing).
+/// sessions on catalog node `session_node` only (Consul scopes sessions by
+/// node: sessions on a shared node would be any token's to destroy).
 #[derive(Debug, Clone)]
 pub struct Grant<'a> {
     /// The policy's name.
     pub name: &'a str,
     /// The keys it may touch.
     pub prefix: &'a str,
+    /// The catalog node its sessions live on (registered by [`grant`];
+    /// disco's `ConsulRegistry::with_session_node`).
+    pub session_node: &'a str,
     /// The token's secret (see [`new_token`]).
     pub token: &'a str,
 }
@@ -142,9 +153,20 @@ pub async fn grant(
         }
     }
     for g in grants {
+        let (status, body) = call(
+            &http,
+            base,
+            "PUT",
+            "/v1/catalog/register",
+            Some(json!({ "Node": g.session_node, "Address": "127.0.0.1" })),
+        )
+        .await?;
+        if status != 200 {
+            return Err(format!("node {}: {status} {body}", g.session_node));
+        }
         let rules = format!(
-            "key_prefix \"{}\" {{ policy = \"write\" }}\nsession_prefix \"\" {{ policy = \"write\" }}\n",
-            g.prefix
+            "key_prefix \"{}\" {{ policy = \"write\" }}\nsession \"{}\" {{ policy = \"write\" }}\n",
+            g.prefix, g.session_node
         );
         let (status, body) = call(
             &http,

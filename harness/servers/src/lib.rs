@@ -225,7 +225,10 @@ impl Server {
             Some((ca, admin, master)) => {
                 let ca_file = ca.write(dir.path(), "ca");
                 let server = ca
-                    .issue("server.dc1.consul", &["127.0.0.1", "localhost"])
+                    .issue(
+                        acl::SERVER_NAME,
+                        &[acl::SERVER_NAME, "127.0.0.1", "localhost"],
+                    )
                     .write(dir.path(), "server");
                 let files = acl::TlsFiles {
                     ca: ca_file.display().to_string(),

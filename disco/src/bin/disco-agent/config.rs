@@ -50,6 +50,11 @@ pub struct Args {
         conflicts_with = "token_file"
     )]
     pub token: Option<String>,
+    /// Create Consul sessions on this catalog node (it must exist) rather
+    /// than on the answering agent's: an ACL can then scope the cluster's
+    /// sessions with `session "<node>"`, out of other tokens' reach.
+    #[arg(long, env = "DISCO_CONSUL_SESSION_NODE", value_name = "NODE")]
+    pub consul_session_node: Option<String>,
     /// A file holding the Consul ACL token (its first line).
     #[arg(long, env = "DISCO_TOKEN_FILE", value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
@@ -162,6 +167,11 @@ impl Args {
             }
         }
         disco::render::validate(&self.command).map_err(|e| e.to_string())?;
+        if (self.cert.is_some() || self.key.is_some()) && self.ca.is_none() {
+            return Err(
+                "--cert and --key are shown only over TLS: pass --ca (the store's CA) too".into(),
+            );
+        }
         match (&self.etcd[..], &self.consul) {
             ([], None) => Err(
                 "no discovery store: pass --etcd http://host:2379 or --consul http://host:8500"
@@ -190,6 +200,9 @@ impl Args {
                         "--etcd endpoint {bad:?} must start with {scheme}{}",
                         self.scheme_hint()
                     ));
+                }
+                if self.consul_session_node.is_some() {
+                    return Err("--consul-session-node is for Consul; etcd has no sessions".into());
                 }
                 if self.token.is_some() || self.token_file.is_some() {
                     return Err(

@@ -44,11 +44,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut args = args;
     if let Some(path) = &args.wait_for_file {
+        let began = std::time::Instant::now();
         if let Err(e) = rt.block_on(wait_for(path, args.startup_timeout)) {
             eprintln!("disco-agent: error: {e}");
             return ExitCode::from(1);
         }
+        // The wait counts in --startup-timeout.
+        args.startup_timeout = args.startup_timeout.saturating_sub(began.elapsed());
     }
     let creds = match token(&args).and_then(|token| {
         Credentials::from_files(
@@ -73,7 +77,13 @@ fn main() -> ExitCode {
                 }
             }
             Backend::Consul(address) => match ConsulRegistry::connect_with(&address, &creds) {
-                Ok(r) => run(r, args).await,
+                Ok(r) => {
+                    let r = match &args.consul_session_node {
+                        Some(n) => r.with_session_node(n),
+                        None => r,
+                    };
+                    run(r, args).await
+                }
                 Err(e) => Err(anyhow::Error::new(e)),
             },
         };

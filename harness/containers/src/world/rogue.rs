@@ -1,9 +1,10 @@
 //! A rogue node on a secured store: a container on the run's network
 //! holding another cluster's certificate (and token) runs disco-agent for
-//! this cluster, and the harness makes the four attempts a rogue would
+//! this cluster, and the harness makes the five attempts a rogue would
 //! (announce itself, read the members, claim the bootstrap key, take the
-//! leader key) with each set of credentials a rogue may hold
-//! ([`Secrets::rogues`]), once the cluster has a member. Every attempt must
+//! leader key, revoke a member's lease: its keys would go with it) with
+//! each set of credentials a rogue may hold ([`Secrets::rogues`]), once the
+//! cluster has a member. Every attempt must
 //! be refused and nothing it tried may reach the store; the run's
 //! membership checks, which see the store's announced set, would catch a
 //! rogue member on top.
@@ -37,18 +38,29 @@ fn res<T>(x: Result<T, RegistryError>) -> Result<(), String> {
 }
 
 /// A read is refused, or answered with nothing while the cluster has
-/// members: Consul filters out what a token may not read rather than
-/// refusing (etcd refuses).
-fn read(x: Result<disco::Snapshot, RegistryError>) -> Result<(), String> {
+/// members (`seen`): Consul filters out what a token may not read rather
+/// than refusing (etcd refuses). Without members seen, an empty answer
+/// proves nothing and counts as a breach.
+fn read(x: Result<disco::Snapshot, RegistryError>, seen: bool) -> Result<(), String> {
     match x {
-        Ok(s) if s.entries.is_empty() => {
+        Ok(s) if s.entries.is_empty() && seen => {
             Err("nothing (the store hid the members from this token)".into())
         }
         other => res(other),
     }
 }
 
-async fn four<R: Registry>(r: &R, keys: &Keys) -> Vec<(String, Result<(), String>)> {
+/// The attempts; `victim` is a member's lease (`None`: no member was seen,
+/// and that attempt counts as a breach: it could not be made).
+async fn five<R: Registry>(
+    r: &R,
+    keys: &Keys,
+    victim: Option<&disco::LeaseId>,
+) -> Vec<(String, Result<(), String>)> {
+    let revoke = match victim {
+        Some(l) => res(r.revoke(l).await),
+        None => Ok(()),
+    };
     vec![
         (
             "announce".into(),
@@ -56,7 +68,7 @@ async fn four<R: Registry>(r: &R, keys: &Keys) -> Vec<(String, Result<(), String
         ),
         (
             "read the members".into(),
-            read(r.list(&keys.members()).await),
+            read(r.list(&keys.members()).await, victim.is_some()),
         ),
         (
             "claim the bootstrap key".into(),
@@ -66,6 +78,7 @@ async fn four<R: Registry>(r: &R, keys: &Keys) -> Vec<(String, Result<(), String
             "take the leader key".into(),
             res(r.create(&keys.leader(), NODE, None).await),
         ),
+        ("revoke a member's lease".into(), revoke),
     ]
 }
 
@@ -82,16 +95,18 @@ pub async fn attempt(
 ) -> Attempts {
     let mut out = Attempts::default();
     let give_up = Instant::now() + Duration::from_secs(60);
+    let mut victim = None;
     while Instant::now() < give_up {
-        if store.view().await.is_some_and(|v| !v.announced.is_empty()) {
+        victim = store.member_lease().await;
+        if victim.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     for (who, creds) in secrets.rogues() {
         let answers = match store.connect_as(&creds).await {
-            Ok(Client::Etcd(r)) => four(r.as_ref(), keys).await,
-            Ok(Client::Consul(r)) => four(&r, keys).await,
+            Ok(Client::Etcd(r)) => five(r.as_ref(), keys, victim.as_ref()).await,
+            Ok(Client::Consul(r)) => five(&r, keys, victim.as_ref()).await,
             Err(e) => vec![("connect".into(), Err(e.to_string()))],
         };
         for (what, answer) in answers {

@@ -67,7 +67,7 @@ impl Secrets {
     /// `hosts` (container names) and `short` names.
     pub fn new(d: &Discovery, hosts: &[String], short: &[String]) -> Secrets {
         let ca = Authority::new("clusterlab run authority");
-        let mut names: Vec<&str> = vec![SERVER_NAME, "localhost"];
+        let mut names: Vec<&str> = vec![SERVER_NAME, acl::SERVER_NAME, "localhost"];
         names.extend(hosts.iter().map(String::as_str));
         names.extend(short.iter().map(String::as_str));
         let user = format!("disco-{}", d.cluster);
@@ -113,6 +113,14 @@ impl Secrets {
         files
     }
 
+    /// The catalog node the cluster's Consul sessions live on (the ACL
+    /// scopes sessions by node), and another cluster's.
+    pub fn session_node(&self) -> String {
+        format!("{}-sessions", self.user)
+    }
+
+    const OTHER_SESSION_NODE: &'static str = "disco-another-cluster-sessions";
+
     /// The files a cluster node's agent needs.
     pub fn node_files(&self) -> Vec<(String, Vec<u8>)> {
         self.agent_files(&self.cluster, self.tokens.as_ref().map(|t| &t.cluster))
@@ -153,17 +161,21 @@ impl Secrets {
         ];
         if self.tokens.is_some() {
             flags.extend(["--token-file".to_string(), format!("{DIR}/token")]);
+            flags.extend(["--consul-session-node".to_string(), self.session_node()]);
         }
         flags
     }
 
     /// The rogue agent's flags for the files of [`Self::rogue_files`].
     pub fn rogue_flags(&self) -> Vec<String> {
-        if self.auth {
-            self.agent_flags()
-        } else {
-            vec!["--ca".to_string(), format!("{DIR}/ca.pem")]
+        if !self.auth {
+            return vec!["--ca".to_string(), format!("{DIR}/ca.pem")];
         }
+        let mut flags = self.agent_flags();
+        if let Some(n) = flags.iter().position(|f| f == "--consul-session-node") {
+            flags[n + 1] = Self::OTHER_SESSION_NODE.into();
+        }
+        flags
     }
 
     fn creds(&self, who: Option<&Issued>, token: Option<&String>) -> Credentials {
@@ -242,11 +254,13 @@ impl Secrets {
                         Grant {
                             name: &self.user,
                             prefix: &self.prefix,
+                            session_node: &self.session_node(),
                             token: &t.cluster,
                         },
                         Grant {
                             name: "disco-another-cluster",
                             prefix: other_prefix,
+                            session_node: Self::OTHER_SESSION_NODE,
                             token: &t.other,
                         },
                     ],

@@ -42,6 +42,10 @@ pub struct Store {
     http: reqwest::Client,
     /// The client endpoints, by address (for the host).
     eps: Vec<String>,
+    /// The catalog node disco's Consul sessions belong to.
+    session_node: String,
+    /// The address it is registered with.
+    session_addr: String,
 }
 
 /// A registry client of either kind.
@@ -227,7 +231,15 @@ impl Store {
                 )
             }
         };
-        let hosts = names.iter().map(|n| run.container(n)).collect();
+        let hosts: Vec<String> = names.iter().map(|n| run.container(n)).collect();
+        let acl = secrets.filter(|_| d.auth && d.kind == StoreKind::Consul);
+        let session_node = acl.map_or_else(|| names[0].clone(), Secrets::session_node);
+        // The harness registered an ACL'd store's session node itself.
+        let session_addr = if acl.is_some() {
+            "127.0.0.1".to_string()
+        } else {
+            hosts[0].clone()
+        };
         Ok(Store {
             kind: d.kind,
             names,
@@ -238,6 +250,8 @@ impl Store {
             agent_creds: secrets.map(Secrets::agent_flags).unwrap_or_default(),
             http,
             eps,
+            session_node,
+            session_addr,
         })
     }
 
@@ -256,6 +270,13 @@ impl Store {
                 Client::Consul(ConsulRegistry::connect_with(&self.eps[0], creds)?.with_timeout(t))
             }
         })
+    }
+
+    /// The lease of some announced member, read with the harness's
+    /// credentials; `None` while no member is announced.
+    pub async fn member_lease(&self) -> Option<disco::LeaseId> {
+        let snap = self.list_all(&self.keys.members()).await.ok()?;
+        snap.entries.into_iter().find_map(|e| e.lease)
     }
 
     /// Every key under `prefix`, read with the harness's credentials.
@@ -317,21 +338,20 @@ impl Store {
 
     /// Deregisters (`true`) or registers again the Consul node disco's
     /// sessions belong to: the sessions were created through s1's agent,
-    /// so they are s1's node's, and are invalidated with it. Registering it
-    /// again is what the agent's anti-entropy would do within a minute.
+    /// so they are s1's node's (on a store with ACLs, the cluster's own
+    /// session node's), and are invalidated with it. Registering it again
+    /// is what the agent's anti-entropy would do within a minute.
     pub async fn deregister_node(&self, gone: bool) -> Result<(), WorldError> {
+        let node = &self.session_node;
         let (path, body) = if gone {
-            ("deregister", serde_json::json!({ "Node": self.names[0] }))
+            ("deregister", serde_json::json!({ "Node": node }))
         } else {
             (
                 "register",
-                serde_json::json!({ "Node": self.names[0], "Address": self.hosts[0] }),
+                serde_json::json!({ "Node": node, "Address": self.session_addr }),
             )
         };
-        let url = format!(
-            "{}/v1/catalog/{path}",
-            consul_base(&self.hosts[0], self.tls)
-        );
+        let url = format!("{}/v1/catalog/{path}", self.eps[0]);
         self.http
             .put(url)
             .json(&body)
@@ -340,7 +360,7 @@ impl Store {
             .await
             .and_then(reqwest::Response::error_for_status)
             .map(|_| ())
-            .map_err(|e| WorldError::Store(format!("{path} {}: {e}", self.names[0])))
+            .map_err(|e| WorldError::Store(format!("{path} {node}: {e}")))
     }
 
     /// Does `op` to the store from outside, as an operator would.
