@@ -141,20 +141,7 @@ impl ConsulRegistry {
     /// `https://host:8501`) and client certificate (Consul's
     /// `verify_incoming`), and their ACL token on every request.
     pub fn connect_with(address: &str, creds: &Credentials) -> Result<Self, RegistryError> {
-        let scheme = if creds.tls() { "https://" } else { "http://" };
-        if !address.starts_with(scheme) {
-            return Err(RegistryError::Config {
-                what: "consul address",
-                reason: format!(
-                    "{address:?} must start with {scheme} ({})",
-                    if creds.tls() {
-                        "a CA was given: the store is reached over TLS"
-                    } else {
-                        "no CA was given: pass one to reach a TLS store"
-                    }
-                ),
-            });
-        }
+        creds.check_scheme("consul address", [&address.to_string()])?;
         let http = Reqwest::with_credentials(Duration::from_secs(2), creds)?;
         ConsulRegistry::with_client(address, http)
     }

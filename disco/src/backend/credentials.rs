@@ -82,6 +82,30 @@ impl Credentials {
     pub fn tls(&self) -> bool {
         self.ca.is_some()
     }
+
+    /// Checks that each of `addresses` (`what` to the user) has the scheme
+    /// these credentials reach: `https://` with a CA, `http://` without.
+    pub fn check_scheme<'a>(
+        &self,
+        what: &'static str,
+        addresses: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), RegistryError> {
+        let scheme = if self.tls() { "https://" } else { "http://" };
+        match addresses.into_iter().find(|a| !a.starts_with(scheme)) {
+            None => Ok(()),
+            Some(bad) => Err(RegistryError::Config {
+                what,
+                reason: format!(
+                    "{bad:?} must start with {scheme} ({})",
+                    if self.tls() {
+                        "a CA was given: the store is reached over TLS"
+                    } else {
+                        "no CA was given: pass one to reach a TLS store"
+                    }
+                ),
+            }),
+        }
+    }
 }
 
 /// The files of a [`Credentials`], as a user names them.

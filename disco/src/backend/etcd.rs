@@ -107,20 +107,7 @@ impl EtcdRegistry {
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
-        let scheme = if creds.tls() { "https://" } else { "http://" };
-        if let Some(bad) = endpoints.iter().find(|e| !e.starts_with(scheme)) {
-            return Err(RegistryError::Config {
-                what: "etcd endpoints",
-                reason: format!(
-                    "{bad:?} must start with {scheme} ({})",
-                    if creds.tls() {
-                        "a CA was given: the store is reached over TLS"
-                    } else {
-                        "no CA was given: pass one to reach a TLS store"
-                    }
-                ),
-            });
-        }
+        creds.check_scheme("etcd endpoints", endpoints)?;
         if let Some(ca) = &creds.ca {
             let mut tls = etcd_client::TlsOptions::new()
                 .ca_certificate(etcd_client::Certificate::from_pem(ca));
