@@ -372,6 +372,124 @@ async fn a_dropped_election_neither_resigns_nor_campaigns() {
     assert!(!retaken, "a dropped election took the leader key back");
 }
 
+/// Found by mutation testing: dropping an announcement is a crash, as
+/// dropping an election is: renewals stop, and the key stays until its
+/// lease runs out. Tests and the simulator crash a node by dropping it;
+/// were a drop to deregister (it would, by closing the stop channel, if
+/// it did not abort the task), every crash would be a clean leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_announcement_neither_deregisters_nor_renews() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let keys = Keys::new("disco", "dropped-announcement");
+    let ann = Announcement::start(
+        r.clone(),
+        keys.clone(),
+        AnnounceConfig {
+            node: "n1".into(),
+            address: "n1:7000".into(),
+            // Renewed every 2 s; the key outlives the last renewal by 6 s.
+            ttl: Duration::from_secs(6),
+        },
+    );
+    ann.registered(Duration::from_secs(10)).await.unwrap();
+    drop(ann);
+    let renewals = control.calls("keep_alive");
+    let key = keys.member("n1");
+    let deleted = within(Duration::from_secs(3), || {
+        let (r, key) = (r.clone(), key.clone());
+        async move { r.get(&key).await.unwrap().is_none() }
+    })
+    .await;
+    assert!(!deleted, "dropping the announcement deleted its key");
+    assert_eq!(
+        control.calls("keep_alive"),
+        renewals,
+        "a dropped announcement went on renewing its lease"
+    );
+}
+
+/// Found by mutation testing: renewals that fail for good while other
+/// calls go through (a broken keep-alive path) must not leave the node on
+/// a lease that has certainly expired, waiting for a store answer that
+/// says so: once it cannot have survived, the node announces again on a
+/// new lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_renewals_all_fail_announces_again_once_its_lease_is_gone() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let keys = Keys::new("disco", "renewals-fail");
+    let ann = Announcement::start(
+        r.clone(),
+        keys.clone(),
+        AnnounceConfig {
+            node: "n1".into(),
+            address: "n1:7000".into(),
+            ttl: Duration::from_secs(3),
+        },
+    );
+    let first = ann.registered(Duration::from_secs(10)).await.unwrap();
+    control.always("keep_alive", Fault::Refuse);
+    // etcd's contract: a lease nobody renews is gone TTL (3 s) after its
+    // last renewal, which came at most one renewal interval (TTL/3) before
+    // the refusals began; a failed renewal is retried within an interval;
+    // 2 s more for the new grant and put.
+    let bound = Duration::from_secs(3 + 1 + 1 + 2);
+    let mut rx = ann.subscribe();
+    let moved = tokio::time::timeout(
+        bound,
+        rx.wait_for(|l| l.as_ref().is_some_and(|l| l.lease.id != first.lease.id)),
+    )
+    .await;
+    assert!(
+        moved.is_ok(),
+        "still on lease {:?} {bound:?} after its renewals began to fail",
+        first.lease.id
+    );
+    let now = ann.lease().expect("registered again");
+    let entry = r.get(&keys.member("n1")).await.unwrap();
+    assert_eq!(
+        entry.and_then(|e| e.lease),
+        Some(now.lease.id),
+        "the member key is back, on the new lease"
+    );
+}
+
+/// Found by mutation testing: renewals come one per interval (TTL/3, the
+/// rate the module documents), never in a burst: a mistaken schedule
+/// (renewing again at once after a renewal, or right after the grant)
+/// still keeps the lease, so only the store's load would show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_come_one_per_interval() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let ann = Announcement::start(
+        r,
+        Keys::new("disco", "renewal-rate"),
+        AnnounceConfig {
+            node: "n1".into(),
+            address: "n1:7000".into(),
+            ttl: Duration::from_secs(3),
+        },
+    );
+    ann.registered(Duration::from_secs(10)).await.unwrap();
+    let start = Instant::now();
+    // Renewals are due 1 s and 2 s after the grant, the next at 3 s: two
+    // fit in 2.5 s, and a slow machine only makes them later.
+    let window = Duration::from_millis(2500);
+    let wait = within(window, || async { control.calls("keep_alive") > 2 }).await;
+    assert!(
+        !wait,
+        "{} renewals within {:?} of the grant, with a 1 s interval",
+        control.calls("keep_alive"),
+        start.elapsed()
+    );
+    assert!(
+        control.calls("keep_alive") >= 1,
+        "the lease was renewed within the window"
+    );
+}
+
 /// 5. One renewal that never answers (a stalled connection) must not cost
 /// a 3 s lease: the next attempt comes within the lease (the renewal used
 /// to wait for its backend's 5 s deadline, or for ever).
