@@ -387,6 +387,12 @@ async fn rabbitmq_etcd_partition_under_load() {
     shipped("rabbitmq-etcd-partition-under-load").await;
 }
 
+/// The same through RabbitMQ's Consul peer discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_consul_partition_under_load() {
+    shipped("rabbitmq-consul-partition-under-load").await;
+}
+
 /// MariaDB Galera through disco-agent and etcd: three nodes at once, one
 /// bootstrap, rows through every node; a killed node rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,6 +412,12 @@ async fn galera_consul_partition_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_consul_store_cut_during_formation() {
     shipped("rabbitmq-consul-store-cut-during-formation").await;
+}
+
+/// The same with etcd cut away from every node (a second in, for 20 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_etcd_store_cut_during_formation() {
+    shipped("rabbitmq-etcd-store-cut-during-formation").await;
 }
 
 /// A killed RabbitMQ node comes back into the same cluster.
