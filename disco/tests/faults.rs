@@ -25,6 +25,15 @@ fn config(node: &str, cluster: &str, ttl: u64, campaign: bool) -> NodeConfig {
     }
 }
 
+/// What node `node` announces: its address and a lease of `ttl` seconds.
+fn announce_config(node: &str, ttl: u64) -> AnnounceConfig {
+    AnnounceConfig {
+        node: node.into(),
+        address: format!("{node}:7000"),
+        ttl: Duration::from_secs(ttl),
+    }
+}
+
 async fn faulty(s: &Server) -> (Faulty<EtcdRegistry>, Control) {
     Faulty::new(s.etcd_registry().await)
 }
@@ -252,11 +261,7 @@ async fn a_leader_whose_key_is_deleted_steps_down_without_a_watch() {
         node: "n1".into(),
         address: "n1:7000".into(),
     };
-    let cfg = AnnounceConfig {
-        node: "n1".into(),
-        address: "n1:7000".into(),
-        ttl: Duration::from_secs(3),
-    };
+    let cfg = announce_config("n1", 3);
     let ann = Announcement::start(r.clone(), keys.clone(), cfg);
     ann.registered(Duration::from_secs(10)).await.unwrap();
     let election = Election::start(r.clone(), keys.clone(), me, ann.subscribe());
@@ -296,11 +301,7 @@ async fn a_resignation_hands_the_key_over_within_the_ttl() {
     let mut elections = Vec::new();
     for n in ["n1", "n2"] {
         let r = s.etcd_registry().await;
-        let cfg = AnnounceConfig {
-            node: n.into(),
-            address: format!("{n}:7000"),
-            ttl,
-        };
+        let cfg = announce_config(n, ttl.as_secs());
         let ann = Announcement::start(r.clone(), keys.clone(), cfg);
         ann.registered(Duration::from_secs(10)).await.unwrap();
         let me = LeaderRecord {
@@ -343,11 +344,7 @@ async fn a_dropped_election_neither_resigns_nor_campaigns() {
     let s = Server::etcd().await;
     let r = s.etcd_registry().await;
     let keys = Keys::new("disco", "dropped");
-    let cfg = AnnounceConfig {
-        node: "n1".into(),
-        address: "n1:7000".into(),
-        ttl: Duration::from_secs(20),
-    };
+    let cfg = announce_config("n1", 20);
     let ann = Announcement::start(r.clone(), keys.clone(), cfg);
     ann.registered(Duration::from_secs(10)).await.unwrap();
     let me = LeaderRecord {
@@ -385,12 +382,8 @@ async fn a_dropped_announcement_neither_deregisters_nor_renews() {
     let ann = Announcement::start(
         r.clone(),
         keys.clone(),
-        AnnounceConfig {
-            node: "n1".into(),
-            address: "n1:7000".into(),
-            // Renewed every 2 s; the key outlives the last renewal by 6 s.
-            ttl: Duration::from_secs(6),
-        },
+        // Renewed every 2 s; the key outlives the last renewal by 6 s.
+        announce_config("n1", 6),
     );
     ann.registered(Duration::from_secs(10)).await.unwrap();
     drop(ann);
@@ -419,15 +412,7 @@ async fn a_node_whose_renewals_all_fail_announces_again_once_its_lease_is_gone()
     let s = Server::etcd().await;
     let (r, control) = faulty(&s).await;
     let keys = Keys::new("disco", "renewals-fail");
-    let ann = Announcement::start(
-        r.clone(),
-        keys.clone(),
-        AnnounceConfig {
-            node: "n1".into(),
-            address: "n1:7000".into(),
-            ttl: Duration::from_secs(3),
-        },
-    );
+    let ann = Announcement::start(r.clone(), keys.clone(), announce_config("n1", 3));
     let first = ann.registered(Duration::from_secs(10)).await.unwrap();
     control.always("keep_alive", Fault::Refuse);
     // etcd's contract: a lease nobody renews is gone TTL (3 s) after its
@@ -466,11 +451,7 @@ async fn renewals_come_one_per_interval() {
     let ann = Announcement::start(
         r,
         Keys::new("disco", "renewal-rate"),
-        AnnounceConfig {
-            node: "n1".into(),
-            address: "n1:7000".into(),
-            ttl: Duration::from_secs(3),
-        },
+        announce_config("n1", 3),
     );
     ann.registered(Duration::from_secs(10)).await.unwrap();
     let start = Instant::now();
@@ -498,15 +479,7 @@ async fn one_stalled_renewal_does_not_cost_the_lease() {
     let s = Server::etcd().await;
     let (r, control) = faulty(&s).await;
     let keys = Keys::new("disco", "stalled");
-    let ann = Announcement::start(
-        r,
-        keys.clone(),
-        AnnounceConfig {
-            node: "n1".into(),
-            address: "n1:7000".into(),
-            ttl: Duration::from_secs(3),
-        },
-    );
+    let ann = Announcement::start(r, keys.clone(), announce_config("n1", 3));
     let first = ann.registered(Duration::from_secs(10)).await.unwrap();
     control.once("keep_alive", Fault::Stall);
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -569,15 +542,7 @@ async fn a_stop_during_registration_leaves_no_key_behind() {
     let (r, control) = faulty(&s).await;
     control.delay_puts(Duration::from_millis(800));
     let keys = Keys::new("disco", "stop-early");
-    let ann = Announcement::start(
-        r,
-        keys.clone(),
-        AnnounceConfig {
-            node: "n1".into(),
-            address: "n1:7000".into(),
-            ttl: Duration::from_secs(10),
-        },
-    );
+    let ann = Announcement::start(r, keys.clone(), announce_config("n1", 10));
     tokio::time::sleep(Duration::from_millis(300)).await;
     ann.stop().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
