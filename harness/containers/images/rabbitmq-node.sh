@@ -42,6 +42,9 @@ mkdir -p /etc/rabbitmq
   esac
   # The harness probes the management API from the host.
   echo "loopback_users.guest = false"
+  # The node's own log on stdout, so that the run's logs/ folder holds it.
+  echo "log.console = true"
+  echo "log.console.level = info"
 } >/etc/rabbitmq/rabbitmq.conf
 echo "[rabbitmq_management,rabbitmq_peer_discovery_$backend]." >/etc/rabbitmq/enabled_plugins
 printf %s "$cookie" >/var/lib/rabbitmq/.erlang.cookie
