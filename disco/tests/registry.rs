@@ -191,6 +191,32 @@ async fn a_watch_sees_a_new_member_without_polling<R: Registry>(r: R, ttl: Durat
     );
 }
 
+both!(a_dropped_view_stops_following);
+/// Dropping the view ends its watch: a receiver kept past the drop is told
+/// the view is gone, instead of following the store for ever on a task
+/// nobody owns.
+async fn a_dropped_view_stops_following<R: Registry>(r: R, ttl: Duration) {
+    let keys = Keys::new("t", "dropped");
+    let peers = Peers::start(r.clone(), keys.clone());
+    peers
+        .wait_for("first view", Duration::from_secs(5), |_| true)
+        .await
+        .unwrap();
+    let mut rx = peers.subscribe();
+    rx.borrow_and_update();
+    drop(peers);
+    let lease = r.grant(ttl).await.unwrap();
+    r.put(&keys.member("n1"), "x:1", Some(&lease.id))
+        .await
+        .unwrap();
+    let after = tokio::time::timeout(Duration::from_secs(5), rx.changed()).await;
+    assert!(
+        matches!(after, Ok(Err(_))),
+        "after the drop the view still followed the store: {:?}",
+        *rx.borrow()
+    );
+}
+
 both!(five_nodes_at_once_bootstrap_exactly_once);
 async fn five_nodes_at_once_bootstrap_exactly_once<R: Registry>(r: R, ttl: Duration) {
     let keys = Keys::new("t", "cold");
