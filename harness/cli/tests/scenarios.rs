@@ -154,7 +154,25 @@ async fn shipped(name: &str) -> Done {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick() {
-    shipped("quick").await;
+    let done = shipped("quick").await;
+    // The leader's container died by the fault's SIGKILL: an exit, not a
+    // crash.
+    let exits: Vec<_> = done
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Exited { node, by_fault, .. } => Some((node.clone(), *by_fault)),
+            _ => None,
+        })
+        .collect();
+    let (_, _, killed) = first_fault(&done.trace);
+    assert_eq!(exits, [(killed, true)]);
+    assert!(
+        done.outcome.crashed.is_empty(),
+        "{}",
+        done.outcome.summary()
+    );
 }
 
 /// When fault 0 started and ended, and whom it hit first.
@@ -370,7 +388,15 @@ async fn rabbitmq4_etcd_formation() {
 /// CA bundle (README, findings); the scenario expects it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq4_consul_formation() {
-    shipped("rabbitmq4-consul-formation").await;
+    let done = shipped("rabbitmq4-consul-formation").await;
+    // Every node dies at boot, and the report says so.
+    let crashed: Vec<&str> = done
+        .outcome
+        .crashed
+        .iter()
+        .map(|c| c.node.as_str())
+        .collect();
+    assert_eq!(crashed.len(), 5, "{}", done.outcome.summary());
 }
 
 /// RabbitMQ's registrations expire while every node is cut from etcd: the
@@ -418,7 +444,10 @@ async fn rabbitmq_consul_store_cut_during_formation() {
 /// kills the nodes at boot (README, findings); the scenario expects it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_etcd_store_cut_during_formation() {
-    shipped("rabbitmq-etcd-store-cut-during-formation").await;
+    let done = shipped("rabbitmq-etcd-store-cut-during-formation").await;
+    // The nodes die at boot: the report says so, not only "no view".
+    let o = &done.outcome;
+    assert!(!o.crashed.is_empty(), "{}", o.summary());
 }
 
 /// A killed RabbitMQ node comes back into the same cluster.

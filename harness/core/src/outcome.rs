@@ -54,6 +54,21 @@ pub struct Outcome {
     pub writes_lost: u64,
     /// Every check, in order.
     pub checks: Vec<CheckResult>,
+    /// Nodes whose process exited with no fault causing it (containers
+    /// only): the first thing to read when a node never served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crashed: Vec<Crash>,
+}
+
+/// A node's process that exited on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Crash {
+    /// The node.
+    pub node: String,
+    /// Its exit code.
+    pub code: i64,
+    /// When it exited.
+    pub at_ms: u64,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -77,6 +92,7 @@ impl Outcome {
             writes_failed: 0,
             writes_lost: 0,
             checks: Vec::new(),
+            crashed: Vec::new(),
         }
     }
 
@@ -93,8 +109,18 @@ impl Outcome {
         let (mut acked, mut failed, mut lost) = (0, 0, 0);
         let mut last_heal = 0u64;
         let mut converged_at = None;
+        let mut crashed = Vec::new();
         for e in &trace.events {
             match &e.kind {
+                EventKind::Exited {
+                    node,
+                    code,
+                    by_fault: false,
+                } => crashed.push(Crash {
+                    node: node.clone(),
+                    code: *code,
+                    at_ms: e.at_ms,
+                }),
                 EventKind::Write { acked: true, .. } => acked += 1,
                 EventKind::Write { acked: false, .. } => failed += 1,
                 // A fault for good (crash, leave, delete-key) has no end:
@@ -140,6 +166,7 @@ impl Outcome {
             writes_failed: failed,
             writes_lost: lost,
             checks,
+            crashed,
         }
     }
 
@@ -154,8 +181,20 @@ impl Outcome {
         }
         let secs =
             |v: Option<u64>| v.map_or("-".to_string(), |m| format!("{:.1}s", m as f64 / 1000.0));
+        let crashed: String = self
+            .crashed
+            .iter()
+            .map(|c| {
+                format!(
+                    "  {} exited on its own (code {}) at {:.1}s",
+                    c.node,
+                    c.code,
+                    c.at_ms as f64 / 1000.0
+                )
+            })
+            .collect();
         format!(
-            "{}  {} [{}] {:.1}s  converge {}  failover {}  writes {} acked / {} failed / {} lost",
+            "{}  {} [{}] {:.1}s  converge {}  failover {}  writes {} acked / {} failed / {} lost{crashed}",
             if self.passed { "PASS" } else { "FAIL" },
             self.scenario,
             self.world.as_str(),
@@ -289,6 +328,32 @@ mod tests {
     }
 
     /// Every check a world records can be named as a finding.
+    /// A crash is reported; an exit a fault caused is not.
+    #[test]
+    fn only_exits_no_fault_caused_are_crashes() {
+        let mut t = Trace::default();
+        let exit = |node: &str, code, by_fault| EventKind::Exited {
+            node: node.into(),
+            code,
+            by_fault,
+        };
+        t.push(Duration::from_millis(1000), exit("n1", 137, true));
+        t.push(Duration::from_millis(2500), exit("n2", 1, false));
+        t.push(Duration::from_millis(3000), converged());
+        let o = Outcome::from_trace(&scenario(), World::Containers, "r", 1, &t);
+        assert_eq!(
+            o.crashed,
+            [Crash {
+                node: "n2".into(),
+                code: 1,
+                at_ms: 2500
+            }]
+        );
+        assert!(o
+            .summary()
+            .ends_with("n2 exited on its own (code 1) at 2.5s"));
+    }
+
     #[test]
     fn every_check_can_be_expected() {
         use crate::check::{failover, liveness, safety};

@@ -83,6 +83,17 @@ pub enum EventKind {
     /// A workload operation's invocation or completion (the lines of
     /// `history.jsonl`, kept out of `events.jsonl`).
     Op(crate::history::Event),
+    /// A node's process (its container) exited. `by_fault`: a fault
+    /// killed or stopped it; otherwise it died on its own, which a report
+    /// must say: a crashed database is otherwise only a silent node.
+    Exited {
+        /// The node (a cluster node or a store node).
+        node: String,
+        /// Its exit code.
+        code: i64,
+        /// Whether a fault caused the exit.
+        by_fault: bool,
+    },
     /// A check was evaluated; a failed one is recorded at the instant it
     /// failed.
     Check {

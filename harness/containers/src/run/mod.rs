@@ -12,7 +12,7 @@
 
 pub mod reap;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use bollard::models::{ContainerSummary, Network, NetworkCreateRequest};
 use bollard::query_parameters::{
@@ -66,6 +66,24 @@ pub struct Run {
     network: String,
     torn_down: bool,
     started: std::sync::Mutex<Vec<ContainerAsync<GenericImage>>>,
+    exits: Exits,
+}
+
+/// Containers this process is making exit (killed or stopped), shared
+/// with whoever watches containers die, so that an exit a fault caused is
+/// told apart from a crash.
+#[derive(Debug, Clone, Default)]
+pub struct Exits(std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>);
+
+impl Exits {
+    fn expect(&self, name: &str) {
+        self.0.lock().expect("exits lock").insert(name.to_string());
+    }
+
+    /// Whether container `name`'s exit was caused here (and forgets it).
+    pub fn caused(&self, name: &str) -> bool {
+        self.0.lock().expect("exits lock").remove(name)
+    }
 }
 
 impl std::fmt::Debug for Run {
@@ -97,6 +115,7 @@ impl Run {
             network,
             torn_down: false,
             started: std::sync::Mutex::default(),
+            exits: Exits::default(),
         })
     }
 
@@ -107,6 +126,11 @@ impl Run {
             (PID_LABEL.to_string(), std::process::id().to_string()),
             (HOST_LABEL.to_string(), hostname()),
         ])
+    }
+
+    /// The exits this run causes (kills and stops), by container name.
+    pub fn exits(&self) -> Exits {
+        self.exits.clone()
     }
 
     /// The run id.
@@ -168,6 +192,7 @@ impl Run {
     /// Sends SIGKILL to container `name` (no clean shutdown).
     pub async fn kill(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
+        self.exits.expect(&full);
         self.docker
             .kill_container(
                 &full,
@@ -180,6 +205,7 @@ impl Run {
     /// Stops container `name` cleanly: SIGTERM, and SIGKILL after 10 s.
     pub async fn stop(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
+        self.exits.expect(&full);
         self.docker
             .stop_container(
                 &full,

@@ -9,6 +9,7 @@
 //! everything down. Every wait is a condition with a deadline.
 
 pub mod addrs;
+pub mod exits;
 pub mod history;
 pub mod kind;
 pub mod messages;
@@ -314,6 +315,8 @@ async fn drive_inner(
         .await?,
     );
     let nodes = scenario.cluster.nodes.clone();
+    let watched: Vec<String> = store.names.iter().chain(&nodes).cloned().collect();
+    let _exits = AbortOnDrop(exits::watch(run, &watched, rec.clone()));
     let mut engine = Engine::new(scenario, opts.seed, store.names.clone());
     let ledger: Shared = Arc::default();
     publish(&ledger, &engine, &nodes);

@@ -87,6 +87,17 @@ pub fn render(path: &Path, title: &str, nodes: &[String], trace: &Trace) -> Resu
                     involved.iter().filter_map(|n| row_of(n)).collect(),
                 ));
             }
+            // A crash is marked like a failed check: on its own it fails
+            // nothing, but it is what a reader looks for first.
+            EventKind::Exited {
+                node,
+                code,
+                by_fault: false,
+            } => failed.push((
+                t,
+                format!("{node} exited ({code})"),
+                row_of(node).into_iter().collect(),
+            )),
             EventKind::LeaderKey { node } => leader_key.push((t, node.clone())),
             EventKind::FaultStart {
                 fault,
