@@ -76,17 +76,30 @@ async fn connect(ip: Ipv4Addr) -> Result<Conn, String> {
 }
 
 /// The members this node's primary component has (by the host part of
-/// `wsrep_incoming_addresses`: container names), or only itself while it
-/// is not in a synced primary component.
+/// their incoming addresses: container names), or only itself while it is
+/// not in a synced primary component.
+///
+/// The names come from `mysql.wsrep_cluster_members`, MariaDB's record of
+/// its current primary view, which a joiner restores from its state
+/// transfer. Not from `wsrep_incoming_addresses`: Galera refreshes that
+/// list only on a membership change it processes itself, and skips one
+/// that a state transfer already covered, so a node that was receiving
+/// its SST while a third node joined listed two members for good. A table
+/// whose rows disagree with `wsrep_cluster_size` is between two views:
+/// no answer this time.
 pub async fn probe(ip: Ipv4Addr, node: &str) -> Option<DbView> {
     let attempt = async {
         let mut c = connect(ip).await.ok()?;
         let rows: Vec<(String, String)> =
             c.query("SHOW GLOBAL STATUS LIKE 'wsrep_%'").await.ok()?;
+        let addrs: Vec<String> = c
+            .query("SELECT node_incoming_address FROM mysql.wsrep_cluster_members")
+            .await
+            .ok()?;
         let _ = c.disconnect().await;
-        Some(rows)
+        Some((rows, addrs))
     };
-    let rows = tokio::time::timeout(PATIENCE, attempt).await.ok()??;
+    let (rows, addrs) = tokio::time::timeout(PATIENCE, attempt).await.ok()??;
     let get = |k: &str| {
         rows.iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(k))
@@ -95,8 +108,11 @@ pub async fn probe(ip: Ipv4Addr, node: &str) -> Option<DbView> {
     let primary = get("wsrep_cluster_status") == Some("Primary")
         && get("wsrep_local_state_comment") == Some("Synced");
     let members: BTreeSet<String> = if primary {
-        get("wsrep_incoming_addresses")?
-            .split(',')
+        if get("wsrep_cluster_size")?.parse::<usize>().ok()? != addrs.len() {
+            return None;
+        }
+        addrs
+            .iter()
             .filter_map(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
             .filter(|h| !h.is_empty())
             .collect()
