@@ -327,7 +327,6 @@ mod tests {
             .starts_with("expected finding (README, findings): 1 lost"));
     }
 
-    /// Every check a world records can be named as a finding.
     /// A crash is reported; an exit a fault caused is not.
     #[test]
     fn only_exits_no_fault_caused_are_crashes() {
@@ -354,6 +353,7 @@ mod tests {
             .ends_with("n2 exited on its own (code 1) at 2.5s"));
     }
 
+    /// Every check a world records can be named as a finding.
     #[test]
     fn every_check_can_be_expected() {
         use crate::check::{failover, liveness, safety};
