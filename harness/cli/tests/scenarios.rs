@@ -471,6 +471,15 @@ async fn rabbitmq_etcd_kill() {
     shipped("rabbitmq-etcd-kill").await;
 }
 
+/// On Consul: every node cut from Consul for three TTLs, then a killed
+/// node restarted; one cluster throughout, and the restarted node in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_consul_cut_discovery_then_kill() {
+    let done = shipped("rabbitmq-consul-cut-discovery-then-kill").await;
+    let o = &done.outcome;
+    assert!(o.crashed.is_empty(), "{}", o.summary());
+}
+
 /// The checks are not rubber stamps: a failover bound no cluster can meet
 /// fails the run, and only that check fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
