@@ -132,3 +132,84 @@ impl CredentialFiles {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        f
+    }
+
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    /// A file that holds no PEM block (the wrong path, a DER file) is named
+    /// at start, not met later as a failed TLS handshake. Found by mutation
+    /// testing: no test gave a non-PEM file.
+    #[test]
+    fn a_file_without_a_pem_block_is_named() {
+        let not_pem = file("not a certificate\n");
+        let err = Credentials::from_files(Some(not_pem.path()), None, None, None).unwrap_err();
+        let text = err.to_string();
+        let path = not_pem.path().to_string_lossy();
+        assert!(
+            text.contains("holds no PEM block") && text.contains(&*path),
+            "{text}"
+        );
+        let pem = file(PEM);
+        let read = Credentials::from_files(Some(pem.path()), None, None, None).unwrap();
+        assert!(read.tls());
+    }
+
+    /// A token is kept; an empty one (`DISCO_TOKEN=` in an environment
+    /// file) is no token at all. Found by mutation testing: disco's tests
+    /// built their credentials by hand, so dropping every token passed.
+    #[test]
+    fn an_empty_token_is_no_token() {
+        let with = |t: &str| Credentials::from_files(None, None, None, Some(t.into())).unwrap();
+        assert_eq!(with("s3cret").token.as_deref(), Some("s3cret"));
+        assert_eq!(with("").token, None);
+    }
+
+    /// A TLS store behind an `http://` address (or the reverse) is refused
+    /// at start with the fix, not met as a hung or garbled connection.
+    #[test]
+    fn an_address_with_the_wrong_scheme_is_refused() {
+        let at = |a: &str| vec![a.to_string()];
+        let plain = Credentials::none();
+        assert!(plain
+            .check_scheme("endpoint", &at("http://s1:2379"))
+            .is_ok());
+        let err = plain.check_scheme("endpoint", &at("https://s1:2379"));
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e.to_string().contains("pass one to reach a TLS store")),
+            "{err:?}"
+        );
+        let ca = file(PEM);
+        let tls = Credentials::from_files(Some(ca.path()), None, None, None).unwrap();
+        assert!(tls.check_scheme("endpoint", &at("https://s1:2379")).is_ok());
+        let err = tls.check_scheme("endpoint", &at("http://s1:2379"));
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e.to_string().contains("must start with https://")),
+            "{err:?}"
+        );
+    }
+
+    /// The files a user names are what the client shows.
+    #[test]
+    fn credential_files_are_read() {
+        let ca = file(PEM);
+        let files = CredentialFiles {
+            ca: Some(ca.path().into()),
+            token: Some("s3cret".into()),
+            ..CredentialFiles::default()
+        };
+        let read = files.load().unwrap();
+        assert!(read.tls() && read.identity.is_none());
+        assert_eq!(read.token.as_deref(), Some("s3cret"));
+    }
+}
