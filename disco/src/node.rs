@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::announce::{AnnounceConfig, Announcement};
 use crate::bootstrap::{self, Claim, Decision, Role};
 use crate::error::DiscoError;
@@ -181,9 +183,12 @@ impl Node {
         self.election.as_ref()
     }
 
-    /// Builds the join plan. A joiner waits (up to `deadline`) until at
-    /// least one other member is announced, so that it never starts alone.
+    /// Builds the join plan. A joiner waits (up to `deadline` in all) until
+    /// at least one other member is announced, so that it never starts
+    /// alone, and gives its bootstrapper's announcement up to two TTLs of
+    /// that to show up.
     pub async fn join_plan(&self, deadline: Duration) -> Result<JoinPlan, DiscoError> {
+        let asked = Instant::now();
         let me = self.cfg.node.clone();
         let view: Membership = match &self.role {
             Role::Join { bootstrapper } => {
@@ -201,11 +206,20 @@ impl Node {
                 {
                     Ok(m) => m,
                     Err(_) => {
+                        // One deadline for both waits: the grace spent on
+                        // the bootstrapper counts against it.
+                        let left = deadline.saturating_sub(asked.elapsed());
+                        let what = "another announced member to join";
                         self.peers
-                            .wait_for("another announced member to join", deadline, |m| {
-                                m.members.iter().any(|x| x.node != me)
-                            })
-                            .await?
+                            .wait_for(what, left, |m| m.members.iter().any(|x| x.node != me))
+                            .await
+                            .map_err(|e| match e {
+                                DiscoError::Timeout { what, .. } => DiscoError::Timeout {
+                                    what,
+                                    after: deadline,
+                                },
+                                e => e,
+                            })?
                     }
                 }
             }

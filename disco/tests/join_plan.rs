@@ -17,7 +17,7 @@ use disco::peers::Member;
 use disco::{Keys, Registry};
 use tokio::time::Instant;
 
-const TTL: Duration = Duration::from_secs(2);
+const TTL: Duration = Duration::from_secs(5);
 
 fn config(node: &str, cluster: &str, campaign: bool) -> NodeConfig {
     NodeConfig {
@@ -42,8 +42,8 @@ fn announce<R: Registry>(r: &R, cluster: &str, node: &str) -> Announcement {
     )
 }
 
-/// A committed bootstrap by `node`, as an operator or an earlier life left
-/// it (a plain node id is a committed record).
+/// A committed bootstrap by `node`: a plain node id, what disco wrote
+/// before claims existed, read as a committed record.
 async fn bootstrapped_by<R: Registry>(r: &R, cluster: &str, node: &str) {
     r.put(&Keys::new("disco", cluster).bootstrap(), node, None)
         .await
@@ -100,9 +100,10 @@ async fn a_joiner_waits_for_a_late_bootstrapper_and_joins_through_it() {
 }
 
 /// A joiner whose bootstrapper never shows up, and that sees no other
-/// member, has nobody to join: it fails at its deadline rather than start
-/// its database alone (a second cluster). Once another member is
-/// announced, it joins that one.
+/// member, has nobody to join: it fails at its deadline (one deadline,
+/// the wait for the bootstrapper included) rather than start its database
+/// alone (a second cluster). Once another member is announced, it joins
+/// that one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joiner_never_starts_alone() {
     let s = Server::etcd().await;
@@ -115,10 +116,17 @@ async fn a_joiner_never_starts_alone() {
     )
     .await
     .unwrap();
-    let alone = n2.join_plan(Duration::from_secs(1)).await;
+    let asked = Instant::now();
+    let alone = n2.join_plan(Duration::from_secs(3)).await;
     assert!(
         alone.is_err(),
         "a joiner with nobody to join got a plan: {alone:?}"
+    );
+    // Not the deadline once for the bootstrapper and once more for anyone.
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "a 3 s deadline took {:?}",
+        asked.elapsed()
     );
     let _n3 = announce(&r, "alone", "n3");
     let plan = n2.join_plan(Duration::from_secs(10)).await.unwrap();
@@ -160,7 +168,7 @@ async fn a_joiner_joins_through_the_leader_before_the_bootstrapper() {
     let mut seen = n2.election().unwrap().subscribe();
     tokio::time::timeout(
         Duration::from_secs(10),
-        seen.wait_for(|l| matches!(l, Leadership::Follower { leader: Some(l) } if l.node == "n3")),
+        seen.wait_for(|s| matches!(s, Leadership::Follower { leader: Some(l) } if l.node == "n3")),
     )
     .await
     .expect("n2 sees n3 lead")
