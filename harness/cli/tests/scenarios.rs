@@ -471,8 +471,9 @@ async fn rabbitmq_etcd_kill() {
     shipped("rabbitmq-etcd-kill").await;
 }
 
-/// On Consul: every node cut from Consul for three TTLs, then a killed
-/// node restarted; one cluster throughout, and the restarted node in it.
+/// On Consul: every node cut from Consul until its health checks go
+/// critical, then a killed node restarted; one cluster throughout, the
+/// restarted node back in it, and no node dying on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_consul_cut_discovery_then_kill() {
     let done = shipped("rabbitmq-consul-cut-discovery-then-kill").await;
