@@ -393,11 +393,14 @@ async fn rabbitmq4_consul_formation() {
     assert_eq!(done.outcome.crashed.len(), 5, "{}", done.outcome.summary());
 }
 
-/// RabbitMQ's registrations expire while every node is cut from etcd: the
-/// formed cluster stays one.
+/// RabbitMQ's registrations expire while every node is cut from etcd, then
+/// a killed node is restarted: one cluster throughout, the restarted node
+/// back in it, and no node dying on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rabbitmq_etcd_cut_discovery() {
-    shipped("rabbitmq-etcd-cut-discovery").await;
+async fn rabbitmq_etcd_cut_discovery_then_kill() {
+    let done = shipped("rabbitmq-etcd-cut-discovery-then-kill").await;
+    let o = &done.outcome;
+    assert!(o.crashed.is_empty(), "{}", o.summary());
 }
 
 /// Publisher-confirmed messages to a quorum queue through every node while
@@ -463,12 +466,6 @@ async fn rabbitmq_etcd_store_cut_during_formation() {
     // The nodes die at boot: the report says so, not only "no view".
     let o = &done.outcome;
     assert!(!o.crashed.is_empty(), "{}", o.summary());
-}
-
-/// A killed RabbitMQ node comes back into the same cluster.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rabbitmq_etcd_kill() {
-    shipped("rabbitmq-etcd-kill").await;
 }
 
 /// On Consul: every node cut from Consul until its health checks go
