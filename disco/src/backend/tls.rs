@@ -200,3 +200,138 @@ pub(crate) fn refused_by_tls(reason: &str) -> bool {
     .iter()
     .any(|w| r.contains(w))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clusterlab_servers::pki::Authority;
+
+    fn with_ca(ca: &Authority) -> Credentials {
+        Credentials {
+            ca: Some(ca.pem().into_bytes()),
+            ..Credentials::default()
+        }
+    }
+
+    fn config_error(r: Result<Option<ClientConfig>, RegistryError>) -> (&'static str, String) {
+        match r {
+            Err(RegistryError::Config { what, reason }) => (what, reason),
+            other => panic!(
+                "expected a configuration error, got {:?}",
+                other.map(|c| c.is_some())
+            ),
+        }
+    }
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    /// No CA is plain HTTP; a CA file with no certificate in it, a server
+    /// name that is not one, and a certificate that does not match its key
+    /// are each named at start, not met later as a failed handshake.
+    #[test]
+    fn bad_credentials_are_named_before_any_connection() {
+        assert!(client_config(&Credentials::default()).unwrap().is_none());
+        let ca = Authority::new("test");
+        assert!(client_config(&with_ca(&ca)).unwrap().is_some());
+
+        let empty = Credentials {
+            ca: Some(b"no certificate here\n".to_vec()),
+            ..Credentials::default()
+        };
+        let (what, reason) = config_error(client_config(&empty));
+        assert_eq!((what, reason.as_str()), ("CA", "holds no certificate"));
+
+        let named = Credentials {
+            server_name: Some("not a name!".into()),
+            ..with_ca(&ca)
+        };
+        assert_eq!(config_error(client_config(&named)).0, "server name");
+
+        let a = ca.issue("a", &["a"]);
+        let b = ca.issue("b", &["b"]);
+        let mismatched = Credentials {
+            identity: Some((a.cert.into_bytes(), b.key.into_bytes())),
+            ..with_ca(&ca)
+        };
+        let (what, reason) = config_error(client_config(&mismatched));
+        assert_eq!(what, "certificate");
+        assert!(reason.contains("does not match its key"), "{reason}");
+    }
+
+    /// With a fixed server name, the store's certificate is checked
+    /// against that name, not the address the URL holds, and still only
+    /// against the given CA.
+    #[test]
+    fn a_fixed_server_name_replaces_the_urls_host() {
+        let ca = Authority::new("test");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(der(&ca.pem())).unwrap();
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+        let verifier = |name: &str| NamedVerifier {
+            inner: inner.clone(),
+            name: ServerName::try_from(name.to_string()).unwrap(),
+        };
+        let address = ServerName::try_from("127.0.0.1").unwrap();
+        let now = UnixTime::now();
+        let store = der(&ca.issue("store", &["server.dc1.consul"]).cert);
+        assert!(verifier("server.dc1.consul")
+            .verify_server_cert(&store, &[], &address, &[], now)
+            .is_ok());
+        assert!(verifier("other.dc1.consul")
+            .verify_server_cert(&store, &[], &address, &[], now)
+            .is_err());
+        let stranger = der(&Authority::new("other")
+            .issue("store", &["server.dc1.consul"])
+            .cert);
+        assert!(verifier("server.dc1.consul")
+            .verify_server_cert(&stranger, &[], &address, &[], now)
+            .is_err());
+        assert!(!verifier("server.dc1.consul")
+            .supported_verify_schemes()
+            .is_empty());
+    }
+
+    /// A client given no CA refuses every server, and says why.
+    #[test]
+    fn a_client_without_a_ca_trusts_no_server() {
+        let ca = Authority::new("test");
+        let store = der(&ca.issue("store", &["store"]).cert);
+        let schemes = rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes();
+        let v = TrustNoServer(schemes);
+        let name = ServerName::try_from("store").unwrap();
+        let err = v
+            .verify_server_cert(&store, &[], &name, &[], UnixTime::now())
+            .unwrap_err();
+        assert!(err.to_string().contains("no CA was given"), "{err}");
+        assert!(!v.supported_verify_schemes().is_empty());
+    }
+
+    /// rustls's phrases for a refused handshake are credentials; a closed
+    /// connection, a refused port or a failed lookup are the network's.
+    #[test]
+    fn refusals_are_told_from_network_failures() {
+        for refused in [
+            "invalid peer certificate: UnknownIssuer",
+            "received fatal alert: CertificateRequired",
+            "Received Fatal Alert: BadCertificate",
+            "peer sent alert UnknownCA",
+        ] {
+            assert!(refused_by_tls(refused), "{refused}");
+        }
+        for network in [
+            "tls handshake eof",
+            "tcp connect error: Connection refused (os error 111)",
+            "dns error: failed to lookup address information",
+            "operation timed out",
+        ] {
+            assert!(!refused_by_tls(network), "{network}");
+        }
+    }
+}
