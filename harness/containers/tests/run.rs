@@ -181,3 +181,34 @@ async fn a_killed_run_is_reaped_by_the_next_one() {
     );
     next.teardown().await.unwrap();
 }
+
+/// A kill that finds its container already dead (it crashed on its own)
+/// caused nothing: the node's next exit, after a restart, must not be
+/// reported as the fault's.
+#[tokio::test]
+async fn a_kill_that_finds_its_container_dead_claims_no_exit() {
+    let _turn = SERIAL.lock().await;
+    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let tag = etcd_image(&docker).await;
+    let id = format!("t-kill-dead-{}", std::process::id());
+    let run = Run::start(docker.clone(), &id).await.unwrap();
+    run.start_container("n1", &tag, ETCD).await.unwrap();
+    run.start_container("n2", &tag, ETCD).await.unwrap();
+    // n1 dies behind the harness's back.
+    docker
+        .kill_container(&run.container("n1"), None)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run.exit_code("n1").await.is_none() {
+        assert!(Instant::now() < deadline, "n1 still runs after its kill");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(run.kill("n1").await.is_err(), "killed a dead container");
+    assert!(!run.exits().caused(&run.container("n1")));
+    // A kill that lands is the fault's.
+    run.kill("n2").await.unwrap();
+    assert!(run.exits().caused(&run.container("n2")));
+    run.teardown().await.unwrap();
+    assert_eq!(resources(&docker, &id).await, (0, 0));
+}

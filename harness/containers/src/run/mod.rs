@@ -84,6 +84,15 @@ impl Exits {
     pub fn caused(&self, name: &str) -> bool {
         self.0.lock().expect("exits lock").remove(name)
     }
+
+    /// Forgets a mark whose kill or stop failed: the container was not
+    /// running (it had died on its own), so its next exit is not ours.
+    fn unless<T, E>(&self, name: &str, r: Result<T, E>) -> Result<T, E> {
+        if r.is_err() {
+            self.caused(name);
+        }
+        r
+    }
 }
 
 impl std::fmt::Debug for Run {
@@ -193,12 +202,15 @@ impl Run {
     pub async fn kill(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
         self.exits.expect(&full);
-        self.docker
+        let r = self
+            .docker
             .kill_container(
                 &full,
                 Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
             )
-            .await
+            .await;
+        self.exits
+            .unless(&full, r)
             .map_err(ctx(format!("kill container {full}")))
     }
 
@@ -206,12 +218,15 @@ impl Run {
     pub async fn stop(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
         self.exits.expect(&full);
-        self.docker
+        let r = self
+            .docker
             .stop_container(
                 &full,
                 Some(StopContainerOptionsBuilder::new().t(10).build()),
             )
-            .await
+            .await;
+        self.exits
+            .unless(&full, r)
             .map_err(ctx(format!("stop container {full}")))
     }
 
