@@ -200,18 +200,25 @@ mod tests {
         ]
     }
 
+    fn read_invoked(c: u64, t: u64) -> String {
+        format!(r#"{{"type":"invoke","client":{c},"f":"read","key":"s","time_us":{t}}}"#)
+    }
+
+    fn read_returned(c: u64, els: &str, t: u64) -> String {
+        format!(r#"{{"type":"ok","client":{c},"f":"read","key":"s","value":{els},"time_us":{t}}}"#)
+    }
+
     fn read(c: u64, els: &str, t0: u64) -> [String; 2] {
-        [
-            format!(r#"{{"type":"invoke","client":{c},"f":"read","key":"s","time_us":{t0}}}"#),
-            format!(
-                r#"{{"type":"ok","client":{c},"f":"read","key":"s","value":{els},"time_us":{}}}"#,
-                t0 + 1
-            ),
-        ]
+        [read_invoked(c, t0), read_returned(c, els, t0 + 1)]
     }
 
     fn report(parts: &[[String; 2]]) -> SetReport {
-        let lines: Vec<&str> = parts.iter().flatten().map(String::as_str).collect();
+        report_lines(parts.iter().flatten())
+    }
+
+    /// The report on one set from history lines in time order.
+    fn report_lines<'a>(lines: impl IntoIterator<Item = &'a String>) -> SetReport {
+        let lines: Vec<&str> = lines.into_iter().map(String::as_str).collect();
         let mut r = check(&ops(&lines));
         assert_eq!(r.len(), 1);
         r.remove(0)
@@ -258,30 +265,18 @@ mod tests {
     /// completed before it began does, whatever order they were invoked in.
     #[test]
     fn went_back_counts_only_reads_completed_before() {
-        let read_at = |c: u64, t: u64| {
-            format!(r#"{{"type":"invoke","client":{c},"f":"read","key":"s","time_us":{t}}}"#)
-        };
-        let got = |c: u64, els: &str, t: u64| {
-            format!(
-                r#"{{"type":"ok","client":{c},"f":"read","key":"s","value":{els},"time_us":{t}}}"#
-            )
-        };
         // Client 4 reads [2] from 5 to 50; client 3 reads [1] (10-11),
         // then [] (30-31): 1 went back, 2 did not (its read was still open).
-        let mut lines: Vec<String> = [add(1, 1, 0, "unknown"), add(1, 2, 2, "unknown")]
-            .into_iter()
-            .flatten()
-            .collect();
-        lines.extend([
-            read_at(4, 5),
-            read_at(3, 10),
-            got(3, "[1]", 11),
-            read_at(3, 30),
-            got(3, "[]", 31),
-            got(4, "[2]", 50),
-        ]);
-        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let r = check(&ops(&lines)).remove(0);
+        let adds = [add(1, 1, 0, "unknown"), add(1, 2, 2, "unknown")];
+        let reads = [
+            read_invoked(4, 5),
+            read_invoked(3, 10),
+            read_returned(3, "[1]", 11),
+            read_invoked(3, 30),
+            read_returned(3, "[]", 31),
+            read_returned(4, "[2]", 50),
+        ];
+        let r = report_lines(adds.iter().flatten().chain(&reads));
         assert_eq!(r.went_back, [("1".to_string(), 30)], "{}", r.summary());
     }
 }
