@@ -31,19 +31,7 @@ pub fn client_config(creds: &Credentials) -> Result<Option<ClientConfig>, Regist
         return Ok(None);
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca) {
-        let cert = cert.map_err(|e| config_err("CA", format!("unreadable PEM: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| config_err("CA", format!("not a CA certificate: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(config_err("CA", "holds no certificate"));
-    }
-    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| config_err("CA", e))?;
+    let webpki = trusting(ca, &provider)?;
     let verifier: Arc<dyn ServerCertVerifier> = match &creds.server_name {
         Some(name) => Arc::new(NamedVerifier {
             inner: webpki,
@@ -73,20 +61,39 @@ pub fn client_config(creds: &Credentials) -> Result<Option<ClientConfig>, Regist
     Ok(Some(config))
 }
 
+/// The webpki verifier that trusts the certificates in `ca` (PEM) and no
+/// other authority.
+fn trusting(
+    ca: &[u8],
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, RegistryError> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        let cert = cert.map_err(|e| config_err("CA", format!("unreadable PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| config_err("CA", format!("not a CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(config_err("CA", "holds no certificate"));
+    }
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| config_err("CA", e))
+}
+
 /// The configuration of a client built for plain HTTP. reqwest's TLS has
 /// no default here: without one it would load the system's roots, which a
 /// `FROM scratch` container lacks (and fail to build even a plain
 /// client); a client given no CA trusts no server instead.
 pub(crate) fn plain_config() -> ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let schemes = provider
-        .signature_verification_algorithms
-        .supported_schemes();
+    let verifier = Arc::new(TrustNoServer::of(&provider));
     ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(TrustNoServer(schemes)))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth()
 }
 
@@ -95,6 +102,16 @@ pub(crate) fn plain_config() -> ClientConfig {
 struct TrustNoServer(Vec<SignatureScheme>);
 
 impl TrustNoServer {
+    /// Offering `provider`'s signature schemes, so that a handshake gets
+    /// as far as the certificate and fails there, saying why.
+    fn of(provider: &rustls::crypto::CryptoProvider) -> TrustNoServer {
+        TrustNoServer(
+            provider
+                .signature_verification_algorithms
+                .supported_schemes(),
+        )
+    }
+
     fn refuse() -> rustls::Error {
         rustls::Error::General(
             "no CA was given for this client: pass one to reach a TLS store".into(),
@@ -267,11 +284,7 @@ mod tests {
     fn a_fixed_server_name_replaces_the_urls_host() {
         let ca = Authority::new("test");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        roots.add(der(&ca.pem())).unwrap();
-        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .unwrap();
+        let inner = trusting(ca.pem().as_bytes(), &provider).unwrap();
         let verifier = |name: &str| NamedVerifier {
             inner: inner.clone(),
             name: ServerName::try_from(name.to_string()).unwrap(),
@@ -301,10 +314,7 @@ mod tests {
     fn a_client_without_a_ca_trusts_no_server() {
         let ca = Authority::new("test");
         let store = der(&ca.issue("store", &["store"]).cert);
-        let schemes = rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes();
-        let v = TrustNoServer(schemes);
+        let v = TrustNoServer::of(&rustls::crypto::ring::default_provider());
         let name = ServerName::try_from("store").unwrap();
         let err = v
             .verify_server_cert(&store, &[], &name, &[], UnixTime::now())
