@@ -30,6 +30,7 @@ pub struct Referee {
     broken: BTreeMap<&'static str, Violation>,
     healed_at: Option<Duration>,
     converged_at: Option<Duration>,
+    all_down_at: Option<Duration>,
     verdicts: Vec<Verdict>,
 }
 
@@ -49,6 +50,7 @@ impl Referee {
             broken: BTreeMap::new(),
             healed_at: None,
             converged_at: None,
+            all_down_at: None,
             verdicts: Vec::new(),
         }
     }
@@ -124,6 +126,16 @@ impl Referee {
         self.converged_at.is_some()
     }
 
+    /// As of `at`, after the heal, every node has exited and nothing will
+    /// start one again (every fault is over, and the world restarts no node
+    /// on its own): no later view can converge, so the run need not wait
+    /// out its deadline. The convergence verdict says so.
+    pub fn all_down(&mut self, at: Duration) {
+        if self.healed_at.is_some() && self.converged_at.is_none() {
+            self.all_down_at.get_or_insert(at);
+        }
+    }
+
     /// When the run converged, if it did.
     pub fn converged_at(&self) -> Option<Duration> {
         self.converged_at
@@ -156,10 +168,17 @@ impl Referee {
                     "every liveness check held {} ms after the last heal",
                     at.saturating_sub(h).as_millis()
                 ),
-                (None, Some(_)) => format!(
-                    "not within {:?} of the last heal",
-                    self.expect.converge_within
-                ),
+                (None, Some(h)) => match self.all_down_at {
+                    Some(down) => format!(
+                        "every node was down for good {} ms after the last heal (of {:?} allowed)",
+                        down.saturating_sub(h).as_millis(),
+                        self.expect.converge_within
+                    ),
+                    None => format!(
+                        "not within {:?} of the last heal",
+                        self.expect.converge_within
+                    ),
+                },
                 (_, None) => "the run ended before its faults were healed".into(),
             },
             nodes: self
@@ -174,5 +193,62 @@ impl Referee {
             out.push((end, failover::check(trace, bound).event()));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn referee() -> Referee {
+        let text = "description = \"t\"\nworlds = [\"sim\"]\n[excluded]\ncontainers = \"t\"\n\
+                    [discovery]\nkind = \"etcd\"\n[cluster]\nkind = \"etcd\"\nnodes = 3\n\
+                    [expect]\nconverge_within = \"60s\"\n";
+        Referee::new(
+            &clusterlab_scenario::parse("t.toml", "t", text).unwrap(),
+            Duration::from_secs(1),
+        )
+    }
+
+    fn converged(r: &Referee, end: Duration) -> (bool, String) {
+        r.finish(&Trace::default(), end)
+            .into_iter()
+            .find_map(|(_, e)| match e {
+                EventKind::Check {
+                    name,
+                    passed,
+                    detail,
+                    ..
+                } if name == CONVERGED => Some((passed, detail)),
+                _ => None,
+            })
+            .expect("a convergence verdict")
+    }
+
+    /// A run that stops early because every node is down still fails
+    /// convergence, and says why it stopped before its deadline.
+    #[test]
+    fn every_node_down_fails_convergence_and_says_so() {
+        let mut r = referee();
+        r.healed(Duration::from_secs(10));
+        r.all_down(Duration::from_secs(13));
+        let (passed, detail) = converged(&r, Duration::from_secs(13));
+        assert!(!passed);
+        assert!(
+            detail.contains("down for good 3000 ms after the last heal"),
+            "{detail}"
+        );
+    }
+
+    /// Before the heal a killed node may still be restarted: nothing to
+    /// conclude from every node being down.
+    #[test]
+    fn every_node_down_before_the_heal_says_nothing() {
+        let mut r = referee();
+        r.all_down(Duration::from_secs(5));
+        r.healed(Duration::from_secs(10));
+        let (passed, detail) = converged(&r, Duration::from_secs(70));
+        assert!(!passed);
+        assert_eq!(detail, "not within 60s of the last heal");
     }
 }

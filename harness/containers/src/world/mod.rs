@@ -32,6 +32,7 @@ use clusterlab_core::fault::Engine;
 use clusterlab_core::history::judge;
 use clusterlab_core::referee::Referee;
 use clusterlab_core::trace::{EventKind, Trace};
+use clusterlab_core::view::View;
 use clusterlab_scenario::{Scenario, WorkloadKind};
 
 use crate::image::{self, ImageError};
@@ -506,6 +507,12 @@ async fn drive_inner(
             || referee.deadline().is_some_and(|d| last.view.at >= d)
         {
             break last;
+        } else if all_down(run, &nodes, &last.view).await {
+            // A boot that kills every node (a finding, or a broken
+            // image) would otherwise wait out the whole deadline.
+            referee.all_down(last.view.at);
+            say("every node has exited and nothing will restart one: no convergence to wait for");
+            break last;
         }
     };
     let rogue = match rogue {
@@ -571,4 +578,20 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Whether every cluster node's container has stopped, asked of Docker
+/// only when no node answered in `view` (a node that answers runs). Only
+/// meaningful once every fault is healed: until then a killed node may be
+/// started again.
+async fn all_down(run: &Run, nodes: &[String], view: &View) -> bool {
+    if view.nodes.values().any(|n| n.members.is_some()) {
+        return false;
+    }
+    for n in nodes {
+        if run.exit_code(n).await.is_none() {
+            return false;
+        }
+    }
+    true
 }
