@@ -463,6 +463,39 @@ async fn galera_consul_cut_discovery() {
     shipped("galera-consul-cut-discovery").await;
 }
 
+/// Galera through Consul with Consul cut away for the first 20 s of
+/// formation, then n2 killed and restarted under the set workload: the
+/// one bootstrap came after the heal (nobody could claim the key before),
+/// n2 rejoined the same cluster (in `shipped`), and no node died on its
+/// own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_consul_store_cut_then_kill() {
+    let done = shipped("galera-consul-store-cut-then-kill").await;
+    let (_, healed, _) = first_fault(&done.trace);
+    let boots: Vec<u64> = done
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| matches!(e.kind, EventKind::Bootstrap { .. }).then_some(e.at_ms))
+        .collect();
+    assert!(
+        boots.len() == 1 && boots[0] >= healed,
+        "one bootstrap, after the store came back at {healed} ms: {boots:?}"
+    );
+    let o = &done.outcome;
+    assert!(o.crashed.is_empty(), "{}", o.summary());
+}
+
+/// Galera through etcd: registrations expire while every node is cut from
+/// etcd, then n3 is isolated, rows going in through every node: one
+/// cluster, no acknowledged row lost (in `shipped`), no node died.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_etcd_cut_discovery_then_isolate() {
+    let done = shipped("galera-etcd-cut-discovery-then-isolate").await;
+    let o = &done.outcome;
+    assert!(o.crashed.is_empty(), "{}", o.summary());
+}
+
 /// Consul cut away from every RabbitMQ node one second into formation, for
 /// 20 s: the plugin's retries still make one cluster after the heal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
