@@ -126,14 +126,17 @@ impl Referee {
         self.converged_at.is_some()
     }
 
-    /// As of `at`, after the heal, every node has exited and nothing will
-    /// start one again (every fault is over, and the world restarts no node
-    /// on its own): no later view can converge, so the run need not wait
-    /// out its deadline. The convergence verdict says so.
-    pub fn all_down(&mut self, at: Duration) {
-        if self.healed_at.is_some() && self.converged_at.is_none() {
+    /// As of `at`, every node has exited and nothing will start one again
+    /// (every fault is over, and the world restarts no node on its own): no
+    /// later view can converge, so the run need not wait out its deadline.
+    /// True if taken: only for an instant at or after the heal, whose view
+    /// the liveness checks have judged; the convergence verdict says so.
+    pub fn all_down(&mut self, at: Duration) -> bool {
+        let taken = self.healed_at.is_some_and(|h| at >= h) && self.converged_at.is_none();
+        if taken {
             self.all_down_at.get_or_insert(at);
         }
+        taken
     }
 
     /// When the run converged, if it did.
@@ -231,7 +234,7 @@ mod tests {
     fn every_node_down_fails_convergence_and_says_so() {
         let mut r = referee();
         r.healed(Duration::from_secs(10));
-        r.all_down(Duration::from_secs(13));
+        assert!(r.all_down(Duration::from_secs(13)));
         let (passed, detail) = converged(&r, Duration::from_secs(13));
         assert!(!passed);
         assert!(
@@ -245,8 +248,10 @@ mod tests {
     #[test]
     fn every_node_down_before_the_heal_says_nothing() {
         let mut r = referee();
-        r.all_down(Duration::from_secs(5));
+        assert!(!r.all_down(Duration::from_secs(5)));
         r.healed(Duration::from_secs(10));
+        // A view sampled before the heal, seen after it.
+        assert!(!r.all_down(Duration::from_secs(9)));
         let (passed, detail) = converged(&r, Duration::from_secs(70));
         assert!(!passed);
         assert_eq!(detail, "not within 60s of the last heal");

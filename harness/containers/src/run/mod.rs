@@ -12,7 +12,7 @@
 
 pub mod reap;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bollard::models::{ContainerSummary, Network, NetworkCreateRequest};
 use bollard::query_parameters::{
@@ -71,18 +71,47 @@ pub struct Run {
 
 /// Containers this process is making exit (killed or stopped), shared
 /// with whoever watches containers die, so that an exit a fault caused is
-/// told apart from a crash.
+/// told apart from a crash; and each container's lives (starts here,
+/// deaths the watcher has recorded), so that a run can tell when every
+/// exit is on record.
 #[derive(Debug, Clone, Default)]
-pub struct Exits(std::sync::Arc<std::sync::Mutex<BTreeSet<String>>>);
+pub struct Exits(std::sync::Arc<std::sync::Mutex<Marks>>);
+
+#[derive(Debug, Default)]
+struct Marks {
+    expected: BTreeSet<String>,
+    starts: BTreeMap<String, u32>,
+    deaths: BTreeMap<String, u32>,
+}
 
 impl Exits {
+    fn marks(&self) -> std::sync::MutexGuard<'_, Marks> {
+        self.0.lock().expect("exits lock")
+    }
+
     fn expect(&self, name: &str) {
-        self.0.lock().expect("exits lock").insert(name.to_string());
+        self.marks().expected.insert(name.to_string());
+    }
+
+    fn started(&self, name: &str) {
+        *self.marks().starts.entry(name.to_string()).or_default() += 1;
     }
 
     /// Whether container `name`'s exit was caused here (and forgets it).
     pub fn caused(&self, name: &str) -> bool {
-        self.0.lock().expect("exits lock").remove(name)
+        self.marks().expected.remove(name)
+    }
+
+    /// The watcher has recorded a death of container `name`.
+    pub fn died(&self, name: &str) {
+        *self.marks().deaths.entry(name.to_string()).or_default() += 1;
+    }
+
+    /// Whether every life of container `name` started here has its death
+    /// recorded: true once it is down and its exit is in the trace.
+    pub fn all_deaths_recorded(&self, name: &str) -> bool {
+        let m = self.marks();
+        m.deaths.get(name).copied().unwrap_or(0) >= m.starts.get(name).copied().unwrap_or(0)
     }
 
     /// Forgets a mark whose kill or stop failed: the container was not
@@ -194,6 +223,7 @@ impl Run {
             .await
             .map_err(ctx(format!("start container {full} from {image}")))?;
         let id = container.id().to_string();
+        self.exits.started(&full);
         self.started.lock().expect("started lock").push(container);
         Ok(id)
     }
@@ -236,7 +266,9 @@ impl Run {
         self.docker
             .start_container(&full, None)
             .await
-            .map_err(ctx(format!("start container {full}")))
+            .map_err(ctx(format!("start container {full}")))?;
+        self.exits.started(&full);
+        Ok(())
     }
 
     /// Freezes container `name` (cgroup freezer).

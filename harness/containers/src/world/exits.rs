@@ -52,6 +52,7 @@ pub fn watch(run: &Run, nodes: &[String], rec: Recorder) -> tokio::task::JoinHan
                 code,
                 by_fault: exits.caused(&container),
             });
+            exits.died(&container);
         }
     })
 }

@@ -507,10 +507,9 @@ async fn drive_inner(
             || referee.deadline().is_some_and(|d| last.view.at >= d)
         {
             break last;
-        } else if all_down(run, &nodes, &last.view).await {
+        } else if all_down(run, &nodes, &last.view).await && referee.all_down(last.view.at) {
             // A boot that kills every node (a finding, or a broken
             // image) would otherwise wait out the whole deadline.
-            referee.all_down(last.view.at);
             say("every node has exited and nothing will restart one: no convergence to wait for");
             break last;
         }
@@ -580,16 +579,18 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Whether every cluster node's container has stopped, asked of Docker
-/// only when no node answered in `view` (a node that answers runs). Only
-/// meaningful once every fault is healed: until then a killed node may be
-/// started again.
+/// Whether every cluster node's container has stopped and each of its
+/// exits is in the trace (a crash reported by the exits watcher after the
+/// run ended would be lost), asked of Docker only when no node answered in
+/// `view` (a node that answers runs). Only meaningful once every fault is
+/// healed: until then a killed node may be started again.
 async fn all_down(run: &Run, nodes: &[String], view: &View) -> bool {
     if view.nodes.values().any(|n| n.members.is_some()) {
         return false;
     }
+    let exits = run.exits();
     for n in nodes {
-        if run.exit_code(n).await.is_none() {
+        if !exits.all_deaths_recorded(&run.container(n)) || run.exit_code(n).await.is_none() {
             return false;
         }
     }
