@@ -541,8 +541,10 @@ failover_within = "1ms"
 /// and network before the command exits with 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupting_clusterlab_run_leaves_nothing() {
-    // `quick` in a child process: a disco-agent cluster, one slot.
-    let _turn = SLOTS.acquire().await.unwrap();
+    // Alone: a run starting beside it would reap what the interrupted
+    // child left behind (its process is dead), and hide a teardown that
+    // failed.
+    let _turn = SLOTS.acquire_many(2).await.unwrap();
     let docker = clusterlab_containers::docker::connect().await.unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_clusterlab"))
