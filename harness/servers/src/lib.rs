@@ -5,11 +5,13 @@
 //! A dev-dependency of every crate whose tests need a real store (disco's
 //! backend tests, the simulator's differential tests, the benches), so that
 //! the way a test server is started is written once. [`faulty`] wraps a
-//! store's registry to inject the faults real stores and networks produce.
+//! store's registry to inject the faults real stores and networks produce;
+//! [`stall`] puts a proxy in front of one whose connections can go silent.
 
 pub mod acl;
 pub mod faulty;
 pub mod pki;
+pub mod stall;
 
 use std::collections::HashSet;
 use std::future::Future;
