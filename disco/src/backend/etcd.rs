@@ -264,10 +264,9 @@ fn classify(endpoint: &str, e: etcd_client::Error) -> RegistryError {
         }
         // etcd-client turns a keep-alive answer of TTL 0 into this error.
         E::LeaseKeepAliveError(msg) => RegistryError::LeaseLost(msg),
-        E::TransportError(t) if refused_by_tls(&chain(&t)) => RegistryError::Refused {
-            kind: KIND,
-            reason: chain(&t),
-        },
+        // etcd-client raises transport errors only while it builds a client
+        // (`with_connect` reports those, TLS refusals included); a call's
+        // failed connection comes back as a status, above.
         E::TransportError(_) | E::IoError(_) | E::WatchError(_) | E::EndpointError(_) => {
             RegistryError::Unavailable {
                 kind: KIND,
