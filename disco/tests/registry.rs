@@ -367,6 +367,8 @@ async fn an_unreachable_etcd_is_reported_clearly() {
         msg.contains(&format!("127.0.0.1:{port}")),
         "names the endpoint: {msg}"
     );
+    // tonic keeps the cause in the status's source chain, not its message.
+    assert!(msg.to_lowercase().contains("refused"), "says why: {msg}");
     assert!(e.is_transient());
 }
 

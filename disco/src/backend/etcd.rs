@@ -633,3 +633,84 @@ impl EtcdRegistry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::{Code, Status};
+
+    fn status(code: Code, message: &str) -> RegistryError {
+        classify(
+            "etcd:2379",
+            etcd_client::Error::GRpcStatus(Status::new(code, message)),
+        )
+    }
+
+    /// A handshake that turned the client away reaches a call as a status
+    /// carrying the alert (etcd 3.5 in tests/secured.rs answers a stranger's
+    /// certificate so, when the alert beats the close): a refusal, which no
+    /// retry mends, not an outage.
+    #[test]
+    fn a_handshake_alert_is_a_refusal() {
+        for alert in ["UnknownCA", "CertificateRequired"] {
+            let e = status(
+                Code::Unavailable,
+                &format!("transport error: connection error: received fatal alert: {alert}"),
+            );
+            assert!(matches!(e, RegistryError::Refused { .. }), "{alert}: {e:?}");
+            assert!(!e.is_transient());
+        }
+    }
+
+    #[test]
+    fn a_closed_connection_is_a_transient_outage() {
+        for code in [Code::Unavailable, Code::Cancelled, Code::DeadlineExceeded] {
+            let e = status(code, "transport error: connection closed");
+            assert!(
+                matches!(e, RegistryError::Unavailable { .. }),
+                "{code:?}: {e:?}"
+            );
+            assert!(e.is_transient());
+        }
+    }
+
+    #[test]
+    fn an_rbac_denial_is_a_refusal() {
+        for code in [Code::PermissionDenied, Code::Unauthenticated] {
+            let e = status(code, "etcdserver: permission denied");
+            assert!(
+                matches!(e, RegistryError::Refused { .. }),
+                "{code:?}: {e:?}"
+            );
+        }
+    }
+
+    /// etcd's own words for a lease it no longer has, whatever the code.
+    #[test]
+    fn a_lease_etcd_does_not_know_is_lost() {
+        let e = status(Code::NotFound, "etcdserver: requested lease not found");
+        assert!(matches!(e, RegistryError::LeaseLost(_)), "{e:?}");
+    }
+
+    /// A client that cannot even be built says which endpoint and why (the
+    /// cause sits in the error's source chain).
+    #[tokio::test]
+    async fn a_malformed_endpoint_is_named_with_its_fault() {
+        let e = EtcdRegistry::connect(&["http://127.0.0.1:2379/a b".into()])
+            .await
+            .expect_err("not an endpoint");
+        let RegistryError::Config { what, reason } = &e else {
+            panic!("a configuration error: {e:?}");
+        };
+        assert_eq!(*what, "etcd endpoints");
+        assert!(reason.contains("127.0.0.1:2379/a b"), "names it: {reason}");
+        assert!(reason.contains("invalid"), "says why: {reason}");
+    }
+
+    #[test]
+    fn a_request_etcd_will_not_take_is_rejected() {
+        let e = status(Code::InvalidArgument, "etcdserver: key is not provided");
+        assert!(matches!(e, RegistryError::Rejected { .. }), "{e:?}");
+        assert!(!e.is_transient());
+    }
+}
