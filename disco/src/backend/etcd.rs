@@ -707,6 +707,40 @@ mod tests {
         assert!(reason.contains("invalid"), "says why: {reason}");
     }
 
+    /// A client that has not connected yet (connections are lazy), for
+    /// what is decided before any request.
+    async fn unconnected() -> EtcdRegistry {
+        EtcdRegistry::connect(&["http://127.0.0.1:1".into()])
+            .await
+            .expect("a lazy client")
+    }
+
+    /// The kind is how callers tell the stores apart: it names the store in
+    /// the errors and logs a user reads, and the simulator's history
+    /// recorder takes etcd's compare-and-delete for a CAS by it.
+    #[tokio::test]
+    async fn it_answers_to_etcd() {
+        assert_eq!(unconnected().await.kind(), "etcd");
+    }
+
+    /// etcd grants whole seconds: a TTL with a fraction would come back
+    /// cut short (a lease that expires before its holder expects), so it
+    /// is refused before any request, as is a TTL under a second.
+    #[tokio::test]
+    async fn a_ttl_etcd_cannot_grant_as_asked_is_refused() {
+        let r = unconnected().await;
+        for ms in [0, 500, 1_500, 2_999] {
+            let e = r
+                .grant(Duration::from_millis(ms))
+                .await
+                .expect_err("not a whole number of seconds >= 1");
+            assert!(
+                matches!(e, RegistryError::Config { what: "ttl", .. }),
+                "{ms} ms: {e:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_request_etcd_will_not_take_is_rejected() {
         let e = status(Code::InvalidArgument, "etcdserver: key is not provided");
