@@ -401,24 +401,16 @@ impl Registry for EtcdRegistry {
         let deadline = self
             .ttl_of(id)
             .map_or(self.timeout, |ttl| self.timeout.min(ttl / 3));
-        let ttl = self
-            .call_within(g, deadline, async move {
-                let (mut keeper, mut stream) = c.lease_keep_alive(id).await?;
-                keeper.keep_alive().await?;
-                Ok(stream.message().await?.map(|m| m.ttl()))
-            })
-            .await?;
-        match ttl {
-            Some(t) if t > 0 => Ok(()),
-            Some(_) => Err(RegistryError::LeaseLost(lease.to_string())),
-            // The stream closed before answering: nothing is known of the
-            // lease, so try again rather than give it up.
-            None => Err(RegistryError::Unavailable {
-                kind: KIND,
-                endpoint: self.endpoint.clone(),
-                reason: "the keep-alive stream closed without an answer".into(),
-            }),
-        }
+        // etcd-client's keep-alive sends one renewal and reads its answer:
+        // TTL 0 (the lease is gone) comes back as a keep-alive error, a
+        // stream that closed before answering as a watch error. `classify`
+        // makes the first a lost lease and the second unavailability:
+        // nothing is known of the lease then, so the caller tries again
+        // rather than give it up.
+        self.call_within(g, deadline, async move {
+            c.lease_keep_alive(id).await.map(|_| ())
+        })
+        .await
     }
 
     async fn revoke(&self, lease: &LeaseId) -> Result<(), RegistryError> {
@@ -672,6 +664,20 @@ mod tests {
             );
             assert!(e.is_transient());
         }
+    }
+
+    /// What etcd-client's keep-alive reports for a renewal etcd answered
+    /// with TTL 0, and for a stream that closed before any answer.
+    #[test]
+    fn a_gone_lease_is_lost_and_a_silent_renewal_is_retried() {
+        let gone = etcd_client::Error::LeaseKeepAliveError("lease not found".into());
+        assert!(matches!(
+            classify("etcd:2379", gone),
+            RegistryError::LeaseLost(_)
+        ));
+        let closed = etcd_client::Error::WatchError("failed to create lease keeper".into());
+        let e = classify("etcd:2379", closed);
+        assert!(e.is_transient(), "{e:?}");
     }
 
     #[test]
