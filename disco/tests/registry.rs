@@ -191,6 +191,36 @@ async fn a_watch_sees_a_new_member_without_polling<R: Registry>(r: R, ttl: Durat
     );
 }
 
+both!(a_watch_speaks_only_of_changes);
+/// A watch starts from what it listed and sends a snapshot when something
+/// changed: the write just before it is in its first snapshot and is not
+/// sent again (a replay would come within milliseconds of the watch
+/// starting; a second is the window), and the next snapshot is the next
+/// write's.
+async fn a_watch_speaks_only_of_changes<R: Registry>(r: R, _ttl: Duration) {
+    let keys = Keys::new("t", "changes");
+    let (n1, n2) = (keys.member("n1"), keys.member("n2"));
+    r.put(&n1, "n1:7000", None).await.unwrap();
+    let mut w = r.watch(&keys.members()).await.unwrap();
+    let names = |s: Option<Result<disco::registry::Snapshot, RegistryError>>| {
+        let s = s.expect("the watch is open").expect("a snapshot");
+        s.entries.into_iter().map(|e| e.key).collect::<Vec<_>>()
+    };
+    let first = tokio::time::timeout(Duration::from_secs(5), w.next()).await;
+    assert_eq!(
+        names(first.expect("a first snapshot")),
+        std::slice::from_ref(&n1)
+    );
+    let unasked = tokio::time::timeout(Duration::from_secs(1), w.next()).await;
+    assert!(
+        unasked.is_err(),
+        "nothing was written, yet the watch sent {unasked:?}"
+    );
+    r.put(&n2, "n2:7000", None).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), w.next()).await;
+    assert_eq!(names(next.expect("the next write's snapshot")), [n1, n2]);
+}
+
 both!(a_dropped_view_stops_following);
 /// Dropping the view ends its watch: a receiver kept past the drop is told
 /// the view is gone, instead of following the store for ever on a task
