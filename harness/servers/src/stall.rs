@@ -5,9 +5,6 @@
 //! its own deadlines; connections opened after the stall flow normally,
 //! which is what a client that gives up on a stalled connection gets.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -16,8 +13,7 @@ use tokio::task::{JoinHandle, JoinSet};
 pub struct StallProxy {
     /// `http://127.0.0.1:<port>`: where clients connect instead of the server.
     pub url: String,
-    accepted: Arc<AtomicUsize>,
-    stalls: watch::Sender<u64>,
+    stalls: watch::Sender<()>,
     task: JoinHandle<()>,
 }
 
@@ -28,25 +24,15 @@ impl StallProxy {
             .await
             .expect("bind the stall proxy");
         let url = format!("http://{}", listener.local_addr().expect("proxy address"));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (stalls, _) = watch::channel(0);
-        let task = tokio::spawn(accept(listener, port, accepted.clone(), stalls.clone()));
-        StallProxy {
-            url,
-            accepted,
-            stalls,
-            task,
-        }
+        let (stalls, _) = watch::channel(());
+        let task = tokio::spawn(accept(listener, port, stalls.clone()));
+        StallProxy { url, stalls, task }
     }
 
     /// Stalls every connection open now, for good.
     pub fn stall(&self) {
-        self.stalls.send_modify(|n| *n += 1);
-    }
-
-    /// How many connections clients have opened through the proxy.
-    pub fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
+        // A watch wakes every receiver on each send; the value says nothing.
+        self.stalls.send_replace(());
     }
 }
 
@@ -56,22 +42,16 @@ impl Drop for StallProxy {
     }
 }
 
-async fn accept(
-    listener: TcpListener,
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-    stalls: watch::Sender<u64>,
-) {
+async fn accept(listener: TcpListener, port: u16, stalls: watch::Sender<()>) {
     // Owned here, so aborting this task closes every connection.
     let mut conns = JoinSet::new();
     while let Ok((down, _)) = listener.accept().await {
-        accepted.fetch_add(1, Ordering::SeqCst);
         // Subscribed at accept: only a stall after this moment stops it.
         conns.spawn(forward(down, port, stalls.subscribe()));
     }
 }
 
-async fn forward(mut down: TcpStream, port: u16, mut stall: watch::Receiver<u64>) {
+async fn forward(mut down: TcpStream, port: u16, mut stall: watch::Receiver<()>) {
     let Ok(mut up) = TcpStream::connect(("127.0.0.1", port)).await else {
         return;
     };
