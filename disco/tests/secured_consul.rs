@@ -248,3 +248,16 @@ async fn disco_agent_on_consul_names_the_stores_refusal_and_exits_2() {
     }
     assert!(all_keys(&st).await.is_empty());
 }
+
+/// A secured Consul that is down is an outage, retried until it is back,
+/// not a refusal: only a handshake the server turned away is that.
+#[tokio::test]
+async fn a_secured_consul_that_is_down_is_an_outage_not_a_refusal() {
+    let ca = Authority::new("clusterlab test authority");
+    let client = ca.issue("client", &[]);
+    let url = format!("https://127.0.0.1:{}", support::free_port());
+    let r = ConsulRegistry::connect_with(&url, &creds(&ca, Some(&client), Some("t"))).unwrap();
+    let e = r.list("disco/a/").await.unwrap_err();
+    assert!(matches!(e, RegistryError::Unavailable { .. }), "{e:?}");
+    assert!(e.is_transient());
+}

@@ -100,6 +100,14 @@ fn one_line(body: &str) -> String {
     body.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// How long to wait for a blocking query's answer: as long as Consul may
+/// hold it (the wait plus up to wait/16 of jitter it adds), then one
+/// ordinary request deadline, so a query whose connection went silent is
+/// given up as soon as a live one could not still be pending.
+fn blocking_deadline(timeout: Duration) -> Duration {
+    BLOCK + BLOCK / 16 + timeout
+}
+
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -257,8 +265,7 @@ impl<H: HttpClient> ConsulRegistry<H> {
             Some(i) => {
                 query.push(("index", i.to_string()));
                 query.push(("wait", format!("{}s", BLOCK.as_secs())));
-                // Consul adds up to wait/16 of jitter to a blocking query.
-                BLOCK + BLOCK / 16 + self.timeout
+                blocking_deadline(self.timeout)
             }
             None => self.timeout,
         };
@@ -595,6 +602,98 @@ impl<H: HttpClient> ConsulRegistry<H> {
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing listens there: a request that is sent fails as unavailable.
+    fn unconnected() -> ConsulRegistry {
+        ConsulRegistry::new("http://127.0.0.1:1").unwrap()
+    }
+
+    /// What Consul 1.8 answers a transaction an ACL stops: 409, as for a
+    /// failed check, with the reason only in `Errors`.
+    const DENIED: &str = r#"{"Results":null,"Errors":[{"OpIndex":0,"What":"Permission denied"},{"OpIndex":1,"What":"Permission denied"}]}"#;
+
+    #[test]
+    fn only_a_conflict_that_names_a_denial_is_a_denied_transaction() {
+        assert!(denied_txn(StatusCode::CONFLICT, DENIED));
+        let failed_check =
+            r#"{"Results":null,"Errors":[{"OpIndex":0,"What":"failed to lock key \"k\""}]}"#;
+        assert!(!denied_txn(StatusCode::CONFLICT, failed_check));
+        assert!(!denied_txn(StatusCode::CONFLICT, ""));
+        assert!(!denied_txn(StatusCode::OK, DENIED));
+    }
+
+    /// Errors quote Consul's reason on one line: a transaction's by each
+    /// distinct `What`, any other body with its whitespace folded.
+    #[test]
+    fn a_consuls_reason_is_quoted_on_one_line() {
+        assert_eq!(one_line(DENIED), "Permission denied");
+        assert_eq!(
+            one_line("Invalid Session TTL '5000000000',\n  must be between [10s=24h0m0s]\n"),
+            "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]"
+        );
+    }
+
+    /// The simulator's history recorder picks Consul's semantics by it.
+    #[test]
+    fn it_answers_to_consul() {
+        assert_eq!(unconnected().kind(), "consul");
+    }
+
+    /// Consul's session documentation: the TTL is a lower bound for
+    /// invalidation, and Consul may wait up to twice the TTL before it
+    /// invalidates; leaders and checks wait for `max`, so it must not fall
+    /// short of that, and the margin on top stays under a second.
+    #[test]
+    fn expiry_bounds_are_consuls_documented_contract() {
+        for secs in [10, 15, 60] {
+            let ttl = Duration::from_secs(secs);
+            let b = unconnected().expiry_bounds(ttl);
+            assert_eq!(b.min, ttl, "{secs} s");
+            assert!(b.max >= ttl * 2, "{secs} s: {b:?}");
+            assert!(b.max <= ttl * 2 + Duration::from_secs(1), "{secs} s: {b:?}");
+        }
+    }
+
+    /// Consul's documented session TTL range is 10s to 86400s; a TTL
+    /// outside it, or not whole seconds (Consul's duration would round
+    /// it), is refused before any request, and the edges are sent.
+    #[tokio::test]
+    async fn a_ttl_consul_cannot_grant_as_asked_is_refused() {
+        let r = unconnected();
+        for bad in [9_000, 9_999, 10_500, 86_401_000, 0] {
+            let e = r.grant(Duration::from_millis(bad)).await.unwrap_err();
+            assert!(
+                matches!(e, RegistryError::Config { what: "ttl", .. }),
+                "{bad} ms: {e:?}"
+            );
+        }
+        for good in [10, 11, 86_400] {
+            let e = r.grant(Duration::from_secs(good)).await.unwrap_err();
+            assert!(
+                matches!(e, RegistryError::Unavailable { .. }),
+                "{good} s was not sent: {e:?}"
+            );
+        }
+    }
+
+    /// Consul holds a blocking query up to `wait` plus wait/16 of jitter
+    /// (its documentation on blocking queries); a deadline shorter than
+    /// that turns quiet watches into errors, and one longer than that plus
+    /// a request's own deadline leaves a watch on a silent connection
+    /// waiting for nothing.
+    #[test]
+    fn a_blocking_query_is_given_what_consul_may_hold_it_and_one_deadline_more() {
+        let wait = Duration::from_secs(30);
+        assert_eq!(BLOCK, wait);
+        for timeout in [Duration::from_secs(1), Duration::from_secs(5)] {
+            assert_eq!(blocking_deadline(timeout), wait + wait / 16 + timeout);
         }
     }
 }
