@@ -3,14 +3,18 @@
 
 use clusterlab_servers as support;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use disco::announce::{AnnounceConfig, Announcement};
+use disco::backend::http::{HttpClient, HttpRequest, HttpResponse, Reqwest};
+use disco::backend::ConsulRegistry;
 use disco::bootstrap::{self, BootstrapRecord, Decision, Role};
 use disco::leader::{fence_holds, Leadership};
 use disco::node::{Node, NodeConfig};
 use disco::peers::Peers;
-use disco::{Cas, Keys, Registry, RegistryError};
+use disco::{Cas, Keys, Registry, RegistryError, Snapshot, Watch};
 use tokio::time::Instant;
 
 /// Runs `$body` (an async fn taking a registry and a TTL) against both stores.
@@ -414,6 +418,64 @@ async fn an_unreachable_consul_is_reported_clearly() {
         "names the endpoint: {msg}"
     );
     assert!(msg.to_lowercase().contains("refused"), "says why: {msg}");
+}
+
+/// Counts the requests a Consul registry sends, and passes them on.
+#[derive(Debug, Clone)]
+struct Counting {
+    inner: Reqwest,
+    sent: Arc<AtomicUsize>,
+}
+
+impl HttpClient for Counting {
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, String> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.inner.send(req).await
+    }
+}
+
+/// The watch's next snapshot, within 5 s.
+async fn snapshot(w: &mut Watch) -> Snapshot {
+    tokio::time::timeout(Duration::from_secs(5), w.next())
+        .await
+        .expect("a snapshot within 5 s")
+        .expect("the watch is open")
+        .expect("a snapshot, not an error")
+}
+
+/// A Consul watch waits on the server: after a change it asks again from
+/// the index it got and Consul holds that query until the next change or
+/// the wait (30 s) runs out, so a quiet second costs at most the one query
+/// already on its way, never a poll of the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_consul_watch_holds_one_query_open() {
+    let s = support::Server::consul().await;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let http = Counting {
+        inner: Reqwest::new(Duration::from_secs(2)).unwrap(),
+        sent: sent.clone(),
+    };
+    let r = ConsulRegistry::with_client(&s.url, http).unwrap();
+    let keys = Keys::new("t", "quiet");
+    let mut w = r.watch(&keys.members()).await.unwrap();
+    snapshot(&mut w).await;
+    // A change moves the index, and the watch asks again from the new one.
+    s.consul_registry()
+        .put(&keys.member("n1"), "n1:7000", None)
+        .await
+        .unwrap();
+    assert_eq!(snapshot(&mut w).await.entries.len(), 1);
+    let before = sent.load(Ordering::SeqCst);
+    let quiet = tokio::time::timeout(Duration::from_secs(1), w.next()).await;
+    assert!(
+        quiet.is_err(),
+        "nothing changed, yet the watch sent {quiet:?}"
+    );
+    let queries = sent.load(Ordering::SeqCst) - before;
+    assert!(
+        queries <= 1,
+        "{queries} requests in a quiet second: the watch polls Consul"
+    );
 }
 
 #[tokio::test]
