@@ -157,6 +157,29 @@ async fn compare_and_swap_follows_the_revision<R: Registry>(r: R, _ttl: Duration
     ));
 }
 
+both!(a_deleted_key_is_gone);
+/// A delete removes the key whatever its revision (a node deregistering
+/// when its lease could not be revoked), and deleting a key that is not
+/// there is no error (a second deregistration).
+async fn a_deleted_key_is_gone<R: Registry>(r: R, _ttl: Duration) {
+    let keys = Keys::new("t", "deleted");
+    let (n1, n2) = (keys.member("n1"), keys.member("n2"));
+    r.put(&n1, "n1:7000", None).await.unwrap();
+    r.put(&n2, "n2:7000", None).await.unwrap();
+    r.delete(&n1).await.unwrap();
+    assert_eq!(r.get(&n1).await.unwrap(), None);
+    let left: Vec<String> = r
+        .list(&keys.members())
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(left, [n2], "only the deleted key went");
+    r.delete(&n1).await.unwrap();
+}
+
 both!(a_watch_sees_a_new_member_without_polling);
 async fn a_watch_sees_a_new_member_without_polling<R: Registry>(r: R, ttl: Duration) {
     let keys = Keys::new("t", "watch");
