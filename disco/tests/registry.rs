@@ -168,14 +168,7 @@ async fn a_deleted_key_is_gone<R: Registry>(r: R, _ttl: Duration) {
     r.put(&n2, "n2:7000", None).await.unwrap();
     r.delete(&n1).await.unwrap();
     assert_eq!(r.get(&n1).await.unwrap(), None);
-    let left: Vec<String> = r
-        .list(&keys.members())
-        .await
-        .unwrap()
-        .entries
-        .into_iter()
-        .map(|e| e.key)
-        .collect();
+    let left = keys_of(&r.list(&keys.members()).await.unwrap());
     assert_eq!(left, [n2], "only the deleted key went");
     r.delete(&n1).await.unwrap();
 }
@@ -229,14 +222,10 @@ async fn a_watch_speaks_only_of_changes<R: Registry>(r: R, _ttl: Duration) {
     let (n1, n2) = (keys.member("n1"), keys.member("n2"));
     r.put(&n1, "n1:7000", None).await.unwrap();
     let mut w = r.watch(&keys.members()).await.unwrap();
-    let names = |s: Option<Result<disco::registry::Snapshot, RegistryError>>| {
-        let s = s.expect("the watch is open").expect("a snapshot");
-        s.entries.into_iter().map(|e| e.key).collect::<Vec<_>>()
-    };
-    let first = tokio::time::timeout(Duration::from_secs(5), w.next()).await;
     assert_eq!(
-        names(first.expect("a first snapshot")),
-        std::slice::from_ref(&n1)
+        keys_of(&snapshot(&mut w).await),
+        std::slice::from_ref(&n1),
+        "the first snapshot is what was there"
     );
     let unasked = tokio::time::timeout(Duration::from_secs(1), w.next()).await;
     assert!(
@@ -244,8 +233,11 @@ async fn a_watch_speaks_only_of_changes<R: Registry>(r: R, _ttl: Duration) {
         "nothing was written, yet the watch sent {unasked:?}"
     );
     r.put(&n2, "n2:7000", None).await.unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(5), w.next()).await;
-    assert_eq!(names(next.expect("the next write's snapshot")), [n1, n2]);
+    assert_eq!(
+        keys_of(&snapshot(&mut w).await),
+        [n1, n2],
+        "the next snapshot is the next write's"
+    );
 }
 
 both!(a_dropped_view_stops_following);
@@ -464,6 +456,11 @@ async fn snapshot(w: &mut Watch) -> Snapshot {
         .expect("a snapshot within 5 s")
         .expect("the watch is open")
         .expect("a snapshot, not an error")
+}
+
+/// The keys a snapshot holds, in its order.
+fn keys_of(s: &Snapshot) -> Vec<String> {
+    s.entries.iter().map(|e| e.key.clone()).collect()
 }
 
 /// A Consul watch waits on the server: after a change it asks again from
