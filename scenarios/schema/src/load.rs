@@ -72,6 +72,7 @@ struct RawCluster {
     port: Option<u16>,
     probe: Option<RawProbe>,
     release: Option<Spanned<String>>,
+    ca_bundle: Option<Spanned<bool>>,
     agent: Option<Spanned<Vec<String>>>,
     http: Option<Spanned<RawHttp>>,
 }
@@ -770,11 +771,22 @@ impl Checker<'_> {
                 ))
             }
         };
+        let ca_bundle = match &c.ca_bundle {
+            Some(b) if kind != ClusterKind::Rabbitmq => {
+                return Err(self.err(
+                    b.span(),
+                    format!("`ca_bundle` is only for rabbitmq clusters, not {kind:?}"),
+                    "remove `ca_bundle`",
+                ))
+            }
+            b => b.as_ref().is_some_and(|b| *b.get_ref()),
+        };
         Ok(Cluster {
             kind,
             nodes,
             generic,
             release,
+            ca_bundle,
         })
     }
 

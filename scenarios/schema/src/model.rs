@@ -159,6 +159,11 @@ pub struct Cluster {
     /// For `rabbitmq`: which release (one of [`RABBITMQ_RELEASES`];
     /// `None`: the first).
     pub release: Option<String>,
+    /// For `rabbitmq`: the nodes' systems carry a CA bundle, as the official
+    /// RabbitMQ images do; Debian's package does not depend on one, and
+    /// 4.0.5's Consul discovery does not boot without it (README,
+    /// findings). `false`: the package's declared dependencies only.
+    pub ca_bundle: bool,
 }
 
 /// The RabbitMQ releases the lab builds, from Debian's packages: 3.10

@@ -335,10 +335,11 @@ async fn drive_inner(
     for n in &nodes {
         let argv = kind.command(scenario, n, &run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let files = secrets
+        let mut files = secrets
             .as_ref()
             .map(Secrets::node_files)
             .unwrap_or_default();
+        files.extend(kind.files(scenario));
         run.start_container_with(n, node_image, &argv, &files)
             .await?;
     }

@@ -127,6 +127,15 @@ impl Kind {
         }
     }
 
+    /// Files copied into each node's container before it starts, besides
+    /// the run's certificates.
+    pub fn files(&self, scenario: &Scenario) -> Vec<(String, Vec<u8>)> {
+        match self {
+            Kind::Rabbitmq => rabbitmq::files(scenario.cluster.ca_bundle),
+            _ => Vec::new(),
+        }
+    }
+
     /// The container command of node `node`, reachable by peers as `host`
     /// (its run-unique container name).
     pub fn command(

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+use clusterlab_servers::pki::Authority;
 use serde_json::Value;
 
 use super::{DbView, StoreUrl};
@@ -41,6 +42,23 @@ pub fn command(store: &StoreUrl, cluster: &str, host: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
+}
+
+/// Where Debian's `ca-certificates` puts the system's CA bundle: the first
+/// file Erlang's `public_key:cacerts_load/0` reads on Linux.
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The files a node's system gets besides the image's (`[cluster]
+/// ca_bundle = true`): a CA bundle holding one authority made for the run.
+/// Nothing is verified against it (the stores speak plain HTTP and gRPC
+/// here); 4.0.5's discovery client needs only that a bundle is there
+/// (README, findings).
+pub fn files(ca_bundle: bool) -> Vec<(String, Vec<u8>)> {
+    if !ca_bundle {
+        return Vec::new();
+    }
+    let ca = Authority::new("clusterlab system CA");
+    vec![(CA_BUNDLE.to_string(), ca.pem().into_bytes())]
 }
 
 /// The running nodes of the cluster this node belongs to, by host (the
@@ -89,6 +107,25 @@ mod tests {
         assert_eq!(
             argv[2..6],
             ["etcd", "s1:2379,s2:2379", "quick", "clusterlab-x-n1"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn a_ca_bundle_is_one_certificate_where_debian_keeps_it_and_only_when_asked() {
+        assert!(files(false).is_empty(), "the package's dependencies only");
+        let files = files(true);
+        assert_eq!(files.len(), 1);
+        let (path, pem) = &files[0];
+        assert_eq!(path, "/etc/ssl/certs/ca-certificates.crt");
+        let pem = String::from_utf8(pem.clone()).unwrap();
+        assert_eq!(
+            pem.matches("-----BEGIN CERTIFICATE-----").count(),
+            1,
+            "{pem}"
+        );
+        assert!(
+            pem.trim_end().ends_with("-----END CERTIFICATE-----"),
+            "{pem}"
         );
     }
 }
