@@ -430,6 +430,13 @@ async fn rabbitmq4_etcd_partition_under_load() {
     shipped("rabbitmq4-etcd-partition-under-load").await;
 }
 
+/// The same through 4.0's Consul peer discovery, on systems with a CA
+/// bundle (without one no 4.0.5 node boots: `rabbitmq4_consul_formation`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq4_consul_partition_under_load() {
+    shipped("rabbitmq4-consul-partition-under-load").await;
+}
+
 /// MariaDB Galera through disco-agent and etcd: three nodes at once, one
 /// bootstrap, rows through every node; a killed node rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
