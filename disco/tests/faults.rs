@@ -289,6 +289,57 @@ async fn a_leader_whose_key_is_deleted_steps_down_without_a_watch() {
     );
 }
 
+/// 3b. A leader whose key another node rewrote steps down when its watch
+/// shows the new key, even when the watch never shows the deletion in
+/// between (a store that batches one watch response's events, a watcher
+/// that reads late): the key is its own only if its create revision is the
+/// term's token, not because something is there. Otherwise it leads on
+/// beside the key's new holder until its next renewal re-reads the key. (A
+/// surviving mutant: taking any entry under the key's name for its own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_key_is_rewritten_steps_down_at_its_watch() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.always("watch", Fault::Coalesce(Duration::from_secs(1)));
+    let keys = Keys::new("disco", "rewritten");
+    // Renewals every 5 s (a third of the TTL), each followed by a re-read.
+    let ttl = 15;
+    let ann = Announcement::start(r.clone(), keys.clone(), announce_config("n1", ttl));
+    ann.registered(Duration::from_secs(10)).await.unwrap();
+    let me = LeaderRecord {
+        node: "n1".into(),
+        address: "n1:7000".into(),
+    };
+    let election = Election::start(r.clone(), keys.clone(), me, ann.subscribe());
+    let mut view = election.subscribe();
+    let (token, until) = match &*view.wait_for(|l| l.is_leader_now()).await.unwrap() {
+        Leadership::Leader { token, valid_until } => (*token, *valid_until),
+        other => panic!("not a term: {other:?}"),
+    };
+    // A renewal just confirmed against the key: the next re-read is a
+    // renewal interval away, so only the watch can tell n1 in time.
+    view.wait_for(|l| matches!(l, Leadership::Leader { token: t, valid_until } if *t == token && *valid_until > until))
+        .await
+        .unwrap();
+    let outsider = s.etcd_registry().await;
+    outsider.delete(&keys.leader()).await.unwrap();
+    let lease = outsider.grant(Duration::from_secs(ttl)).await.unwrap();
+    let n9 = serde_json::json!({"node": "n9", "address": "n9:7000"}).to_string();
+    outsider
+        .put(&keys.leader(), &n9, Some(&lease.id))
+        .await
+        .unwrap();
+    let stepped_down = within(Duration::from_secs(3), || {
+        let term = election.current().token();
+        async move { term != Some(token) }
+    })
+    .await;
+    assert!(
+        stepped_down,
+        "n1 still leads under token {token} 3 s after n9 rewrote its key"
+    );
+}
+
 /// A resignation hands the key over at once: another campaigner wins well
 /// inside the TTL instead of waiting for the resigner's lease to lapse. (A
 /// surviving mutant: `Election::resign` that did nothing passed every

@@ -27,6 +27,12 @@ pub enum Fault {
     LeaseLost,
     /// Rejected: the store refuses the request for good (a permission).
     Reject,
+    /// For a watch: after its first snapshot the caller gets only the
+    /// latest one every given period, as from a store that batches the
+    /// events of one watch response or a watcher that reads late; the
+    /// changes in between (a deletion followed by a rewrite) are never seen
+    /// one by one.
+    Coalesce(Duration),
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +146,8 @@ impl<R: Registry> Faulty<R> {
             Some(Fault::Refuse) => refused(),
             Some(Fault::LeaseLost) => Err(RegistryError::LeaseLost("faulty".into())),
             Some(Fault::Reject) => Err(self.rejected()),
+            // A watch's fault; other calls pass.
+            Some(Fault::Coalesce(_)) => call.await,
         }
     }
 
@@ -262,12 +270,41 @@ impl<R: Registry> Registry for Faulty<R> {
     /// For a watch, [`Fault::Stall`] delivers the first snapshot and then
     /// nothing (a watch on a stalled connection); [`Fault::DropReply`]
     /// delivers the first snapshot and ends (a watch that died);
+    /// [`Fault::Coalesce`] delivers the latest snapshot once a period;
     /// [`Fault::Refuse`] fails to start it.
     async fn watch(&self, prefix: &str) -> Result<Watch, RegistryError> {
         let fault = self.control.begin("watch");
         match fault {
             None => self.inner.watch(prefix).await,
             Some(Fault::Refuse | Fault::LeaseLost | Fault::Reject) => Err(self.rejected()),
+            Some(Fault::Coalesce(period)) => {
+                let mut inner = self.inner.watch(prefix).await?;
+                Ok(Watch::spawn(move |tx| async move {
+                    let Some(first) = inner.next().await else {
+                        return;
+                    };
+                    if tx.send(first).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        tokio::time::sleep(period).await;
+                        let mut latest = None;
+                        // Take what is ready now, without waiting.
+                        loop {
+                            match tokio::time::timeout(Duration::ZERO, inner.next()).await {
+                                Ok(Some(s)) => latest = Some(s),
+                                Ok(None) => return,
+                                Err(_) => break,
+                            }
+                        }
+                        if let Some(s) = latest {
+                            if tx.send(s).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }))
+            }
             Some(f) => {
                 let mut inner = self.inner.watch(prefix).await?;
                 Ok(Watch::spawn(move |tx| async move {
