@@ -11,7 +11,7 @@ use disco::backend::EtcdRegistry;
 use disco::bootstrap::Role;
 use disco::leader::{Election, LeaderRecord, Leadership};
 use disco::node::{Node, NodeConfig};
-use disco::{Keys, Registry};
+use disco::{Keys, Registry, Revision};
 use tokio::time::Instant;
 
 fn config(node: &str, cluster: &str, ttl: u64, campaign: bool) -> NodeConfig {
@@ -51,6 +51,32 @@ async fn within<F: FnMut() -> Fut, Fut: std::future::Future<Output = bool>>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
+}
+
+/// n1 announced on a lease of `ttl` seconds and campaigning for the
+/// leader key; the announcement must be kept, or the lease goes with it.
+async fn campaigning_n1(
+    r: &Faulty<EtcdRegistry>,
+    keys: &Keys,
+    ttl: u64,
+) -> (Announcement, Election) {
+    let ann = Announcement::start(r.clone(), keys.clone(), announce_config("n1", ttl));
+    ann.registered(Duration::from_secs(10)).await.unwrap();
+    let me = LeaderRecord {
+        node: "n1".into(),
+        address: "n1:7000".into(),
+    };
+    let election = Election::start(r.clone(), keys.clone(), me, ann.subscribe());
+    (ann, election)
+}
+
+/// Whether the term of token `old` ends within 3 s (a new term may begin).
+async fn term_ends_in_3s(election: &Election, old: Revision) -> bool {
+    within(Duration::from_secs(3), || {
+        let term = election.current().token();
+        async move { term != Some(old) }
+    })
+    .await
 }
 
 /// 1a. The winning create was applied but its reply lost: the retry finds
@@ -257,14 +283,7 @@ async fn a_leader_whose_key_is_deleted_steps_down_without_a_watch() {
     let (r, control) = faulty(&s).await;
     control.always("watch", Fault::Refuse);
     let keys = Keys::new("disco", "deleted");
-    let me = LeaderRecord {
-        node: "n1".into(),
-        address: "n1:7000".into(),
-    };
-    let cfg = announce_config("n1", 3);
-    let ann = Announcement::start(r.clone(), keys.clone(), cfg);
-    ann.registered(Duration::from_secs(10)).await.unwrap();
-    let election = Election::start(r.clone(), keys.clone(), me, ann.subscribe());
+    let (_ann, election) = campaigning_n1(&r, &keys, 3).await;
     let mut view = election.subscribe();
     let old = view
         .wait_for(|l| l.is_leader_now())
@@ -278,13 +297,8 @@ async fn a_leader_whose_key_is_deleted_steps_down_without_a_watch() {
         .await
         .unwrap();
     // n1's old term must end (it may win a new one: the key is free).
-    let stepped_down = within(Duration::from_secs(3), || {
-        let term = election.current().token();
-        async move { term != Some(old) }
-    })
-    .await;
     assert!(
-        stepped_down,
+        term_ends_in_3s(&election, old).await,
         "n1 still leads under token {old} 3 s after its key was deleted"
     );
 }
@@ -304,13 +318,7 @@ async fn a_leader_whose_key_is_rewritten_steps_down_at_its_watch() {
     let keys = Keys::new("disco", "rewritten");
     // Renewals every 5 s (a third of the TTL), each followed by a re-read.
     let ttl = 15;
-    let ann = Announcement::start(r.clone(), keys.clone(), announce_config("n1", ttl));
-    ann.registered(Duration::from_secs(10)).await.unwrap();
-    let me = LeaderRecord {
-        node: "n1".into(),
-        address: "n1:7000".into(),
-    };
-    let election = Election::start(r.clone(), keys.clone(), me, ann.subscribe());
+    let (_ann, election) = campaigning_n1(&r, &keys, ttl).await;
     let mut view = election.subscribe();
     let (token, until) = match &*view.wait_for(|l| l.is_leader_now()).await.unwrap() {
         Leadership::Leader { token, valid_until } => (*token, *valid_until),
@@ -329,13 +337,8 @@ async fn a_leader_whose_key_is_rewritten_steps_down_at_its_watch() {
         .put(&keys.leader(), &n9, Some(&lease.id))
         .await
         .unwrap();
-    let stepped_down = within(Duration::from_secs(3), || {
-        let term = election.current().token();
-        async move { term != Some(token) }
-    })
-    .await;
     assert!(
-        stepped_down,
+        term_ends_in_3s(&election, token).await,
         "n1 still leads under token {token} 3 s after n9 rewrote its key"
     );
 }
