@@ -277,42 +277,37 @@ impl<R: Registry> Registry for Faulty<R> {
         match fault {
             None => self.inner.watch(prefix).await,
             Some(Fault::Refuse | Fault::LeaseLost | Fault::Reject) => Err(self.rejected()),
-            Some(Fault::Coalesce(period)) => {
+            Some(f) => {
                 let mut inner = self.inner.watch(prefix).await?;
                 Ok(Watch::spawn(move |tx| async move {
+                    // The first snapshot always arrives: a caller needs it to start.
                     let Some(first) = inner.next().await else {
                         return;
                     };
                     if tx.send(first).await.is_err() {
                         return;
                     }
-                    loop {
-                        tokio::time::sleep(period).await;
-                        let mut latest = None;
-                        // Take what is ready now, without waiting.
-                        loop {
-                            match tokio::time::timeout(Duration::ZERO, inner.next()).await {
-                                Ok(Some(s)) => latest = Some(s),
-                                Ok(None) => return,
-                                Err(_) => break,
+                    match f {
+                        Fault::Stall => std::future::pending::<()>().await,
+                        Fault::Coalesce(period) => loop {
+                            tokio::time::sleep(period).await;
+                            let mut latest = None;
+                            // Take what is ready now, without waiting.
+                            loop {
+                                match tokio::time::timeout(Duration::ZERO, inner.next()).await {
+                                    Ok(Some(s)) => latest = Some(s),
+                                    Ok(None) => return,
+                                    Err(_) => break,
+                                }
                             }
-                        }
-                        if let Some(s) = latest {
-                            if tx.send(s).await.is_err() {
-                                return;
+                            if let Some(s) = latest {
+                                if tx.send(s).await.is_err() {
+                                    return;
+                                }
                             }
-                        }
-                    }
-                }))
-            }
-            Some(f) => {
-                let mut inner = self.inner.watch(prefix).await?;
-                Ok(Watch::spawn(move |tx| async move {
-                    if let Some(first) = inner.next().await {
-                        let _ = tx.send(first).await;
-                    }
-                    if f == Fault::Stall {
-                        std::future::pending::<()>().await;
+                        },
+                        // A dropped reply ends the stream after its first snapshot.
+                        _ => {}
                     }
                 }))
             }
