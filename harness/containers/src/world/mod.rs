@@ -332,14 +332,15 @@ async fn drive_inner(
         url.creds
             .extend(["--wait-for-file".to_string(), format!("/{HOLD_FILE}")]);
     }
+    // The same files for every node: one bundle, one authority.
+    let mut files = secrets
+        .as_ref()
+        .map(Secrets::node_files)
+        .unwrap_or_default();
+    files.extend(kind.files(scenario));
     for n in &nodes {
         let argv = kind.command(scenario, n, &run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        let mut files = secrets
-            .as_ref()
-            .map(Secrets::node_files)
-            .unwrap_or_default();
-        files.extend(kind.files(scenario));
         run.start_container_with(n, node_image, &argv, &files)
             .await?;
     }
