@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use crate::backoff::Backoff;
 use crate::error::{DiscoError, RegistryError};
 use crate::keys::Keys;
-use crate::registry::{Lease, Registry};
+use crate::registry::{Lease, Registry, Snapshot, Watch};
 
 /// A lease the node holds and until when it is certainly still alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,9 +212,24 @@ async fn run<R: Registry>(
         // take at most the interval: past it there would be no time to
         // retry before the lease runs out.
         let mut next = Instant::now() + interval;
+        // The key itself is watched from the first renewal on: a deletion
+        // from outside is mended when the store reports it.
+        let mut own: Option<Watch> = None;
+        let mut renewals: u32 = 0;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
+                seen = next_seen(&mut own) => {
+                    match seen {
+                        Some(snap) => {
+                            if !holds(&snap, &key, &lease) {
+                                reannounce(&registry, &key, &cfg, &lease).await;
+                            }
+                        }
+                        None => own = None,
+                    }
+                    continue;
+                }
                 _ = &mut stop => {
                     deregister(&registry, &key, Some(lease)).await;
                     tx.send_replace(None);
@@ -241,7 +256,16 @@ async fn run<R: Registry>(
                     }));
                     next = sent + interval;
                     last_ok = sent;
-                    ensure_key(&registry, &key, &cfg, &lease).await;
+                    renewals = renewals.wrapping_add(1);
+                    if own.is_none() {
+                        own = registry.watch(&key).await.ok();
+                    }
+                    // Without a watch, or one renewal in READ_EVERY even
+                    // with one (a watch on a stalled connection sees
+                    // nothing), the key is read: mended within a TTL.
+                    if own.is_none() || renewals % READ_EVERY == 0 {
+                        ensure_key(&registry, &key, &cfg, &lease).await;
+                    }
                 }
                 Err(RegistryError::LeaseLost(_)) => {
                     warn!(node = %cfg.node, lease = %lease.id, "lease expired; announcing again");
@@ -272,16 +296,47 @@ async fn run<R: Registry>(
     }
 }
 
+/// How often a renewal reads the member key although it is watched.
+const READ_EVERY: u32 = 3;
+
+/// The next snapshot of this node's watched key, skipping the errors a
+/// backend reports while it reconnects; `None` once the watch ended. With
+/// no watch, never ready.
+async fn next_seen(own: &mut Option<Watch>) -> Option<Snapshot> {
+    let Some(w) = own else {
+        return std::future::pending().await;
+    };
+    loop {
+        match w.next().await? {
+            Ok(snap) => return Some(snap),
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Whether `snap` shows `key` on `lease` (the watch's prefix also matches
+/// longer keys: `n1` is a prefix of `n10`).
+fn holds(snap: &Snapshot, key: &str, lease: &Lease) -> bool {
+    snap.entries
+        .iter()
+        .any(|e| e.key == key && e.lease.as_ref() == Some(&lease.id))
+}
+
 /// After a renewal: if the member key was deleted from outside while the
 /// lease lives (an operator, a cleanup script), writes it again.
 async fn ensure_key<R: Registry>(registry: &R, key: &str, cfg: &AnnounceConfig, lease: &Lease) {
     if let Ok(e) = registry.get(key).await {
         if e.is_none_or(|e| e.lease.as_ref() != Some(&lease.id)) {
-            warn!(node = %cfg.node, key, "member key missing while the lease lives; announcing again");
-            if let Err(e) = registry.put(key, &cfg.address, Some(&lease.id)).await {
-                warn!(node = %cfg.node, error = %e, "re-announce failed; the next renewal tries again");
-            }
+            reannounce(registry, key, cfg, lease).await;
         }
+    }
+}
+
+/// Writes the member key again on the live lease.
+async fn reannounce<R: Registry>(registry: &R, key: &str, cfg: &AnnounceConfig, lease: &Lease) {
+    warn!(node = %cfg.node, key, "member key missing while the lease lives; announcing again");
+    if let Err(e) = registry.put(key, &cfg.address, Some(&lease.id)).await {
+        warn!(node = %cfg.node, error = %e, "re-announce failed; a later renewal reads the key again");
     }
 }
 

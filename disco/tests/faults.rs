@@ -332,7 +332,11 @@ async fn a_leader_whose_key_is_rewritten_steps_down_at_its_watch() {
     let outsider = s.etcd_registry().await;
     outsider.delete(&keys.leader()).await.unwrap();
     let lease = outsider.grant(Duration::from_secs(ttl)).await.unwrap();
-    let n9 = serde_json::json!({"node": "n9", "address": "n9:7000"}).to_string();
+    let n9 = serde_json::to_string(&LeaderRecord {
+        node: "n9".into(),
+        address: "n9:7000".into(),
+    })
+    .unwrap();
     outsider
         .put(&keys.leader(), &n9, Some(&lease.id))
         .await
@@ -522,6 +526,117 @@ async fn renewals_come_one_per_interval() {
     assert!(
         control.calls("keep_alive") >= 1,
         "the lease was renewed within the window"
+    );
+}
+
+/// n1 announced on a lease of `ttl` seconds through `r`, past its first
+/// renewal (the member key is watched from then on), and the key's name.
+async fn renewed_n1(
+    r: &Faulty<EtcdRegistry>,
+    control: &Control,
+    keys: &Keys,
+    ttl: u64,
+) -> (Announcement, String) {
+    let ann = Announcement::start(r.clone(), keys.clone(), announce_config("n1", ttl));
+    ann.registered(Duration::from_secs(10)).await.unwrap();
+    let interval = Duration::from_secs(ttl) / 3;
+    let renewed = within(interval * 2, || async { control.calls("keep_alive") >= 1 }).await;
+    assert!(renewed, "no renewal within two intervals");
+    (ann, keys.member("n1"))
+}
+
+/// Whether `key` is back on `ann`'s lease within `deadline`.
+async fn back_within(
+    r: &Faulty<EtcdRegistry>,
+    ann: &Announcement,
+    key: &str,
+    deadline: Duration,
+) -> bool {
+    let lease = ann.lease().expect("registered").lease.id;
+    within(deadline, || {
+        let (r, key, lease) = (r.clone(), key.to_string(), lease.clone());
+        async move { r.get(&key).await.ok().flatten().and_then(|e| e.lease) == Some(lease) }
+    })
+    .await
+}
+
+/// A member key deleted from outside (an operator, a cleanup script) while
+/// the lease lives is written again as soon as the store reports it: the
+/// node watches its own key. TTL 15 s: the next renewal is 5 s away, the
+/// next read of the key 15 s, so only the watch is in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_key_deleted_from_outside_is_written_again_at_once() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let keys = Keys::new("disco", "member-deleted");
+    let (ann, key) = renewed_n1(&r, &control, &keys, 15).await;
+    // The watch's first snapshot shows the key: wait until it is open.
+    assert!(
+        within(Duration::from_secs(2), || async {
+            control.calls("watch") >= 1
+        })
+        .await
+    );
+    s.etcd_registry().await.delete(&key).await.unwrap();
+    assert!(
+        back_within(&r, &ann, &key, Duration::from_secs(2)).await,
+        "the member key was not written again within 2 s of its deletion"
+    );
+}
+
+/// Without a watch on its key (the store refuses it), every renewal reads
+/// the key: a deletion is mended within a renewal interval (2 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_key_deleted_unwatched_is_written_again_at_the_next_renewal() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.always("watch", Fault::Refuse);
+    let keys = Keys::new("disco", "member-deleted-unwatched");
+    let (ann, key) = renewed_n1(&r, &control, &keys, 6).await;
+    s.etcd_registry().await.delete(&key).await.unwrap();
+    // One interval to the next renewal, 1 s for it and the write.
+    assert!(
+        back_within(&r, &ann, &key, Duration::from_secs(3)).await,
+        "the member key was not written again within a renewal interval"
+    );
+}
+
+/// A watch that sees nothing (on a stalled connection) must not hide a
+/// deletion for good: one renewal in three reads the key anyway, so it is
+/// back within a TTL (6 s here) of its deletion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_key_deleted_behind_a_stalled_watch_is_written_again_within_a_ttl() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    control.always("watch", Fault::Stall);
+    let keys = Keys::new("disco", "member-deleted-stalled");
+    let (ann, key) = renewed_n1(&r, &control, &keys, 6).await;
+    s.etcd_registry().await.delete(&key).await.unwrap();
+    assert!(
+        back_within(&r, &ann, &key, Duration::from_secs(7)).await,
+        "the member key was not written again within a TTL"
+    );
+}
+
+/// While the member key is watched, renewals read it only one time in
+/// three (the rate the module documents): reading at every renewal doubles
+/// the requests a node sends, which only the store's load would show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_member_key_is_read_once_in_three_renewals() {
+    let s = Server::etcd().await;
+    let (r, control) = faulty(&s).await;
+    let keys = Keys::new("disco", "member-reads");
+    let (_ann, _key) = renewed_n1(&r, &control, &keys, 3).await;
+    let six = within(Duration::from_secs(10), || async {
+        control.calls("keep_alive") >= 6
+    })
+    .await;
+    assert!(six, "six renewals within 10 s at a 1 s interval");
+    // Reads after renewals 3 and 6, and perhaps one in flight.
+    let reads = control.calls("get");
+    assert!(
+        reads <= 3,
+        "{reads} reads of the member key in six renewals"
     );
 }
 
