@@ -44,13 +44,17 @@ struct Conn {
 }
 
 impl Conn {
-    fn current(&self) -> (u64, Client) {
-        self.current.lock().expect("conn lock").clone()
+    /// The generation of the current client and the part of it a call
+    /// needs (a whole `Client` is a dozen service handles: cloning it for
+    /// each request was a measurable share of the simulator's time).
+    fn current<T>(&self, part: impl FnOnce(&Client) -> T) -> (u64, T) {
+        let cur = self.current.lock().expect("conn lock");
+        (cur.0, part(&cur.1))
     }
 
     /// Replaces the client of generation `stale`, unless another call did.
     async fn replace(&self, stale: u64) {
-        if self.current().0 != stale {
+        if self.current.lock().expect("conn lock").0 != stale {
             return;
         }
         let Ok(fresh) = (self.connect)().await else {
@@ -374,8 +378,8 @@ impl Registry for EtcdRegistry {
                 reason: format!("etcd leases take whole seconds >= 1, got {ttl:?}"),
             });
         }
-        let (g, mut c) = self.conn.current();
-        let resp = self.call(g, c.lease_grant(secs, None)).await?;
+        let (g, mut c) = self.conn.current(Client::lease_client);
+        let resp = self.call(g, c.grant(secs, None)).await?;
         if !resp.error().is_empty() {
             return Err(RegistryError::Rejected {
                 kind: KIND,
@@ -395,7 +399,7 @@ impl Registry for EtcdRegistry {
 
     async fn keep_alive(&self, lease: &LeaseId) -> Result<(), RegistryError> {
         let id = lease_num(lease)?;
-        let (g, mut c) = self.conn.current();
+        let (g, mut c) = self.conn.current(Client::lease_client);
         // A renewal that waits longer than a third of the lease's TTL
         // leaves no time to retry on a fresh connection before it expires.
         let deadline = self
@@ -407,29 +411,31 @@ impl Registry for EtcdRegistry {
         // makes the first a lost lease and the second unavailability:
         // nothing is known of the lease then, so the caller tries again
         // rather than give it up.
-        self.call_within(g, deadline, async move {
-            c.lease_keep_alive(id).await.map(|_| ())
-        })
+        self.call_within(
+            g,
+            deadline,
+            async move { c.keep_alive(id).await.map(|_| ()) },
+        )
         .await
     }
 
     async fn revoke(&self, lease: &LeaseId) -> Result<(), RegistryError> {
         let id = lease_num(lease)?;
-        let (g, mut c) = self.conn.current();
-        match self.call(g, c.lease_revoke(id)).await {
+        let (g, mut c) = self.conn.current(Client::lease_client);
+        match self.call(g, c.revoke(id)).await {
             Ok(_) | Err(RegistryError::LeaseLost(_)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     async fn get(&self, key: &str) -> Result<Option<Entry>, RegistryError> {
-        let (g, mut c) = self.conn.current();
+        let (g, mut c) = self.conn.current(Client::kv_client);
         let resp = self.call(g, c.get(key, None)).await?;
         Ok(resp.kvs().first().map(entry))
     }
 
     async fn list(&self, prefix: &str) -> Result<Snapshot, RegistryError> {
-        let (g, mut c) = self.conn.current();
+        let (g, mut c) = self.conn.current(Client::kv_client);
         let resp = self
             .call(g, c.get(prefix, Some(GetOptions::new().with_prefix())))
             .await?;
@@ -448,7 +454,7 @@ impl Registry for EtcdRegistry {
         lease: Option<&LeaseId>,
     ) -> Result<Revision, RegistryError> {
         let opts = put_opts(lease)?;
-        let (g, mut c) = self.conn.current();
+        let (g, mut c) = self.conn.current(Client::kv_client);
         let resp = self.call(g, c.put(key, value, opts)).await?;
         Ok(rev(resp.header().map_or(0, |h| h.revision())))
     }
@@ -490,12 +496,12 @@ impl Registry for EtcdRegistry {
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
             .and_then([TxnOp::delete(key, None)]);
-        let (g, mut c) = self.conn.current();
+        let (g, mut c) = self.conn.current(Client::kv_client);
         Ok(self.call(g, c.txn(txn)).await?.succeeded())
     }
 
     async fn delete(&self, key: &str) -> Result<(), RegistryError> {
-        let (g, mut c) = self.conn.current();
+        let (g, mut c) = self.conn.current(Client::kv_client);
         self.call(g, c.delete(key, None)).await.map(|_| ())
     }
 
@@ -513,7 +519,7 @@ impl Registry for EtcdRegistry {
 
 impl EtcdRegistry {
     async fn conditional(&self, txn: Txn) -> Result<Cas, RegistryError> {
-        let (g, mut c) = self.conn.current();
+        let (g, mut c) = self.conn.current(Client::kv_client);
         let resp = self.call(g, c.txn(txn)).await?;
         if resp.succeeded() {
             Ok(Cas::Written(rev(resp.header().map_or(0, |h| h.revision()))))
@@ -561,7 +567,7 @@ impl EtcdRegistry {
                 .collect();
             let start = i64::try_from(snap.revision.0).unwrap_or(0) + 1;
             let opts = WatchOptions::new().with_prefix().with_start_revision(start);
-            let (g, mut c) = self.conn.current();
+            let (g, mut c) = self.conn.current(Client::watch_client);
             let stream = match self.call(g, c.watch(prefix.as_str(), Some(opts))).await {
                 Ok(s) => s,
                 Err(e) => {
