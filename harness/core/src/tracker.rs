@@ -126,16 +126,19 @@ impl Tracker {
                     node: store.leader_key.clone(),
                 });
             }
-            for gone in self.announced.difference(&store.announced) {
-                if view
-                    .nodes
-                    .get(gone)
-                    .is_some_and(|v| v.state == NodeState::Up)
-                {
-                    h.last_unannounced = Some((view.at, gone.clone()));
+            // Most views repeat the last one: copy the set only on a change.
+            if self.announced != store.announced {
+                for gone in self.announced.difference(&store.announced) {
+                    if view
+                        .nodes
+                        .get(gone)
+                        .is_some_and(|v| v.state == NodeState::Up)
+                    {
+                        h.last_unannounced = Some((view.at, gone.clone()));
+                    }
                 }
+                self.announced.clone_from(&store.announced);
             }
-            self.announced.clone_from(&store.announced);
             h.unannounced_since
                 .retain(|n, _| must.contains(&n) && !store.announced.contains(n));
             for n in &must {
