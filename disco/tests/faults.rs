@@ -560,12 +560,13 @@ async fn back_within(
     .await
 }
 
-/// A member key deleted from outside (an operator, a cleanup script) while
-/// the lease lives is written again as soon as the store reports it: the
-/// node watches its own key. TTL 15 s: the next renewal is 5 s away, the
-/// next read of the key 15 s, so only the watch is in time.
+/// A member key deleted or overwritten from outside (an operator, a
+/// cleanup script, another process under the same name) while the lease
+/// lives is written again on the lease as soon as the store reports it:
+/// the node watches its own key. TTL 15 s: the next renewal is 5 s away,
+/// the next read of the key 15 s, so only the watch is in time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_key_deleted_from_outside_is_written_again_at_once() {
+async fn a_member_key_deleted_or_overwritten_from_outside_is_written_again_at_once() {
     let s = Server::etcd().await;
     let (r, control) = faulty(&s).await;
     let keys = Keys::new("disco", "member-deleted");
@@ -581,6 +582,16 @@ async fn a_member_key_deleted_from_outside_is_written_again_at_once() {
     assert!(
         back_within(&r, &ann, &key, Duration::from_secs(2)).await,
         "the member key was not written again within 2 s of its deletion"
+    );
+    // Overwritten on no lease: it would outlive the node.
+    s.etcd_registry()
+        .await
+        .put(&key, "elsewhere:7000", None)
+        .await
+        .unwrap();
+    assert!(
+        back_within(&r, &ann, &key, Duration::from_secs(2)).await,
+        "the member key was not taken back within 2 s of its overwrite"
     );
 }
 
@@ -603,7 +614,8 @@ async fn a_member_key_deleted_unwatched_is_written_again_at_the_next_renewal() {
 
 /// A watch that sees nothing (on a stalled connection) must not hide a
 /// deletion for good: one renewal in three reads the key anyway, so it is
-/// back within a TTL (6 s here) of its deletion.
+/// back within a TTL (6 s here) of its deletion, however many renewals
+/// came before (the deletion comes after the third).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_key_deleted_behind_a_stalled_watch_is_written_again_within_a_ttl() {
     let s = Server::etcd().await;
@@ -611,6 +623,11 @@ async fn a_member_key_deleted_behind_a_stalled_watch_is_written_again_within_a_t
     control.always("watch", Fault::Stall);
     let keys = Keys::new("disco", "member-deleted-stalled");
     let (ann, key) = renewed_n1(&r, &control, &keys, 6).await;
+    let third = within(Duration::from_secs(8), || async {
+        control.calls("keep_alive") >= 3
+    })
+    .await;
+    assert!(third, "three renewals within 8 s at a 2 s interval");
     s.etcd_registry().await.delete(&key).await.unwrap();
     assert!(
         back_within(&r, &ann, &key, Duration::from_secs(7)).await,
@@ -618,11 +635,13 @@ async fn a_member_key_deleted_behind_a_stalled_watch_is_written_again_within_a_t
     );
 }
 
-/// While the member key is watched, renewals read it only one time in
-/// three (the rate the module documents): reading at every renewal doubles
-/// the requests a node sends, which only the store's load would show.
+/// While the member key is watched and nobody touches it, renewals read
+/// it only one time in three (the rate the module documents) and nothing
+/// writes it again: reading at every renewal doubles the requests a node
+/// sends, and a node that took its own key's snapshots for deletions would
+/// write it in a loop; only the store's load would show either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watched_member_key_is_read_once_in_three_renewals() {
+async fn a_watched_member_key_costs_a_read_in_three_renewals_and_no_writes() {
     let s = Server::etcd().await;
     let (r, control) = faulty(&s).await;
     let keys = Keys::new("disco", "member-reads");
@@ -638,6 +657,8 @@ async fn a_watched_member_key_is_read_once_in_three_renewals() {
         reads <= 3,
         "{reads} reads of the member key in six renewals"
     );
+    let puts = control.calls("put");
+    assert_eq!(puts, 1, "the member key was written {puts} times, not once");
 }
 
 /// 5. One renewal that never answers (a stalled connection) must not cost
