@@ -464,7 +464,7 @@ async fn a_dropped_announcement_neither_deregisters_nor_renews() {
 /// calls go through (a broken keep-alive path) must not leave the node on
 /// a lease that has certainly expired, waiting for a store answer that
 /// says so: once it cannot have survived, the node announces again on a
-/// new lease.
+/// new lease. Until then it retries with backoff, not in a storm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_renewals_all_fail_announces_again_once_its_lease_is_gone() {
     let s = Server::etcd().await;
@@ -472,6 +472,7 @@ async fn a_node_whose_renewals_all_fail_announces_again_once_its_lease_is_gone()
     let keys = Keys::new("disco", "renewals-fail");
     let ann = Announcement::start(r.clone(), keys.clone(), announce_config("n1", 3));
     let first = ann.registered(Duration::from_secs(10)).await.unwrap();
+    let before = control.calls("keep_alive");
     control.always("keep_alive", Fault::Refuse);
     // etcd's contract: a lease nobody renews is gone TTL (3 s) after its
     // last renewal, which came at most one renewal interval (TTL/3) before
@@ -488,6 +489,15 @@ async fn a_node_whose_renewals_all_fail_announces_again_once_its_lease_is_gone()
         moved.is_ok(),
         "still on lease {:?} {bound:?} after its renewals began to fail",
         first.lease.id
+    );
+    // Meanwhile a refused renewal was retried after a pause, not at once
+    // (the module's backoff: 100 ms doubling to a third of the TTL, never
+    // under half that): at most 20 tries in those 7 s, where a retry loop
+    // with no pause would make thousands.
+    let tries = control.calls("keep_alive") - before;
+    assert!(
+        tries <= 20,
+        "{tries} refused renewals before announcing again: a retry storm"
     );
     let now = ann.lease().expect("registered again");
     let entry = r.get(&keys.member("n1")).await.unwrap();
