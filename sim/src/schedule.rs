@@ -210,21 +210,26 @@ pub fn generated(kind: StoreKind, seed: u64) -> Vec<Fault> {
     tree(kind, seed).current()
 }
 
+/// What one generated schedule came to.
+pub type Checked = Result<Simulated, Box<Found>>;
+
 /// Runs the schedule generated for `seed` (the simulation seed too). A
 /// failing one comes back shrunk, by proptest's value tree, to the
 /// smallest schedule that still fails, with its run; a passing one with
-/// its run.
-pub fn check(base: &Scenario, logic: Logic, seed: u64) -> Result<Simulated, Box<Found>> {
+/// its run. The simulator's own refusal (a scenario it cannot run, a seed
+/// too long) is the outer error: no schedule of it can run.
+pub fn check(base: &Scenario, logic: Logic, seed: u64) -> Result<Checked, world::SimError> {
     let run = |faults: Vec<Fault>| {
         world::simulate(&with_faults(base, faults), seed, logic, Schedule::Generated)
     };
     let fails =
         |r: &Result<Simulated, world::SimError>| !r.as_ref().is_ok_and(|r| r.outcome.passed);
     let mut tree = tree(base.discovery.kind, seed);
-    let first = run(tree.current());
-    if !fails(&first) {
-        return Ok(first.expect("checked"));
+    let first = run(tree.current())?;
+    if first.outcome.passed {
+        return Ok(Ok(first));
     }
+    let first = Ok(first);
     let mut best = (tree.current(), first);
     let mut passed = false;
     for _ in 0..SHRINK_STEPS {
@@ -243,10 +248,10 @@ pub fn check(base: &Scenario, logic: Logic, seed: u64) -> Result<Simulated, Box<
         }
     }
     let (faults, run) = best;
-    Err(Box::new(Found {
+    Ok(Err(Box::new(Found {
         faults,
-        run: run.unwrap_or_else(|e| panic!("seed {seed}: the simulator failed: {e}")),
-    }))
+        run: run.expect("best holds a run"),
+    })))
 }
 
 /// A schedule as `[[faults]]` tables, for a report or a scenario file.

@@ -89,7 +89,11 @@ fn generated_schedules_shrink_to_the_smallest_failure() {
     use clusterlab_sim::schedule;
     let s = scenario("quick");
     let found = (0..64)
-        .find_map(|seed| schedule::check(&s, Strategy::RqliteStyle, seed).err())
+        .find_map(|seed| {
+            schedule::check(&s, Strategy::RqliteStyle, seed)
+                .unwrap()
+                .err()
+        })
         .expect("a failing schedule within 64 seeds");
     println!(
         "rqlite-style, shrunk:\n{}",
@@ -112,7 +116,7 @@ fn generated_schedules_shrink_to_the_smallest_failure() {
         found.faults
     );
     for seed in 0..16 {
-        if let Err(f) = schedule::check(&s, Strategy::Disco, seed) {
+        if let Err(f) = schedule::check(&s, Strategy::Disco, seed).unwrap() {
             panic!(
                 "disco, generated seed {seed}:\n{}{:#?}",
                 schedule::to_toml(&f.faults),

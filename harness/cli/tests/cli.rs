@@ -214,3 +214,50 @@ fn check_judges_a_saved_history() {
     assert_eq!(code, Some(2), "{out}{err}");
     assert!(err.contains("broken.jsonl:2: not a history event"), "{err}");
 }
+
+/// A new user's typo, `at = "99999999999h"`, is refused at its line by
+/// every command that reads the file; a run that fits the schema's day but
+/// not the simulator's cap is refused by `sim` at once, not run for ever.
+#[test]
+fn huge_times_are_refused_not_run_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, at: &str| {
+        let p = dir.path().join(name);
+        let text = format!(
+            "description = \"far out\"\nworlds = [\"sim\"]\n[excluded]\ncontainers = \"a test\"\n\
+             [discovery]\nkind = \"etcd\"\n[cluster]\nkind = \"etcd\"\nnodes = 3\n\
+             [[faults]]\nat = \"{at}\"\naction = \"isolate\"\ntarget = \"n1\"\nfor = \"5s\"\n"
+        );
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let typo = write("typo.toml", "99999999999h");
+    for args in [
+        &["validate", &typo][..],
+        &["sim", &typo, "--seeds", "1"][..],
+        &["run", &typo][..],
+    ] {
+        let started = std::time::Instant::now();
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{typo}:11:6"))
+                && err.contains("longer than the limit of 24h")
+                && err.contains("at most \"24h\""),
+            "{args:?}: {err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+    let long = write("long.toml", "20h");
+    for args in [
+        &["sim", &long, "--seeds", "1"][..],
+        &["sim", &long, "--seed", "1"][..],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("the simulator stops a seed at 7200s"),
+            "{args:?}: {err}"
+        );
+    }
+}

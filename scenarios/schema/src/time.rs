@@ -6,11 +6,18 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The longest time a scenario may name anywhere (`at`, `for`, a bound,
+/// `converge_within`, a TTL, `duration`): a day. Past it a file is a typo
+/// (`99999999999h`), not an experiment, and both worlds would run it for
+/// ever. The whole run is held to it too ([`MAX`] is also the longest
+/// `duration`).
+pub const MAX: Duration = Duration::from_secs(24 * 3600);
+
 /// A duration written with a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Time(pub Duration);
 
-/// Parses `500ms`, `10s`, `2m`, `1h` (also `1.5s`).
+/// Parses `500ms`, `10s`, `2m`, `1h` (also `1.5s`), at most [`MAX`].
 pub fn parse(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
@@ -36,7 +43,13 @@ pub fn parse(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    Ok(Duration::from_secs_f64(secs))
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX => Ok(d),
+        _ => Err(format!(
+            "{s:?} is longer than the limit of {}h for any time in a scenario",
+            MAX.as_secs() / 3600
+        )),
+    }
 }
 
 impl<'de> Deserialize<'de> for Time {
@@ -86,5 +99,21 @@ mod tests {
             .unwrap_err()
             .contains("unknown time unit \"sec\""));
         assert!(parse("soon").is_err());
+    }
+
+    /// A time past a day is refused with the limit and the fix, however
+    /// large (no overflow, no panic).
+    #[test]
+    fn a_time_past_the_limit_is_refused() {
+        assert_eq!(parse("24h"), Ok(MAX));
+        for huge in [
+            "24.001h",
+            "1441m",
+            "99999999999h",
+            &format!("{}s", "9".repeat(400)),
+        ] {
+            let e = parse(huge).unwrap_err();
+            assert!(e.contains("limit of 24h"), "{huge}: {e}");
+        }
     }
 }

@@ -56,6 +56,41 @@ pub enum SimError {
     /// turmoil stopped with an error (a host failed).
     #[error("simulation failed: {0}")]
     Turmoil(String),
+    /// The scenario would run a seed past [`MAX_SIMULATED`].
+    #[error(
+        "{scenario} needs up to {needed:?} of simulated time per seed (its faults, then \
+         converge_within, then up to {role_wait:?} per fault waiting for a role); the simulator \
+         stops a seed at {cap:?}: shorten the faults or converge_within, or run it in containers",
+        cap = MAX_SIMULATED,
+        role_wait = ROLE_WAIT
+    )]
+    TooLong {
+        /// The scenario's name.
+        scenario: String,
+        /// The simulated time a seed may need.
+        needed: Duration,
+    },
+}
+
+/// The most simulated time one seed may run. A simulated hour of five
+/// nodes costs about a second of CPU at [`TICK`], so a seed stays within
+/// minutes; the schema caps every time at a day, which is a container
+/// soak's length, not a seed's.
+pub const MAX_SIMULATED: Duration = Duration::from_secs(2 * 3600);
+
+/// How much simulated time a seed of `scenario` may take: its length, the
+/// waits of faults whose target is a role, and a minute more; refused past
+/// [`MAX_SIMULATED`].
+pub fn limit(scenario: &Scenario) -> Result<Duration, SimError> {
+    let needed =
+        scenario.duration + ROLE_WAIT * (scenario.faults.len() as u32) + Duration::from_secs(60);
+    if needed > MAX_SIMULATED {
+        return Err(SimError::TooLong {
+            scenario: scenario.name.clone(),
+            needed,
+        });
+    }
+    Ok(needed)
 }
 
 /// One simulated run: its trace and the verdict read from it.
@@ -97,8 +132,7 @@ pub fn simulate(
     scenario
         .supports(World::Sim)
         .map_err(SimError::Unsupported)?;
-    let limit =
-        scenario.duration + ROLE_WAIT * (scenario.faults.len() as u32) + Duration::from_secs(60);
+    let limit = limit(scenario)?;
     let mut sim = turmoil::Builder::new()
         .simulation_duration(limit + Duration::from_secs(1))
         .tick_duration(TICK)

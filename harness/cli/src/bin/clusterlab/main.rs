@@ -335,14 +335,25 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
     if let Some(seed) = args.seed {
         return replay_one(s, args, strategy, seed, generated);
     }
+    // A seed the simulator would refuse is refused before any runs (a
+    // generated schedule replaces the scenario's faults: its runs say).
+    if let Err(e) = clusterlab_sim::world::limit(s) {
+        if !generated {
+            eprintln!("clusterlab: {e}");
+            return ExitCode::from(BAD_INPUT);
+        }
+    }
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bar = ProgressBar::new(args.seeds);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} seeds {msg}",
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} seeds, {msg}",
         )
         .expect("valid template"),
     );
+    bar.set_message("0 failed");
+    // The elapsed time moves every second even while a long seed runs.
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
     let next = AtomicU64::new(0);
     let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
     let unsupported = Mutex::new(None);
@@ -351,17 +362,22 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
         for _ in 0..workers {
             scope.spawn(|| loop {
                 let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= args.seeds {
+                if seed >= args.seeds || unsupported.lock().expect("lock").is_some() {
                     return;
                 }
                 let failed = if generated {
-                    schedule::check(s, strategy, seed).err().map(|found| {
-                        format!(
+                    match schedule::check(s, strategy, seed) {
+                        Ok(Ok(_)) => None,
+                        Ok(Err(found)) => Some(format!(
                             "{}\n      shrunk schedule:\n{}",
                             failed_checks(&found.run),
                             indent(&schedule::to_toml(&found.faults))
-                        )
-                    })
+                        )),
+                        Err(e) => {
+                            *unsupported.lock().expect("lock") = Some(e.to_string());
+                            return;
+                        }
+                    }
                 } else {
                     match clusterlab_sim::world::run_with(s, seed, strategy) {
                         Ok(run) if run.outcome.passed => None,
@@ -373,7 +389,9 @@ fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
                     }
                 };
                 if let Some(f) = failed {
-                    failures.lock().expect("failures lock").push((seed, f));
+                    let mut all = failures.lock().expect("failures lock");
+                    all.push((seed, f));
+                    bar.set_message(format!("{} failed", all.len()));
                 }
                 bar.inc(1);
             });
@@ -441,8 +459,12 @@ fn replay_one(
 ) -> ExitCode {
     let scenario = if generated {
         let faults = match schedule::check(s, strategy, seed) {
-            Ok(_) => schedule::generated(s.discovery.kind, seed),
-            Err(found) => {
+            Err(e) => {
+                eprintln!("clusterlab: {e}");
+                return ExitCode::from(BAD_INPUT);
+            }
+            Ok(Ok(_)) => schedule::generated(s.discovery.kind, seed),
+            Ok(Err(found)) => {
                 println!(
                     "seed {seed}: the generated schedule fails; shrunk to:\n{}",
                     schedule::to_toml(&found.faults)

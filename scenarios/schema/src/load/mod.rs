@@ -229,6 +229,11 @@ fn explain(msg: &str) -> (String, Option<String>) {
         )
     } else if msg.contains("missing field") {
         Some("add the field; the schema is in scenarios/README.md".to_string())
+    } else if msg.contains("limit of") {
+        Some(format!(
+            "use a time of at most \"{}h\"; a soak test longer than a day is several runs",
+            crate::time::MAX.as_secs() / 3600
+        ))
     } else if msg.contains("unit") || msg.contains("ambiguous") {
         Some("times are strings with a unit: \"500ms\", \"10s\", \"2m\"".to_string())
     } else if msg.contains("unknown variant") {
@@ -1037,6 +1042,19 @@ impl Checker<'_> {
         if action == "heal" {
             if let Some(d) = &f.duration {
                 return Err(self.err(d.span(), "`heal` takes no `for`".into(), "remove it"));
+            }
+        }
+        if let Some(d) = &f.duration {
+            let end = f.at.get_ref().0 + d.get_ref().0;
+            if end > crate::time::MAX {
+                return Err(self.err(
+                    d.span(),
+                    format!(
+                        "this fault ends at {end:?}, past the limit of {}h for a run",
+                        crate::time::MAX.as_secs() / 3600
+                    ),
+                    "start it earlier or shorten its `for`; a soak test longer than a day is several runs",
+                ));
             }
         }
         let act = match action {
