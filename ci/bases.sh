@@ -4,18 +4,28 @@
 # does nothing. ci/test.sh runs this beside the compile, which needs the
 # cores while debootstrap mostly waits on the mirror and the disk; two
 # builds at a time, for the same reason.
+#
+#   bash ci/bases.sh                   every base and the example image
+#   bash ci/bases.sh patroni galera    only those (names: patroni rabbitmq
+#                                      rabbitmq4 galera example)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# Runs the given base scripts side by side; fails if any failed.
-pair() {
-  local pids=() s failed=0
-  for s in "$@"; do
-    bash "$root/ci/$s" &
-    pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p" || failed=1; done
-  return "$failed"
-}
-pair patroni-base.sh rabbitmq4-base.sh
-pair rabbitmq-base.sh galera-base.sh
-bash "$root/ci/example-image.sh"
+all="patroni rabbitmq4 rabbitmq galera example"
+wanted=" ${*:-$all} "
+for w in $wanted; do
+  case " $all " in *" $w "*) ;; *) echo "bases: unknown base $w (bases: $all)" >&2; exit 2 ;; esac
+done
+script() { case $1 in example) echo example-image.sh ;; *) echo "$1-base.sh" ;; esac; }
+# The wanted ones in $all's order, run two at a time; fails if any failed.
+pids=() failed=0
+for b in $all; do
+  case "$wanted" in *" $b "*) ;; *) continue ;; esac
+  bash "$root/ci/$(script "$b")" &
+  pids+=($!)
+  if [ ${#pids[@]} -eq 2 ]; then
+    for p in "${pids[@]}"; do wait "$p" || failed=1; done
+    pids=()
+  fi
+done
+for p in "${pids[@]}"; do wait "$p" || failed=1; done
+exit "$failed"
