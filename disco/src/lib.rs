@@ -11,6 +11,8 @@
 //! - [`leader`]: a lease-bound leader key with fencing tokens.
 //! - [`node`]: the four together, as the `disco-agent` binary uses them.
 //! - [`render`]: the database's command line from the resolved peers.
+//! - [`journal`]: the agent's leadership and bootstrap, written down as
+//!   they happen for a harness to read from outside.
 //!
 //! Clocks: leases and leadership windows are measured with tokio's
 //! `Instant` (`CLOCK_MONOTONIC` on Linux), immune to wall-clock steps, with
@@ -25,6 +27,7 @@ pub mod backend;
 pub mod backoff;
 pub mod bootstrap;
 pub mod error;
+pub mod journal;
 pub mod keys;
 pub mod leader;
 pub mod node;

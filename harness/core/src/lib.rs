@@ -15,6 +15,7 @@ pub mod history;
 pub mod outcome;
 pub mod referee;
 pub mod report;
+pub mod terms;
 pub mod trace;
 pub mod tracker;
 pub mod view;

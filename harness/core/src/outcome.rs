@@ -6,8 +6,9 @@ use std::time::Duration;
 use clusterlab_scenario::{Scenario, World};
 use serde::{Deserialize, Serialize};
 
-use crate::check::failover;
+use crate::check::{failover, Found};
 use crate::trace::{EventKind, Trace};
+use clusterlab_scenario::checks::NOTHING_TO_JUDGE;
 
 /// One check's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +24,9 @@ pub struct CheckResult {
     /// The nodes involved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<String>,
+    /// What a failure consisted of, as findings name it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub found: Vec<Found>,
 }
 
 /// Everything `results.json` holds.
@@ -97,7 +101,7 @@ impl Outcome {
     }
 
     /// Derives the verdict and figures from a finished run's trace.
-    /// `writes_lost` counts `Check` events named `lost-write`.
+    /// `writes_lost` counts the keys the `no-lost-writes` check found lost.
     pub fn from_trace(
         scenario: &Scenario,
         world: World,
@@ -133,9 +137,10 @@ impl Outcome {
                     passed,
                     detail,
                     nodes,
+                    found,
                 } => {
-                    if name == "lost-write" {
-                        lost += 1;
+                    if name == "no-lost-writes" {
+                        lost += found.iter().filter(|f| f.kind == "lost").count() as u64;
                     }
                     if name == "converged" && *passed {
                         converged_at = Some(e.at_ms);
@@ -146,6 +151,7 @@ impl Outcome {
                         detail: detail.clone(),
                         at_ms: e.at_ms,
                         nodes: nodes.clone(),
+                        found: found.clone(),
                     });
                 }
                 _ => {}
@@ -227,27 +233,92 @@ impl Outcome {
     }
 }
 
-/// A finding the scenario expects turns its check's failures into passes
-/// that say so; a finding that did not happen fails the run, so CI turns
-/// red when a known anomaly disappears or changes.
+/// A finding the scenario expects excuses a failure of its check only if
+/// everything that failure found is expected (its kinds, on the keys the
+/// findings name); any other failure of the same check still fails the
+/// run. A finding that did not happen fails the run, so CI turns red when
+/// a known anomaly disappears or changes. A check with nothing to judge
+/// passes only where `[expect.unjudged]` says why, and such a check that
+/// did judge something fails too.
 fn expected_findings(scenario: &Scenario, checks: &mut Vec<CheckResult>, end_ms: u64) {
-    for f in &scenario.expect.findings {
-        let mut seen = false;
-        for c in checks.iter_mut().filter(|c| c.name == f.check && !c.passed) {
-            c.passed = true;
-            c.detail = format!("expected finding ({}): {}", f.reference, c.detail);
-            seen = true;
+    let findings = &scenario.expect.findings;
+    let unjudged = &scenario.expect.unjudged;
+    let mut seen = vec![false; findings.len()];
+    let mut idle = std::collections::BTreeSet::new();
+    for c in checks.iter_mut().filter(|c| !c.passed) {
+        if c.found.iter().any(|f| f.kind == NOTHING_TO_JUDGE) {
+            if let Some(why) = unjudged.get(&c.name) {
+                c.passed = c.found.len() == 1;
+                c.detail = format!("nothing to judge, as expected ({why}): {}", c.detail);
+                idle.insert(c.name.clone());
+                continue;
+            }
         }
+        let mut all = !c.found.is_empty();
+        let mut refs = Vec::new();
+        for f in &c.found {
+            match findings.iter().position(|x| x.matches(&c.name, f)) {
+                Some(i) => {
+                    seen[i] = true;
+                    if !refs.contains(&findings[i].reference) {
+                        refs.push(findings[i].reference.clone());
+                    }
+                }
+                None => all = false,
+            }
+        }
+        if all {
+            c.passed = true;
+            c.detail = format!("expected finding ({}): {}", refs.join("; "), c.detail);
+        } else if !refs.is_empty() {
+            let other: Vec<String> = c
+                .found
+                .iter()
+                .filter(|f| !findings.iter().any(|x| x.matches(&c.name, f)))
+                .map(Found::to_string)
+                .collect();
+            c.detail = format!(
+                "beyond the expected finding, also found {}: {}",
+                other.join(", "),
+                c.detail
+            );
+        }
+    }
+    for (f, seen) in findings.iter().zip(seen) {
         if !seen {
             checks.push(CheckResult {
                 name: format!("finding:{}", f.check),
                 passed: false,
                 detail: format!(
-                    "the expected finding ({}) did not happen: `{}` never failed",
-                    f.reference, f.check
+                    "the expected finding ({}) did not happen: `{}` never found {}",
+                    f.reference,
+                    f.check,
+                    Found {
+                        kind: f.kind.clone(),
+                        key: f.key.clone()
+                    }
                 ),
                 at_ms: end_ms,
                 nodes: Vec::new(),
+                found: Vec::new(),
+            });
+        }
+    }
+    for (check, why) in unjudged {
+        if !idle.contains(check) {
+            checks.push(CheckResult {
+                name: format!("unjudged:{check}"),
+                passed: false,
+                detail: format!(
+                    "`{check}` was expected to have nothing to judge ({why}), but {}",
+                    match checks.iter().find(|c| c.name == *check) {
+                        Some(c) => format!("it judged: {}", c.detail),
+                        None => "it did not run".to_string(),
+                    }
+                ),
+                at_ms: end_ms,
+                nodes: Vec::new(),
+                found: Vec::new(),
             });
         }
     }
@@ -271,6 +342,26 @@ mod tests {
             passed: true,
             detail: String::new(),
             nodes: Vec::new(),
+            found: Vec::new(),
+        }
+    }
+
+    fn failed(name: &str, detail: &str, found: Vec<Found>) -> EventKind {
+        EventKind::Check {
+            name: name.into(),
+            passed: false,
+            detail: detail.into(),
+            nodes: Vec::new(),
+            found,
+        }
+    }
+
+    fn finding(check: &str, kind: &str, key: Option<&str>) -> clusterlab_scenario::Finding {
+        clusterlab_scenario::Finding {
+            check: check.into(),
+            kind: kind.into(),
+            key: key.map(str::to_string),
+            reference: "README, findings".into(),
         }
     }
 
@@ -302,10 +393,7 @@ mod tests {
     #[test]
     fn an_expected_finding_passes_only_while_it_happens() {
         let mut s = scenario();
-        s.expect.findings.push(clusterlab_scenario::Finding {
-            check: "set".into(),
-            reference: "README, findings".into(),
-        });
+        s.expect.findings.push(finding("set", "lost", None));
         let mut t = Trace::default();
         t.push(Duration::from_millis(1), converged());
         let o = Outcome::from_trace(&s, World::Sim, "r", 1, &t);
@@ -313,18 +401,70 @@ mod tests {
         assert_eq!(o.failures().next().unwrap().name, "finding:set");
         t.push(
             Duration::from_millis(2),
-            EventKind::Check {
-                name: "set".into(),
-                passed: false,
-                detail: "1 lost".into(),
-                nodes: Vec::new(),
-            },
+            failed("set", "1 lost", vec![Found::on("lost", "s")]),
         );
         let o = Outcome::from_trace(&s, World::Sim, "r", 1, &t);
         assert!(o.passed);
         assert!(o.checks[1]
             .detail
             .starts_with("expected finding (README, findings): 1 lost"));
+    }
+
+    /// Before the change a finding matched its check's name only: any
+    /// failure of that check passed (duplicated rows where lost ones were
+    /// expected, a run that ended before its heal where a split was). Now
+    /// a failure passes only if everything it found is expected.
+    #[test]
+    fn a_finding_excuses_only_what_it_names() {
+        let mut s = scenario();
+        s.expect.findings.push(finding("set", "lost", Some("s")));
+        let run = |found: Vec<Found>| {
+            let mut t = Trace::default();
+            t.push(Duration::from_millis(1), converged());
+            t.push(Duration::from_millis(2), failed("set", "anomalies", found));
+            Outcome::from_trace(&s, World::Sim, "r", 1, &t)
+        };
+        assert!(run(vec![Found::on("lost", "s")]).passed);
+        for other in [
+            vec![Found::on("duplicated", "s")],
+            vec![Found::on("lost", "s"), Found::on("duplicated", "s")],
+            vec![Found::on("lost", "t")],
+            vec![Found::kind("no-final-read")],
+            Vec::new(),
+        ] {
+            let o = run(other.clone());
+            assert!(!o.passed, "{other:?} passed as the expected lost rows");
+        }
+        let o = run(vec![Found::on("lost", "s"), Found::on("duplicated", "s")]);
+        let set = o.checks.iter().find(|c| c.name == "set").unwrap();
+        assert!(
+            set.detail.contains("also found duplicated on \"s\""),
+            "{}",
+            set.detail
+        );
+    }
+
+    /// A check with nothing to judge fails unless the scenario says why;
+    /// and a check declared unjudged that judged something fails too.
+    #[test]
+    fn nothing_to_judge_passes_only_where_the_scenario_says_why() {
+        let nothing = || failed("peers", "no view", vec![Found::kind(NOTHING_TO_JUDGE)]);
+        let mut t = Trace::default();
+        t.push(Duration::from_millis(1), nothing());
+        let mut s = scenario();
+        assert!(!Outcome::from_trace(&s, World::Sim, "r", 1, &t).passed);
+        s.expect
+            .unjudged
+            .insert("peers".into(), "RabbitMQ runs no agent".into());
+        let o = Outcome::from_trace(&s, World::Sim, "r", 1, &t);
+        assert!(o.passed, "{:?}", o.checks);
+        assert!(o.checks[0]
+            .detail
+            .contains("as expected (RabbitMQ runs no agent)"));
+        let mut t = Trace::default();
+        t.push(Duration::from_millis(1), converged());
+        let o = Outcome::from_trace(&s, World::Sim, "r", 1, &t);
+        assert_eq!(o.failures().next().unwrap().name, "unjudged:peers");
     }
 
     /// A crash is reported; an exit a fault caused is not.
@@ -353,7 +493,8 @@ mod tests {
             .ends_with("n2 exited on its own (code 1) at 2.5s"));
     }
 
-    /// Every check a world records can be named as a finding.
+    /// Every check a world records can be named as a finding, and every
+    /// kind a check below reports is one the schema lists for it.
     #[test]
     fn every_check_can_be_expected() {
         use crate::check::{failover, liveness, safety};
@@ -374,7 +515,10 @@ mod tests {
             crate::history::judge::NAME,
             crate::history::judge::SET,
         ] {
-            assert!(clusterlab_scenario::CHECKS.contains(&name), "{name}");
+            assert!(
+                clusterlab_scenario::checks::kinds_of(name).is_some(),
+                "{name}"
+            );
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clusterlab_scenario::{Expect, Scenario};
 
 use crate::check::safety::{self, Safety};
-use crate::check::{failover, liveness, Context, Verdict, Violation};
+use crate::check::{failover, liveness, Context, Found, Verdict, Violation};
 use crate::trace::{EventKind, Trace};
 use crate::tracker::{History, Tracker};
 use crate::view::View;
@@ -29,6 +29,10 @@ pub struct Referee {
     views: u64,
     broken: BTreeMap<&'static str, Violation>,
     healed_at: Option<Duration>,
+    /// Since when every liveness check has held, view after view.
+    holding_since: Option<Duration>,
+    /// Each node's last published window, to record only changes.
+    windows: BTreeMap<String, Option<crate::view::Window>>,
     converged_at: Option<Duration>,
     all_down_at: Option<Duration>,
     verdicts: Vec<Verdict>,
@@ -49,6 +53,8 @@ impl Referee {
             views: 0,
             broken: BTreeMap::new(),
             healed_at: None,
+            holding_since: None,
+            windows: BTreeMap::new(),
             converged_at: None,
             all_down_at: None,
             verdicts: Vec::new(),
@@ -63,6 +69,29 @@ impl Referee {
     /// A node bootstrapped at `at`.
     pub fn bootstrap(&mut self, at: Duration, node: &str) -> Timed {
         (at, self.tracker.bootstrap(at, node))
+    }
+
+    /// `node` published at `at` its leadership window (`None`: it does not
+    /// lead); the next view's safety checks judge the term it changed. A
+    /// publication that changes the node's window is an event of the
+    /// trace.
+    pub fn published(
+        &mut self,
+        at: Duration,
+        node: &str,
+        window: Option<crate::view::Window>,
+    ) -> Option<Timed> {
+        self.tracker.published(at, node, window);
+        if self.windows.get(node) == Some(&window) {
+            return None;
+        }
+        self.windows.insert(node.to_string(), window);
+        let e = EventKind::Window {
+            node: node.to_string(),
+            token: window.map(|w| w.token),
+            until_ms: window.map(|w| u64::try_from(w.until.as_millis()).unwrap_or(u64::MAX)),
+        };
+        Some((at, e))
     }
 
     /// Takes one view: its changes, and the first breach of each safety
@@ -102,13 +131,18 @@ impl Referee {
         self.healed_at.get_or_insert(at);
     }
 
-    /// When the run may stop waiting for convergence.
+    /// When the run may stop waiting for convergence: liveness must first
+    /// hold within `converge_within` of the heal, then go on holding for
+    /// `stable_for`.
     pub fn deadline(&self) -> Option<Duration> {
-        self.healed_at.map(|h| h + self.expect.converge_within)
+        self.healed_at
+            .map(|h| h + self.expect.converge_within + self.expect.stable_for)
     }
 
     /// Judges a view taken after the heal; true once every liveness check
-    /// holds on it (the run has converged).
+    /// has held on every view for `stable_for` (the run has converged, at
+    /// the first of those views). A view on which one fails starts the
+    /// count again.
     pub fn converged(&mut self, view: &View) -> bool {
         let Some(healed) = self.healed_at else {
             return false;
@@ -119,9 +153,18 @@ impl Referee {
         if self.converged_at.is_some() {
             return true;
         }
-        self.verdicts = liveness::evaluate(view, self.tracker.history(), &self.expect);
-        if self.verdicts.iter().all(|v| v.passed) {
-            self.converged_at = Some(view.at);
+        let verdicts = liveness::evaluate(view, self.tracker.history(), &self.expect);
+        if verdicts.iter().all(|v| v.passed) {
+            let since = *self.holding_since.get_or_insert(view.at);
+            self.verdicts = verdicts;
+            if view.at.saturating_sub(since) >= self.expect.stable_for
+                && since <= healed + self.expect.converge_within
+            {
+                self.converged_at = Some(since);
+            }
+        } else {
+            self.holding_since = None;
+            self.verdicts = verdicts;
         }
         self.converged_at.is_some()
     }
@@ -151,13 +194,20 @@ impl Referee {
         let mut out = Vec::new();
         for s in &self.safety {
             if !self.broken.contains_key(s.name) {
-                let held = Verdict {
-                    name: s.name,
-                    passed: true,
-                    detail: format!("held at every one of {} observed instants", self.views),
-                    nodes: Vec::new(),
+                let terms = self.tracker.history().terms.all();
+                let detail = if s.judges_terms {
+                    let nodes: std::collections::BTreeSet<&str> =
+                        terms.iter().map(|t| t.node.as_str()).collect();
+                    format!(
+                        "held over {} leadership terms of {} nodes, as they published them ({} observed instants)",
+                        terms.len(),
+                        nodes.len(),
+                        self.views
+                    )
+                } else {
+                    format!("held at every one of {} observed instants", self.views)
                 };
-                out.push((end, held.event()));
+                out.push((end, Verdict::held(s.name, detail).event()));
             }
         }
         for v in &self.verdicts {
@@ -171,13 +221,19 @@ impl Referee {
                     "every liveness check held {} ms after the last heal",
                     at.saturating_sub(h).as_millis()
                 ),
-                (None, Some(h)) => match self.all_down_at {
-                    Some(down) => format!(
+                (None, Some(h)) => match (self.all_down_at, self.holding_since) {
+                    (Some(down), _) => format!(
                         "every node was down for good {} ms after the last heal (of {:?} allowed)",
                         down.saturating_sub(h).as_millis(),
                         self.expect.converge_within
                     ),
-                    None => format!(
+                    (None, Some(since)) => format!(
+                        "held from {} ms after the last heal, but not for {:?} by the end at {} ms",
+                        since.saturating_sub(h).as_millis(),
+                        self.expect.stable_for,
+                        end.as_millis()
+                    ),
+                    (None, None) => format!(
                         "not within {:?} of the last heal",
                         self.expect.converge_within
                     ),
@@ -190,11 +246,31 @@ impl Referee {
                 .filter(|v| !v.passed)
                 .flat_map(|v| v.nodes.clone())
                 .collect(),
+            found: match (self.converged_at, self.healed_at, self.all_down_at) {
+                (Some(_), _, _) => Vec::new(),
+                (None, None, _) => vec![Found::kind("not-healed")],
+                (None, Some(_), Some(_)) => vec![Found::kind("all-down")],
+                (None, Some(_), None) => vec![Found::kind("timeout")],
+            },
         };
         out.push((self.converged_at.unwrap_or(end), converged.event()));
         if let Some(bound) = self.expect.failover_within {
-            out.push((end, failover::check(trace, bound).event()));
+            out.push((end, failover::check(trace, end, bound).event()));
         }
+        out.push((
+            end,
+            EventKind::End {
+                why: match (self.converged_at, self.all_down_at, self.healed_at) {
+                    (Some(_), _, _) => "converged".into(),
+                    (None, Some(_), _) => "every node down for good".into(),
+                    (None, None, Some(h)) if end >= self.deadline().unwrap_or(h) => {
+                        "the convergence deadline passed".into()
+                    }
+                    (None, None, Some(_)) => "stopped before the convergence deadline".into(),
+                    (None, None, None) => "stopped before the faults were healed".into(),
+                },
+            },
+        ));
         out
     }
 }
@@ -255,5 +331,58 @@ mod tests {
         let (passed, detail) = converged(&r, Duration::from_secs(70));
         assert!(!passed);
         assert_eq!(detail, "not within 60s of the last heal");
+    }
+
+    /// Before the change the first view on which every liveness check held
+    /// ended the run: a regression a moment later (an old primary that
+    /// answers once, then reclaims) was never seen. Now liveness must hold
+    /// for `stable_for` (1 s by default) from a view on.
+    #[test]
+    fn liveness_must_hold_for_stable_for() {
+        use crate::view::{NodeState, NodeView};
+        let mut r = referee();
+        r.bootstrap(Duration::from_secs(1), "n1");
+        r.healed(Duration::from_secs(10));
+        let view = |s: u64, ms: u64, agree: bool| {
+            let mut v = View {
+                at: Duration::from_secs(s) + Duration::from_millis(ms),
+                ..View::default()
+            };
+            for n in ["n1", "n2"] {
+                let members = if agree || n == "n1" {
+                    vec!["n1", "n2"]
+                } else {
+                    vec!["n2"]
+                };
+                v.nodes.insert(
+                    n.into(),
+                    NodeView {
+                        state: NodeState::Up,
+                        members: Some(members.iter().map(|m| m.to_string()).collect()),
+                        leads: n == "n1",
+                        window: None,
+                        peers: Some(["n1", "n2"].iter().map(|m| m.to_string()).collect()),
+                    },
+                );
+            }
+            v.store = Some(crate::view::StoreView {
+                announced: ["n1", "n2"].iter().map(|m| m.to_string()).collect(),
+                leader_key: Some("n1".into()),
+                ..Default::default()
+            });
+            v
+        };
+        assert!(!r.converged(&view(11, 0, true)), "held once");
+        assert!(!r.converged(&view(11, 500, false)), "then did not");
+        assert!(!r.converged(&view(12, 0, true)));
+        assert!(!r.converged(&view(12, 900, true)));
+        assert!(r.converged(&view(13, 0, true)), "a second on");
+        assert_eq!(r.converged_at(), Some(Duration::from_secs(12)));
+        let (passed, detail) = converged(&r, Duration::from_secs(13));
+        assert!(passed, "{detail}");
+        assert_eq!(
+            detail,
+            "every liveness check held 2000 ms after the last heal"
+        );
     }
 }

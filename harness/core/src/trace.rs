@@ -94,6 +94,24 @@ pub enum EventKind {
         /// Whether a fault caused the exit.
         by_fault: bool,
     },
+    /// A node published its leadership window: it may act as leader until
+    /// `until_ms` under `token`, or (both absent) it does not lead.
+    Window {
+        /// The node.
+        node: String,
+        /// The term's fencing token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<u64>,
+        /// Until when, in ms since the start of the run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_ms: Option<u64>,
+    },
+    /// The run ended, and why (converged, every node down for good, the
+    /// convergence deadline passed, or stopped earlier).
+    End {
+        /// Why it ended then.
+        why: String,
+    },
     /// A check was evaluated; a failed one is recorded at the instant it
     /// failed.
     Check {
@@ -106,6 +124,10 @@ pub enum EventKind {
         /// The nodes involved.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         nodes: Vec<String>,
+        /// What a failure consists of (its kinds, and keys where the
+        /// check judges keys), as `[[expect.findings]]` names them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        found: Vec<crate::check::Found>,
     },
 }
 

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crate::terms::{Term, Terms};
 use crate::trace::{EventKind, NodeRole};
+use crate::view::Window;
 use crate::view::{NodeState, NodeView, View};
 
 /// What the checks may know of the past.
@@ -15,6 +17,8 @@ use crate::view::{NodeState, NodeView, View};
 pub struct History {
     /// Since when each down node has been down.
     pub down_since: BTreeMap<String, Duration>,
+    /// Since when each running node has had no path to the store at all.
+    pub severed_since: BTreeMap<String, Duration>,
     /// Since when each node that must be announced (it runs and reaches the
     /// store) has been missing from the store.
     pub unannounced_since: BTreeMap<String, Duration>,
@@ -22,10 +26,10 @@ pub struct History {
     pub served: BTreeSet<String>,
     /// Every bootstrap, in order.
     pub bootstraps: Vec<(Duration, String)>,
-    /// The newest fencing token seen in any earlier view.
-    pub newest_token: Option<u64>,
-    /// Tokens this view shows for the first time, with their node.
-    pub new_tokens: Vec<(String, u64)>,
+    /// Every leadership term the nodes published.
+    pub terms: Terms,
+    /// The terms begun or changed since the last view.
+    pub changed_terms: Vec<Term>,
     /// When a live node's member key last disappeared from the store, and
     /// whose.
     pub last_unannounced: Option<(Duration, String)>,
@@ -38,8 +42,8 @@ pub struct Tracker {
     roles: BTreeMap<String, NodeRole>,
     members: BTreeMap<String, BTreeSet<String>>,
     leader_key: Option<Option<String>>,
-    tokens: BTreeSet<u64>,
     announced: BTreeSet<String>,
+    created: BTreeMap<String, u64>,
 }
 
 /// The role a node shows in a view.
@@ -70,20 +74,18 @@ impl Tracker {
         EventKind::Bootstrap { node: node.into() }
     }
 
+    /// `node` published at `at` its leadership window (`None`: it does
+    /// not lead); the next view's checks judge the terms it changed.
+    pub fn published(&mut self, at: Duration, node: &str, window: Option<Window>) {
+        self.history.terms.publish(at, node, window);
+    }
+
     /// Takes in `view`; returns what changed since the last one, as events
     /// at `view.at`.
     pub fn observe(&mut self, view: &View) -> Vec<EventKind> {
         let mut out = Vec::new();
         let h = &mut self.history;
-        h.newest_token = self.tokens.last().copied();
-        h.new_tokens.clear();
-        for (n, v) in &view.nodes {
-            if let Some(w) = v.window {
-                if self.tokens.insert(w.token) {
-                    h.new_tokens.push((n.clone(), w.token));
-                }
-            }
-        }
+        h.changed_terms = h.terms.take_changed().into_iter().cloned().collect();
         for (n, v) in &view.nodes {
             let role = role_of(v);
             if self.roles.get(n) != Some(&role) {
@@ -100,6 +102,11 @@ impl Tracker {
                 h.down_since.entry(n.clone()).or_insert(view.at);
             } else {
                 h.down_since.remove(n);
+            }
+            if v.state != NodeState::Down && view.severed.contains(n) {
+                h.severed_since.entry(n.clone()).or_insert(view.at);
+            } else {
+                h.severed_since.remove(n);
             }
             if let Some(m) = &v.members {
                 if self.members.get(n) != Some(m) {
@@ -139,6 +146,17 @@ impl Tracker {
                 }
                 self.announced.clone_from(&store.announced);
             }
+            // A key lost and written again between two views: the same
+            // node, a new creation.
+            if self.created != store.created {
+                for (n, c) in &store.created {
+                    let recreated = self.created.get(n).is_some_and(|old| old != c);
+                    if recreated && view.nodes.get(n).is_some_and(|v| v.state == NodeState::Up) {
+                        h.last_unannounced = Some((view.at, n.clone()));
+                    }
+                }
+                self.created.clone_from(&store.created);
+            }
             h.unannounced_since
                 .retain(|n, _| must.contains(&n) && !store.announced.contains(n));
             for n in &must {
@@ -176,6 +194,7 @@ mod tests {
         }
         v.store = Some(StoreView {
             announced: announced.iter().map(|s| s.to_string()).collect(),
+            created: announced.iter().map(|s| (s.to_string(), 1)).collect(),
             leader_key: None,
             leader_token: None,
         });
@@ -203,5 +222,21 @@ mod tests {
         assert_eq!(t.history().unannounced_since["n1"], Duration::from_secs(3));
         t.observe(&view(4, NodeState::Up, false, &["n1"]));
         assert!(t.history().unannounced_since.is_empty());
+    }
+
+    /// Before the change the tracker compared member names only: a key
+    /// lost and written again between two views went unseen by `stable`.
+    #[test]
+    fn a_key_written_again_between_two_views_is_a_loss() {
+        let mut t = Tracker::new();
+        let v = view(0, NodeState::Up, false, &["n1"]);
+        t.observe(&v);
+        let mut again = view(1, NodeState::Up, false, &["n1"]);
+        again.store.as_mut().unwrap().created.insert("n1".into(), 2);
+        t.observe(&again);
+        assert_eq!(
+            t.history().last_unannounced,
+            Some((Duration::from_secs(1), "n1".into()))
+        );
     }
 }

@@ -64,10 +64,26 @@ impl NodeView {
 pub struct StoreView {
     /// Nodes with a live member key.
     pub announced: BTreeSet<String>,
+    /// Each announced node's member key's creation (etcd's create
+    /// revision, Consul's CreateIndex), where the world reads it: a key
+    /// lost and written again between two samples shows a new one.
+    pub created: BTreeMap<String, u64>,
     /// The node the leader key names, if any.
     pub leader_key: Option<String>,
     /// The leader key's create revision: the fencing token of its term.
     pub leader_token: Option<u64>,
+}
+
+/// The leader key taken from outside: the store hands it on at once,
+/// while its holder learns of it only from its watch or its next renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    /// When.
+    pub at: Duration,
+    /// The node whose lease or session was ended (only its term is
+    /// cut short); `None` when the key itself was deleted or every session
+    /// ended (whoever held it).
+    pub holder: Option<String>,
 }
 
 /// The whole cluster at one instant.
@@ -82,8 +98,13 @@ pub struct View {
     /// Nodes that run, are not paused, and have an unbroken path to a
     /// working store (from the fault ledger): these must stay announced.
     pub reaches_store: BTreeSet<String>,
-    /// When a fault last touched the store's keys or leases from outside.
-    pub tampered: Option<Duration>,
+    /// Running nodes with no path to the store at all (paused, isolated,
+    /// cut from it), from the fault ledger: their leases run out as a
+    /// dead node's do.
+    pub severed: BTreeSet<String>,
+    /// Every time a fault took the leader key from outside (deleted it,
+    /// or ended the lease or session under it), in order.
+    pub taken: Vec<Taken>,
     /// Since when no fault has been in effect (`None` while one is).
     pub quiet_since: Option<Duration>,
     /// When a store node was last killed or restarted.
@@ -106,20 +127,6 @@ impl View {
             .iter()
             .filter(|(_, v)| v.state == NodeState::Up && v.leads)
             .map(|(n, _)| n.clone())
-            .collect()
-    }
-
-    /// Nodes inside a disco leadership window at this instant (any state:
-    /// a frozen leader still believes it leads when it thaws).
-    pub fn acting(&self) -> Vec<(String, Window)> {
-        self.nodes
-            .iter()
-            .filter(|(_, v)| v.state != NodeState::Down)
-            .filter_map(|(n, v)| {
-                v.window
-                    .filter(|w| w.until > self.at)
-                    .map(|w| (n.clone(), w))
-            })
             .collect()
     }
 

@@ -94,6 +94,7 @@ fn leader_kill_trace(lost: bool) -> Trace {
             passed: true,
             detail: "3 nodes agree on n1,n2,n3".into(),
             nodes: Vec::new(),
+            found: Vec::new(),
         },
     );
     t.push(
@@ -103,16 +104,18 @@ fn leader_kill_trace(lost: bool) -> Trace {
             passed: true,
             detail: "n2".into(),
             nodes: Vec::new(),
+            found: Vec::new(),
         },
     );
     if lost {
         t.push(
             ms(19_000),
             EventKind::Check {
-                name: "lost-write".into(),
+                name: "no-lost-writes".into(),
                 passed: false,
                 detail: "k42 acknowledged, not read back".into(),
                 nodes: vec!["n2".into()],
+                found: vec![clusterlab_core::check::Found::on("lost", "k42")],
             },
         );
     }
@@ -123,6 +126,7 @@ fn leader_kill_trace(lost: bool) -> Trace {
             passed: true,
             detail: "n2".into(),
             nodes: Vec::new(),
+            found: Vec::new(),
         },
     );
     t
@@ -204,7 +208,7 @@ fn a_run_folder_holds_every_report() {
         "fault: kill-leader n1",
         "[n1,n2,n3]",
         "-n1",
-        "failed lost-write: n2",
+        "failed no-lost-writes: n2",
         "n1",
         "n2",
         "n3",

@@ -6,6 +6,7 @@
 //! (`clusterlab sim`). [`load`] returns a validated [`Scenario`] or a
 //! [`ScenarioError`] with file, line, column, the offending text and a hint.
 
+pub mod checks;
 pub mod error;
 pub mod load;
 pub mod model;

@@ -590,58 +590,54 @@ impl ReadMode {
 pub struct Expect {
     /// All checks must pass within this time after the last heal.
     pub converge_within: Duration,
-    /// Exactly one leader.
+    /// Once every liveness check holds, it must go on holding this long
+    /// before the run counts as converged: a regression a moment later
+    /// (an old primary that answers once, then reclaims) fails it.
+    pub stable_for: Duration,
+    /// Exactly one leader, and fenced terms (disco's leader key exists).
     pub single_leader: bool,
     /// The discovery leader key names the real leader.
     pub leader_key_matches: bool,
     /// The announced set equals the live set (once TTLs have run out).
     pub announced_equals_live: bool,
-    /// Every acknowledged write is read back.
-    pub no_lost_writes: bool,
-    /// The register workload's history is linearizable (`false`: the
-    /// scenario expects the checker to find an anomaly).
-    pub linearizable: bool,
     /// Exactly one bootstrap over the whole run.
     pub single_bootstrap: bool,
     /// Bound on failover time, if any.
     pub failover_within: Option<Duration>,
     /// Anomalies of the system under test that this scenario is known to
-    /// show: each named check must fail (and then counts as passed); the
-    /// run fails if one of them stops happening.
+    /// show: each must be seen (the run fails if it stops happening), and
+    /// excuses only a failure made of what it names.
     pub findings: Vec<Finding>,
+    /// Checks that are expected to have nothing to judge, with the reason
+    /// (any other check with nothing to judge fails).
+    pub unjudged: BTreeMap<String, String>,
 }
 
-/// An expected finding: a check the system under test fails, with a
-/// reference that explains it (an issue, a note).
+/// An expected finding: what a check must find in the system under test,
+/// with a reference that explains it (an issue, a note).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The check that fails.
     pub check: String,
+    /// What it must find: one of its kinds ([`crate::checks::KINDS`]).
+    pub kind: String,
+    /// Only on this key (a set's, a register's, a written key), if given.
+    pub key: Option<String>,
     /// Where it is explained.
     pub reference: String,
 }
 
-/// The checks a scenario may expect to fail, by name.
-pub const CHECKS: [&str; 18] = [
-    "single-leader",
-    "single-bootstrap",
-    "leader-key-expiry",
-    "registered",
-    "fencing",
-    "stable",
-    "membership",
-    "one-leader",
-    "leader-key",
-    "announced-live",
-    "peers",
-    "bootstrapped",
-    "converged",
-    "failover",
-    "no-lost-writes",
-    "linearizable",
-    "set",
-    "rogue",
-];
+impl Finding {
+    /// Whether `found`, seen by `check`, is this finding.
+    pub fn matches(&self, check: &str, found: &crate::checks::Found) -> bool {
+        self.check == check
+            && self.kind == found.kind
+            && self
+                .key
+                .as_ref()
+                .is_none_or(|k| found.key.as_ref() == Some(k))
+    }
+}
 
 /// A whole validated scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clusterlab_core::terms::Publication;
 use clusterlab_core::trace::{EventKind, Trace};
+use clusterlab_core::view::Window;
 use tokio::sync::watch;
 
 /// One node as last published.
@@ -27,6 +29,8 @@ struct Inner {
     trace: Trace,
     nodes: BTreeMap<String, Published>,
     bootstraps: Vec<(Duration, String)>,
+    /// Every leadership publication not yet taken, with its instant.
+    published: Vec<Publication>,
     frozen: BTreeMap<String, watch::Sender<bool>>,
     leaving: BTreeMap<String, watch::Sender<bool>>,
 }
@@ -62,12 +66,21 @@ impl Board {
         self.with(|i| std::mem::take(&mut i.bootstraps))
     }
 
-    /// A node's leadership changed: `Some((until, token))` while it may act.
+    /// A node's leadership changed (or was renewed): `Some((until,
+    /// token))` while it may act. Each call is kept, with its instant, for
+    /// the referee's terms ([`Board::take_published`]).
     pub fn leadership(&self, node: &str, leader: Option<(Duration, u64)>) {
         self.with(|i| {
             i.version += 1;
+            let window = leader.map(|(until, token)| Window { until, token });
+            i.published.push((now(), node.to_string(), window));
             i.nodes.entry(node.to_string()).or_default().leader = leader;
         });
+    }
+
+    /// The leadership publications since the last call, in order.
+    pub fn take_published(&self) -> Vec<Publication> {
+        self.with(|i| std::mem::take(&mut i.published))
     }
 
     /// A node's member view changed.

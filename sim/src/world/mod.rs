@@ -14,7 +14,7 @@ pub mod registry;
 
 use std::time::Duration;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use clusterlab_core::fault::{Engine, ROLE_WAIT};
 use clusterlab_core::history::judge;
@@ -224,6 +224,9 @@ pub fn simulate(
         for (at, node) in board.take_bootstraps() {
             record(vec![referee.bootstrap(at, &node)]);
         }
+        for (at, node, window) in board.take_published() {
+            record(referee.published(at, &node, window).into_iter().collect());
+        }
         let view = observer.view(now, &board, &engine);
         record(referee.observe(view));
         if referee.broken()
@@ -241,7 +244,12 @@ pub fn simulate(
     for e in recorder.events() {
         board.event(Duration::from_micros(e.time_us), EventKind::Op(e));
     }
-    record(judge::judge(&board.trace(), scenario.expect.linearizable));
+    // Every node calls the registry: there is always a history to judge.
+    let wants = judge::Wants {
+        linearizable: true,
+        set: false,
+    };
+    record(judge::judge(&board.trace(), wants));
     let trace = board.trace();
     let outcome = Outcome::from_trace(scenario, World::Sim, &format!("seed-{seed}"), seed, &trace);
     Ok(Simulated { trace, outcome })
@@ -326,18 +334,20 @@ impl Observer {
                 })
                 .collect();
             self.view.reaches_store = engine.reaches_store().clone();
+            self.view.severed = engine.severed().clone();
         }
         if !engine.store_up() {
             // Down: nobody can ask it anything.
             self.view.store = None;
             self.seen.2 = u64::MAX;
         } else if m != self.seen.2 {
-            let announced = self
+            let created: BTreeMap<String, u64> = self
                 .modelled
-                .keys(&self.members_prefix)
-                .iter()
-                .filter_map(|k| self.keys.node_of(k).map(str::to_string))
+                .entries(&self.members_prefix)
+                .into_iter()
+                .filter_map(|(k, created)| Some((self.keys.node_of(&k)?.to_string(), created)))
                 .collect();
+            let announced = created.keys().cloned().collect();
             let key = self.modelled.get(&self.leader_key);
             let leader_key = key
                 .as_ref()
@@ -345,13 +355,16 @@ impl Observer {
                 .map(|r| r.node);
             self.view.store = Some(StoreView {
                 announced,
+                created,
                 leader_token: key.filter(|_| leader_key.is_some()).map(|k| k.created),
                 leader_key,
             });
         }
         self.seen = (b, e, if engine.store_up() { m } else { u64::MAX });
         self.view.at = now;
-        self.view.tampered = engine.tampered();
+        if self.view.taken.len() != engine.taken().len() {
+            self.view.taken = engine.taken().to_vec();
+        }
         self.view.quiet_since = engine.quiet_since();
         self.view.store_changed = engine.store_changed();
         for v in self.view.nodes.values_mut() {

@@ -90,8 +90,9 @@ impl Modelled {
         }
     }
 
-    /// Every key under `prefix`, sorted.
-    pub fn keys(&self, prefix: &str) -> Vec<String> {
+    /// Every key under `prefix`, sorted, with its creation (etcd's create
+    /// revision, Consul's CreateIndex).
+    pub fn entries(&self, prefix: &str) -> Vec<(String, u64)> {
         match &self.model {
             Model::Etcd(m) => {
                 let mut end = prefix.as_bytes().to_vec();
@@ -102,7 +103,10 @@ impl Modelled {
                     .expect("model lock")
                     .range(prefix.as_bytes(), &end)
                     .iter()
-                    .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+                    .map(|kv| {
+                        let key = String::from_utf8_lossy(&kv.key).into_owned();
+                        (key, kv.create_revision as u64)
+                    })
                     .collect()
             }
             Model::Consul(m) => m
@@ -111,7 +115,7 @@ impl Modelled {
                 .list(prefix)
                 .1
                 .into_iter()
-                .map(|(k, _)| k)
+                .map(|(k, p)| (k, p.create_index))
                 .collect(),
         }
     }

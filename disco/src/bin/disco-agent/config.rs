@@ -113,6 +113,12 @@ pub struct Args {
     /// view, leadership window) as JSON on this port.
     #[arg(long, env = "DISCO_STATUS_PORT", value_name = "PORT")]
     pub status_port: Option<u16>,
+    /// Append every change of this node's leadership window and its
+    /// bootstrap to this file, as JSON lines on the monotonic clock, for a
+    /// harness that must know what the agent believed while the node was
+    /// cut off or frozen.
+    #[arg(long, env = "DISCO_JOURNAL", value_name = "PATH")]
+    pub journal: Option<PathBuf>,
     /// Keep this file holding the current members' addresses, one per line.
     #[arg(long, env = "DISCO_PEERS_FILE")]
     pub peers_file: Option<PathBuf>,

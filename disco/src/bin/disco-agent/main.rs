@@ -172,6 +172,23 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
             (Some(tx), rx)
         }
     };
+    let journal = match &args.journal {
+        Some(path) => Some(Arc::new(disco::journal::Journal::open(path).map_err(
+            |e| anyhow::anyhow!("--journal {}: cannot open it: {e}", path.display()),
+        )?)),
+        None => None,
+    };
+    let journal_task = journal.clone().map(|j| {
+        let mut rx = leadership.clone();
+        tokio::spawn(async move {
+            loop {
+                j.leadership(&rx.borrow_and_update());
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    });
     let committed = Arc::new(AtomicBool::new(false));
     let status_task = args.status_port.map(|port| {
         tokio::spawn(status::serve(
@@ -228,6 +245,9 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
         match node.bootstrapped(&registry).await {
             Ok(()) => {
                 committed.store(true, Ordering::Relaxed);
+                if let Some(j) = &journal {
+                    j.bootstrap();
+                }
                 std::future::pending().await
             }
             Err(e) => {
@@ -237,7 +257,7 @@ async fn run<R: Registry>(registry: R, args: Args) -> anyhow::Result<i32> {
         }
     };
     let status = supervise::run(&argv, commit).await;
-    for t in [peers_file, gate, promote, status_task]
+    for t in [peers_file, gate, promote, status_task, journal_task]
         .into_iter()
         .flatten()
     {

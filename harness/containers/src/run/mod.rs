@@ -67,7 +67,13 @@ pub struct Run {
     torn_down: bool,
     started: std::sync::Mutex<Vec<ContainerAsync<GenericImage>>>,
     exits: Exits,
+    /// Host folders bind-mounted into the nodes (their agents' journals),
+    /// removed with the run.
+    shared: tempfile::TempDir,
 }
+
+/// Where a node's shared folder is mounted inside it.
+pub const SHARED_DIR: &str = "/clusterlab-shared";
 
 /// Containers this process is making exit (killed or stopped), shared
 /// with whoever watches containers die, so that an exit a fault caused is
@@ -154,6 +160,10 @@ impl Run {
             torn_down: false,
             started: std::sync::Mutex::default(),
             exits: Exits::default(),
+            shared: tempfile::Builder::new()
+                .prefix(&format!("clusterlab-{id}-"))
+                .tempdir()
+                .map_err(ctx("make the run's shared folder"))?,
         })
     }
 
@@ -208,11 +218,56 @@ impl Run {
         cmd: &[&str],
         files: &[(String, Vec<u8>)],
     ) -> Result<String, RunError> {
+        self.start_with_mounts(name, image, cmd, files, None).await
+    }
+
+    /// Starts a cluster node as [`Self::start_container_with`] does, with
+    /// its own host folder ([`Run::shared_dir`]) mounted at
+    /// [`SHARED_DIR`]: what its agent writes there (its journal) can be
+    /// read from the host whatever the node's network or state.
+    pub async fn start_node(
+        &self,
+        name: &str,
+        image: &str,
+        cmd: &[&str],
+        files: &[(String, Vec<u8>)],
+    ) -> Result<String, RunError> {
+        let dir = self
+            .shared_dir(name)
+            .map_err(ctx(format!("make {name}'s shared folder")))?;
+        self.start_with_mounts(name, image, cmd, files, Some(dir))
+            .await
+    }
+
+    /// The host folder shared with node `name` (made on first use, writable
+    /// by any user: a database image may run its agent as its own user).
+    pub fn shared_dir(&self, name: &str) -> std::io::Result<std::path::PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.shared.path().join(name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+        Ok(dir)
+    }
+
+    async fn start_with_mounts(
+        &self,
+        name: &str,
+        image: &str,
+        cmd: &[&str],
+        files: &[(String, Vec<u8>)],
+        shared: Option<std::path::PathBuf>,
+    ) -> Result<String, RunError> {
         let full = self.container(name);
         let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
         let mut request = GenericImage::new(repo, tag).with_cmd(cmd.iter().copied());
         for (path, data) in files {
             request = request.with_copy_to(path.clone(), data.clone());
+        }
+        if let Some(dir) = shared {
+            request = request.with_mount(testcontainers::core::Mount::bind_mount(
+                dir.to_string_lossy().into_owned(),
+                SHARED_DIR,
+            ));
         }
         let container = request
             .with_network(self.network.clone())

@@ -41,7 +41,7 @@ use crate::run::{Run, RunError};
 use addrs::Addrs;
 use kind::{Kind, StoreUrl};
 use nemesis::Containers;
-use observe::{Observed, Shared};
+use observe::Shared;
 use recorder::Recorder;
 use secrets::Secrets;
 use store::Store;
@@ -190,13 +190,12 @@ pub async fn run(
                 passed: false,
                 detail: e.to_string(),
                 nodes: Vec::new(),
+                found: Vec::new(),
             });
-            Finished::judging(
+            Judging {
                 rec,
-                Referee::new(scenario, SLACK),
-                BTreeSet::new(),
-                Observed::default(),
-            )
+                referee: Referee::new(scenario, SLACK),
+            }
         }
     };
     Ok(done.close(&logs))
@@ -206,44 +205,11 @@ pub async fn run(
 struct Judging {
     rec: Recorder,
     referee: Referee,
-    bootstrapped: BTreeSet<String>,
-    last: Observed,
-}
-
-impl Finished {
-    fn judging(
-        rec: Recorder,
-        referee: Referee,
-        bootstrapped: BTreeSet<String>,
-        last: Observed,
-    ) -> Judging {
-        Judging {
-            rec,
-            referee,
-            bootstrapped,
-            last,
-        }
-    }
 }
 
 impl Judging {
-    /// Adds the bootstraps only the agents' logs tell (a node that won the
-    /// key and died before the observer asked it), and writes the closing
-    /// verdicts.
-    fn close(mut self, logs: &BTreeMap<String, String>) -> Finished {
-        let mut late = false;
-        for (n, text) in logs {
-            if text.contains("won the bootstrap key") && self.bootstrapped.insert(n.clone()) {
-                let (at, e) = self.referee.bootstrap(Duration::ZERO, n);
-                self.rec.insert(at, e);
-                late = true;
-            }
-        }
-        if late {
-            for (at, e) in self.referee.observe(&self.last.view) {
-                self.rec.insert(at, e);
-            }
-        }
+    /// Writes the closing verdicts.
+    fn close(self, logs: &BTreeMap<String, String>) -> Finished {
         let end = self.rec.elapsed();
         let trace = self.rec.trace();
         for (at, e) in self.referee.finish(&trace, end) {
@@ -277,7 +243,10 @@ fn publish(ledger: &Shared, engine: &Engine, nodes: &[String]) {
     let mut l = ledger.lock().expect("ledger lock");
     l.states = nodes.iter().map(|n| (n.clone(), engine.state(n))).collect();
     l.reaches_store = engine.reaches_store().clone();
-    l.tampered = engine.tampered();
+    l.severed = engine.severed().clone();
+    if l.taken.len() != engine.taken().len() {
+        l.taken = engine.taken().to_vec();
+    }
     l.quiet_since = engine.quiet_since();
     l.store_changed = engine.store_changed();
 }
@@ -332,6 +301,12 @@ async fn drive_inner(
         url.creds
             .extend(["--wait-for-file".to_string(), format!("/{HOLD_FILE}")]);
     }
+    if kind.has_agent() {
+        url.creds.extend([
+            "--journal".to_string(),
+            format!("{}/{}", crate::run::SHARED_DIR, observe::JOURNAL),
+        ]);
+    }
     // The same files for every node: one bundle, one authority.
     let mut files = secrets
         .as_ref()
@@ -341,20 +316,22 @@ async fn drive_inner(
     for n in &nodes {
         let argv = kind.command(scenario, n, &run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        run.start_container_with(n, node_image, &argv, &files)
-            .await?;
+        run.start_node(n, node_image, &argv, &files).await?;
     }
     for n in &nodes {
         addrs.refresh(run, n).await?;
     }
-    let (mut rx, observer) = observe::spawn(
+    let journals = observe::Journals::new(&nodes, |n| run.shared_dir(n).ok());
+    let (samples, observer) = observe::spawn(
         kind.clone(),
         nodes.clone(),
         ledger.clone(),
         addrs.clone(),
         store.clone(),
         rec.clone(),
+        journals,
     );
+    let (mut all, rx) = (samples.all, samples.latest);
     let _abort = AbortOnDrop(observer);
     let workload = scenario.workload.clone();
     let clients = workload
@@ -405,13 +382,13 @@ async fn drive_inner(
         addrs: &addrs,
         store: &store,
         observed: rx.clone(),
+        ledger: ledger.clone(),
         installed: BTreeSet::new(),
         down: BTreeSet::new(),
         shaped: BTreeMap::new(),
         seed: opts.seed,
     };
     let mut referee = Referee::new(scenario, SLACK);
-    let mut bootstrapped = BTreeSet::new();
     let mut healed = false;
     if hold {
         say("setting the faults due at 0 s before the nodes start");
@@ -452,27 +429,31 @@ async fn drive_inner(
     tokio::pin!(rogue_fut);
     let mut rogue: Option<Option<rogue::Attempts>> = None;
     let last = loop {
-        let changed = tokio::time::timeout(OBSERVER_SILENCE, rx.changed());
+        // Every sample, in order: none is lost while a fault's Docker or
+        // iptables calls run below.
+        let next = tokio::time::timeout(OBSERVER_SILENCE, all.recv());
         let waited = if rogue.is_none() {
             tokio::select! {
                 a = &mut rogue_fut => {
                     rogue = Some(a);
                     continue;
                 }
-                w = changed => w,
+                w = next => w,
             }
         } else {
-            changed.await
+            next.await
         };
-        if waited.is_err() {
+        let Ok(Some(last)) = waited else {
             return Err(WorldError::Timeout(format!(
                 "the observer published nothing for {OBSERVER_SILENCE:?}"
             )));
+        };
+        for (at, n) in &last.bootstraps {
+            let (at, e) = referee.bootstrap(*at, n);
+            rec.insert(at, e);
         }
-        let last = rx.borrow_and_update().clone();
-        for n in &last.bootstrapped {
-            if bootstrapped.insert(n.clone()) {
-                let (at, e) = referee.bootstrap(last.view.at, n);
+        for (at, n, w) in &last.published {
+            if let Some((at, e)) = referee.published(*at, n, *w) {
                 rec.insert(at, e);
             }
         }
@@ -535,10 +516,14 @@ async fn drive_inner(
         };
         attempts.judge(&left, &rec);
     }
+    let wants = judge::Wants {
+        linearizable: clients.is_some(),
+        set: adders.is_some() || publishers.is_some(),
+    };
     if let Some(c) = clients {
         say("checking the register history for linearizability");
         c.stop().await;
-        for (at, e) in judge::judge(&rec.trace(), scenario.expect.linearizable) {
+        for (at, e) in judge::judge(&rec.trace(), wants) {
             rec.insert(at, e);
         }
     }
@@ -548,7 +533,7 @@ async fn drive_inner(
         let mut order: Vec<String> = last.view.live().into_iter().collect();
         order.sort_by_key(|n| !leaders.contains(n));
         a.stop(&order, Duration::from_secs(30)).await;
-        for (at, e) in judge::judge(&rec.trace(), scenario.expect.linearizable) {
+        for (at, e) in judge::judge(&rec.trace(), wants) {
             rec.insert(at, e);
         }
     }
@@ -556,7 +541,7 @@ async fn drive_inner(
         say("draining the queues");
         let live: Vec<String> = last.view.live().into_iter().collect();
         p.stop(&live, Duration::from_secs(60)).await;
-        for (at, e) in judge::judge(&rec.trace(), scenario.expect.linearizable) {
+        for (at, e) in judge::judge(&rec.trace(), wants) {
             rec.insert(at, e);
         }
     }
@@ -570,7 +555,7 @@ async fn drive_inner(
         let ips: Vec<_> = order.iter().filter_map(|n| addrs.ip(n)).collect();
         writer::verify(&kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
     }
-    Ok(Finished::judging(rec, referee, bootstrapped, last))
+    Ok(Judging { rec, referee })
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

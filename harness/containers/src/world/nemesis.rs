@@ -11,7 +11,7 @@ use clusterlab_core::fault::{Atom, Nemesis, StoreOp};
 use tokio::sync::watch;
 
 use super::addrs::Addrs;
-use super::observe::Observed;
+use super::observe::{Observed, Shared};
 use super::store::Store;
 use super::WorldError;
 use crate::nemesis::netns::{DUP_CHAIN, SHAPE_CHAIN};
@@ -30,6 +30,10 @@ pub struct Containers<'a> {
     pub store: &'a Store,
     /// The latest observation (who leads).
     pub observed: watch::Receiver<Observed>,
+    /// The ledger the observer reads: a revived node is marked up as soon
+    /// as its process runs, so that it is probed while its effects are
+    /// put back.
+    pub ledger: Shared,
     /// Effects in force, to put back after a restart.
     pub installed: BTreeSet<Atom>,
     /// Nodes killed and not restarted yet: their namespaces are gone.
@@ -167,6 +171,11 @@ impl Containers<'_> {
     async fn revive(&mut self, node: &str) -> Result<(), WorldError> {
         self.run.restart(node).await?;
         self.down.remove(node);
+        self.ledger
+            .lock()
+            .expect("ledger lock")
+            .states
+            .insert(node.to_string(), clusterlab_core::view::NodeState::Up);
         self.addrs.refresh(self.run, node).await?;
         let on_it: Vec<Atom> = self
             .installed

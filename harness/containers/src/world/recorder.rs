@@ -12,6 +12,9 @@ use tokio::time::Instant;
 #[derive(Debug, Clone)]
 pub struct Recorder {
     start: Arc<Mutex<Instant>>,
+    /// The start on the machine's monotonic clock, in ns: agents' journals
+    /// are written on it.
+    start_mono_ns: Arc<Mutex<u64>>,
     trace: Arc<Mutex<Trace>>,
 }
 
@@ -20,6 +23,7 @@ impl Recorder {
     pub fn start() -> Recorder {
         Recorder {
             start: Arc::new(Mutex::new(Instant::now())),
+            start_mono_ns: Arc::new(Mutex::new(disco::journal::mono_now_ns())),
             trace: Arc::default(),
         }
     }
@@ -27,6 +31,14 @@ impl Recorder {
     /// Moves the start to now (when the cluster nodes are started).
     pub fn restart(&self) {
         *self.start.lock().expect("recorder lock") = Instant::now();
+        *self.start_mono_ns.lock().expect("recorder lock") = disco::journal::mono_now_ns();
+    }
+
+    /// The run time of an instant on the machine's monotonic clock (ns),
+    /// as agents' journals give them; zero for one before the start.
+    pub fn since_mono(&self, mono_ns: u64) -> Duration {
+        let zero = *self.start_mono_ns.lock().expect("recorder lock");
+        Duration::from_nanos(mono_ns.saturating_sub(zero))
     }
 
     /// Time since the start.

@@ -179,6 +179,11 @@ impl Attempts {
             } else {
                 vec![NODE.into()]
             },
+            found: if passed {
+                Vec::new()
+            } else {
+                vec![clusterlab_core::check::Found::kind("accepted")]
+            },
         });
     }
 }

@@ -324,6 +324,11 @@ impl Store {
             .into_iter()
             .map(|m| m.node)
             .collect();
+        let created = snap
+            .entries
+            .iter()
+            .filter_map(|e| Some((self.keys.node_of(&e.key)?.to_string(), e.created.0)))
+            .collect();
         let key = r.get(&self.keys.leader()).await.ok()?;
         let leader = key
             .as_ref()
@@ -331,6 +336,7 @@ impl Store {
             .map(|l| l.node);
         Some(StoreView {
             announced,
+            created,
             leader_token: key.filter(|_| leader.is_some()).map(|e| e.created.0),
             leader_key: leader,
         })

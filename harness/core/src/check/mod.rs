@@ -10,11 +10,13 @@
 
 pub mod contract;
 pub mod failover;
+pub mod gate;
 pub mod liveness;
 pub mod safety;
 
 use std::time::Duration;
 
+pub use clusterlab_scenario::checks::Found;
 use clusterlab_scenario::{Scenario, StoreKind};
 
 use crate::trace::EventKind;
@@ -31,6 +33,8 @@ pub struct Violation {
     pub nodes: Vec<String>,
     /// What was seen.
     pub detail: String,
+    /// What kind of breach it is, as a finding names it.
+    pub found: Found,
 }
 
 impl Violation {
@@ -41,6 +45,7 @@ impl Violation {
             passed: false,
             detail: self.detail.clone(),
             nodes: self.nodes.clone(),
+            found: vec![self.found.clone()],
         }
     }
 }
@@ -56,9 +61,33 @@ pub struct Verdict {
     pub detail: String,
     /// The nodes involved in a failure.
     pub nodes: Vec<String>,
+    /// What a failure consists of, as findings name it (empty if it held).
+    pub found: Vec<Found>,
 }
 
 impl Verdict {
+    /// A check that held.
+    pub fn held(name: &'static str, detail: String) -> Verdict {
+        Verdict {
+            name,
+            passed: true,
+            detail,
+            nodes: Vec::new(),
+            found: Vec::new(),
+        }
+    }
+
+    /// A check that failed with one kind of finding.
+    pub fn failed(name: &'static str, kind: &str, detail: String, nodes: Vec<String>) -> Verdict {
+        Verdict {
+            name,
+            passed: false,
+            detail,
+            nodes,
+            found: vec![Found::kind(kind)],
+        }
+    }
+
     /// The verdict as a check event.
     pub fn event(&self) -> EventKind {
         EventKind::Check {
@@ -66,6 +95,7 @@ impl Verdict {
             passed: self.passed,
             detail: self.detail.clone(),
             nodes: self.nodes.clone(),
+            found: self.found.clone(),
         }
     }
 }

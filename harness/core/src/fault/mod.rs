@@ -22,7 +22,7 @@ use clusterlab_scenario::{Action, Direction, Fault, Peer, Scenario, StoreKey, Ta
 
 use crate::trace::EventKind;
 use crate::tracker::History;
-use crate::view::NodeState;
+use crate::view::{NodeState, Taken};
 pub use atom::{Atom, Ledger, Shaping};
 use pick::Picker;
 use resolve::Live;
@@ -107,15 +107,16 @@ pub struct Engine {
     /// the nodes that reach the store (read every tick by the simulator).
     states: BTreeMap<String, NodeState>,
     reaches: BTreeSet<String>,
+    severed: BTreeSet<String>,
     store_up: bool,
     version: u64,
-    /// When a fault last did something to the store's keys or leases from
-    /// outside.
-    tampered: Option<Duration>,
+    /// Every time a fault took the leader key from outside.
+    taken: Vec<Taken>,
     /// When a fault last started or ended.
     changed: Duration,
-    /// When a store node was last killed or restarted: the store's
-    /// leadership may have changed then.
+    /// When the store's leader last changed: its leader was killed, or
+    /// the store came back from losing its quorum (either way a new leader
+    /// renews every lease for a full TTL).
     store_changed: Option<Duration>,
 }
 
@@ -136,9 +137,10 @@ impl Engine {
             strict: true,
             states: BTreeMap::new(),
             reaches: BTreeSet::new(),
+            severed: BTreeSet::new(),
             store_up: true,
             version: 0,
-            tampered: None,
+            taken: Vec::new(),
             changed: Duration::ZERO,
             store_changed: None,
         }
@@ -193,6 +195,17 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        // Nodes with no path to the store at all: their leases run out.
+        self.severed = self
+            .states
+            .iter()
+            .filter(|(n, st)| {
+                **st == NodeState::Paused
+                    || holds(Atom::Isolate((*n).clone()))
+                    || holds(Atom::CutStore((*n).clone()))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
         let refuses = holds(Atom::NodeGone);
         self.reaches = if self.store_up && !refuses {
             self.states
@@ -206,15 +219,24 @@ impl Engine {
         self.version += 1;
     }
 
-    /// When a fault last touched the store's keys or leases from outside
-    /// (deleted a key, revoked a lease, deregistered a node).
-    pub fn tampered(&self) -> Option<Duration> {
-        self.tampered
+    /// Every time a fault took the leader key from outside: deleted it,
+    /// revoked a node's lease (whose key it may have been), or ended every
+    /// session of the agents' Consul node.
+    pub fn taken(&self) -> &[Taken] {
+        &self.taken
     }
 
-    /// When a store node was last killed or restarted.
+    /// When the store's leader last changed by a fault: its leader was
+    /// killed, or the store came back from losing its quorum. A store
+    /// follower's restart changes no lease.
     pub fn store_changed(&self) -> Option<Duration> {
         self.store_changed
+    }
+
+    /// Running nodes with no path to the store at all (paused, isolated,
+    /// or cut from it): their leases run out.
+    pub fn severed(&self) -> &BTreeSet<String> {
+        &self.severed
     }
 
     /// Since when no fault has been in effect (`None` while one is; for
@@ -366,8 +388,11 @@ impl Engine {
         self.changed = now;
         for atom in &a.atoms {
             if self.ledger.release(atom) {
+                let was_up = self.store_up;
                 self.derive();
-                if matches!(atom, Atom::StoreDown(_)) {
+                // The old leader restarts as a follower; only a store that
+                // regains its quorum elects (and renews every lease).
+                if matches!(atom, Atom::StoreDown(_)) && !was_up && self.store_up {
                     self.store_changed = Some(now);
                 }
                 world.undo(atom).await?;
@@ -426,6 +451,7 @@ impl Engine {
                         "fault {i} ({name}) fired while {never:?} had never served; move it later"
                     ),
                     nodes: never,
+                    found: Vec::new(),
                 });
             }
         }
@@ -451,8 +477,24 @@ impl Engine {
         for op in &ops {
             world.store(op).await?;
         }
-        if !ops.is_empty() || atoms.contains(&Atom::NodeGone) {
-            self.tampered = Some(now);
+        for op in &ops {
+            match op {
+                StoreOp::DeleteLeaderKey => self.taken.push(Taken {
+                    at: now,
+                    holder: None,
+                }),
+                StoreOp::RevokeLease(n) => self.taken.push(Taken {
+                    at: now,
+                    holder: Some(n.clone()),
+                }),
+                _ => {}
+            }
+        }
+        if atoms.contains(&Atom::NodeGone) {
+            self.taken.push(Taken {
+                at: now,
+                holder: None,
+            });
         }
         if hit.is_empty() && self.strict && hits_nodes(&fault.action) {
             out.push(EventKind::Check {
@@ -463,6 +505,7 @@ impl Engine {
                     leader.as_deref().unwrap_or("none")
                 ),
                 nodes: Vec::new(),
+                found: Vec::new(),
             });
         }
         out.push(EventKind::FaultStart {
@@ -992,5 +1035,73 @@ mod tests {
             "a single store node down is the store down"
         );
         assert!(one.reaches_store().is_empty());
+    }
+
+    /// Before the change any store node's kill or restart moved
+    /// `store_changed` (widening `leader-key-expiry` by a lease), and any
+    /// store operation set `tampered` (silencing every leader overlap).
+    /// Now only a store leader's kill or a regained quorum moves the one,
+    /// and only a theft of the leader key is recorded, with its holder.
+    #[test]
+    fn only_leader_changes_and_key_thefts_excuse() {
+        let s = scenario(
+            "[[faults]]\nat = \"1s\"\naction = \"kill-store-leader\"\nfor = \"2s\"\n\
+             [[faults]]\nat = \"5s\"\naction = \"delete-key\"\nkey = \"member\"\ntarget = \"n2\"\n\
+             [[faults]]\nat = \"6s\"\naction = \"revoke-lease\"\ntarget = \"n3\"\n\
+             [[faults]]\nat = \"7s\"\naction = \"delete-key\"\nkey = \"leader\"\n",
+        );
+        let three = vec!["s1".into(), "s2".into(), "s3".into()];
+        let mut e = Engine::new(&s, 1, three);
+        let mut b = Book::default();
+        run(&mut e, &mut b, 2);
+        assert_eq!(
+            e.store_changed(),
+            Some(Duration::from_secs(1)),
+            "its leader killed"
+        );
+        run(&mut e, &mut b, 4);
+        assert_eq!(
+            e.store_changed(),
+            Some(Duration::from_secs(1)),
+            "the old leader back as a follower changes no lease"
+        );
+        run(&mut e, &mut b, 5);
+        assert!(e.taken().is_empty(), "a member key is not the leader key");
+        run(&mut e, &mut b, 7);
+        assert_eq!(
+            e.taken(),
+            [
+                Taken {
+                    at: Duration::from_secs(6),
+                    holder: Some("n3".into())
+                },
+                Taken {
+                    at: Duration::from_secs(7),
+                    holder: None
+                }
+            ]
+        );
+        // A one-node store: its restart is a regained quorum.
+        let s = scenario("[[faults]]\nat = \"1s\"\naction = \"kill-store-leader\"\nfor = \"2s\"\n");
+        let mut e = Engine::new(&s, 1, vec!["s1".into()]);
+        run(&mut e, &mut b, 4);
+        assert_eq!(e.store_changed(), Some(Duration::from_secs(3)));
+    }
+
+    /// A paused, isolated or store-cut node is severed; a lossy one is not.
+    #[test]
+    fn severed_nodes_are_the_ones_with_no_path_to_the_store() {
+        let s = scenario(
+            "[[faults]]\nat = \"1s\"\naction = \"pause\"\ntarget = \"n1\"\nfor = \"5s\"\n\
+             [[faults]]\nat = \"1s\"\naction = \"cut-discovery\"\ntarget = \"n2\"\nfor = \"5s\"\n\
+             [[faults]]\nat = \"1s\"\naction = \"packet-loss\"\ntarget = \"n3\"\nrate = 0.5\nfor = \"5s\"\n",
+        );
+        let mut e = Engine::new(&s, 1, vec!["s1".into()]);
+        let mut b = Book::default();
+        run(&mut e, &mut b, 2);
+        let severed: Vec<&str> = e.severed().iter().map(String::as_str).collect();
+        assert_eq!(severed, ["n1", "n2"]);
+        run(&mut e, &mut b, 7);
+        assert!(e.severed().is_empty());
     }
 }

@@ -1,18 +1,23 @@
-//! The `linearizable` check over a run's recorded operations, the same in
-//! every world: the verdict of [`linearizable::check`] on the trace's
-//! history, turned into a check event that names the anomaly's window, its
-//! clients' nodes and when it happened.
+//! The `linearizable` and `set` checks over a run's recorded operations,
+//! the same in every world: the verdicts of [`linearizable::check`] and
+//! [`set::check`](super::set::check) on the trace's history, as check
+//! events that name what was found (each anomaly's kind and key, for
+//! `[[expect.findings]]`), the anomaly's window, its clients' nodes and
+//! when it happened.
 //!
-//! A scenario may expect an anomaly (`[expect] linearizable = false`, for a
-//! store configured to allow stale reads): the check then passes only if
-//! the checker finds one, so that CI stays green for the right reason and
-//! turns red if the anomaly disappears.
+//! A world says which of the two it expects to judge ([`Wants`]): a check
+//! it expects that finds nothing to judge (no history, no set, no
+//! acknowledged write) says so and fails, unless the scenario says why
+//! (`[expect.unjudged]`): a workload that recorded nothing is not a pass.
 
 use std::time::Duration;
 
-use super::linearizable::{self, Budget};
+use clusterlab_scenario::checks::{Found, NOTHING_TO_JUDGE};
+
+use super::linearizable::{self, Anomaly, Budget};
+use super::set::SetReport;
 use super::verdict::Judgement;
-use super::{from_events, Op};
+use super::{from_events, Func, Op, Outcome};
 use crate::trace::{EventKind, Trace};
 
 /// The check's name.
@@ -21,21 +26,27 @@ pub const NAME: &str = "linearizable";
 /// The set check's name.
 pub const SET: &str = "set";
 
+/// Which checks a run's workload must feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wants {
+    /// The register checker (a register workload; the simulator's nodes).
+    pub linearizable: bool,
+    /// The set checker (a set or messages workload).
+    pub set: bool,
+}
+
 /// The check events (and their times) for `trace`'s operations: the
-/// `linearizable` check over its registers, the `set` check over its sets;
-/// none when the run recorded no operation.
-pub fn judge(trace: &Trace, expect_linearizable: bool) -> Vec<(Duration, EventKind)> {
+/// `linearizable` check over its registers, the `set` check over each set.
+pub fn judge(trace: &Trace, wants: Wants) -> Vec<(Duration, EventKind)> {
     let events = trace.history();
-    if events.is_empty() {
-        return Vec::new();
-    }
     let end = Duration::from_micros(events.last().map_or(0, |e| e.time_us));
     let lines = events.into_iter().enumerate().map(|(i, e)| (i + 1, e));
     let ops = match from_events("history.jsonl", lines) {
         Ok(ops) => ops,
         Err(e) => {
             let detail = format!("the recorded history is malformed: {e}");
-            return vec![(end, check(false, detail, Vec::new()))];
+            let found = vec![Found::kind("malformed")];
+            return vec![(end, check(NAME, false, detail, Vec::new(), found))];
         }
     };
     let judged = Judgement::of(&ops, Budget::default());
@@ -43,71 +54,183 @@ pub fn judge(trace: &Trace, expect_linearizable: bool) -> Vec<(Duration, EventKi
         .sets
         .iter()
         .map(|r| {
-            let e = EventKind::Check {
-                name: SET.into(),
-                passed: r.valid(),
-                detail: r.summary(),
-                nodes: Vec::new(),
-            };
-            (end, e)
+            let found = set_found(r);
+            (
+                end,
+                check(SET, found.is_empty(), r.summary(), Vec::new(), found),
+            )
         })
         .collect();
-    out.extend(registers(&ops, &judged, end, expect_linearizable));
+    if wants.set && judged.sets.is_empty() {
+        let detail = format!(
+            "no set was added to ({} operations recorded): nothing to judge",
+            ops.len()
+        );
+        out.push((end, nothing(SET, detail)));
+    }
+    if let Some(e) = registers(&ops, &judged, end) {
+        out.push(e);
+    } else if wants.linearizable {
+        let detail = format!(
+            "no register operation recorded ({} operations): nothing to judge",
+            ops.len()
+        );
+        out.push((end, nothing(NAME, detail)));
+    }
     out
 }
 
-/// The `linearizable` check over the registers, if there are any.
-fn registers(
-    ops: &[Op],
-    judged: &Judgement,
-    end: Duration,
-    expect_linearizable: bool,
-) -> Option<(Duration, EventKind)> {
+/// What a set's report found, each kind on the set's key.
+fn set_found(r: &SetReport) -> Vec<Found> {
+    let mut out = Vec::new();
+    if r.adds.0 == 0 {
+        out.push(Found::on(NOTHING_TO_JUDGE, &r.key));
+    } else if !r.final_read {
+        out.push(Found::on("no-final-read", &r.key));
+    }
+    for (kind, any) in [
+        ("lost", !r.lost.is_empty()),
+        ("stale", !r.stale.is_empty()),
+        ("went-back", !r.went_back.is_empty()),
+        ("unexpected", !r.unexpected.is_empty()),
+        ("duplicated", !r.duplicated.is_empty()),
+    ] {
+        if any {
+            out.push(Found::on(kind, &r.key));
+        }
+    }
+    out
+}
+
+/// The `linearizable` check over the registers, if there are any: every
+/// anomalous key's anomaly, every undecided key, or nothing to judge if
+/// no key has both an acknowledged write and a read that returned.
+fn registers(ops: &[Op], judged: &Judgement, end: Duration) -> Option<(Duration, EventKind)> {
     if judged.registers.is_empty() {
         return None;
     }
     let keys = judged.registers.len();
-    let anomaly = judged.anomalies().next();
-    let unknown: Vec<&String> = judged.undecided().collect();
     let (ok, unk) = count(ops);
     let summary = format!(
         "{} operations ({ok} ok, {unk} unknown) on {keys} keys",
         ops.len()
     );
-    Some(match (anomaly, expect_linearizable) {
-        (Some(a), expect) => {
-            let at = Duration::from_micros(stuck_time(a));
-            let nodes = window_nodes(&a.window);
-            let table = linearizable::table(a);
-            let detail = if expect {
-                format!("{summary}: {table}")
-            } else {
-                format!("expected, and found: {summary}: {table}")
-            };
-            (at, check(!expect, detail, nodes))
-        }
-        (None, _) if !unknown.is_empty() => (
-            end,
-            check(false, format!("unknown: {}", unknown[0]), Vec::new()),
+    let anomalies: Vec<&Anomaly> = judged.anomalies().collect();
+    let mut found: Vec<Found> = anomalies
+        .iter()
+        .map(|a| Found::on(shape(a, ops), &a.key))
+        .collect();
+    found.extend(
+        judged
+            .registers
+            .iter()
+            .filter(|(_, v)| matches!(v, linearizable::Verdict::Unknown { .. }))
+            .map(|(k, _)| Found::on("unknown", k)),
+    );
+    if let Some(a) = anomalies.first() {
+        let at = Duration::from_micros(stuck_time(a));
+        let more = if anomalies.len() > 1 {
+            format!(" (and {} more keys)", anomalies.len() - 1)
+        } else {
+            String::new()
+        };
+        let detail = format!("{summary}{more}: {}", linearizable::table(a));
+        return Some((
+            at,
+            check(NAME, false, detail, window_nodes(&a.window), found),
+        ));
+    }
+    if let Some(reason) = judged.undecided().next() {
+        let detail = format!("unknown: {reason}");
+        return Some((end, check(NAME, false, detail, Vec::new(), found)));
+    }
+    if !judgeable(ops) {
+        let detail = format!(
+            "{summary}: no key has both an acknowledged write and a read that returned: nothing to judge"
+        );
+        return Some((end, nothing(NAME, detail)));
+    }
+    Some((
+        end,
+        check(
+            NAME,
+            true,
+            format!("{summary}: linearizable"),
+            Vec::new(),
+            Vec::new(),
         ),
-        (None, true) => (end, check(true, format!("{summary}: linearizable"), Vec::new())),
-        (None, false) => (
-            end,
-            check(
-                false,
-                format!("{summary}: linearizable, but the scenario expects an anomaly (`[expect] linearizable = false`); it disappeared"),
-                Vec::new(),
-            ),
-        ),
-    })
+    ))
 }
 
-fn check(passed: bool, detail: String, nodes: Vec<String>) -> EventKind {
+/// Whether some register key has an acknowledged write (or set) and a
+/// read that returned: otherwise every read is explained by anything.
+fn judgeable(ops: &[Op]) -> bool {
+    let mut written = std::collections::BTreeSet::new();
+    let mut read = std::collections::BTreeSet::new();
+    for o in ops.iter().filter(|o| o.complete_us.is_some()) {
+        match o.f {
+            Func::Write | Func::Cas => {
+                written.insert(o.key.as_str());
+            }
+            Func::Read => {
+                read.insert(o.key.as_str());
+            }
+            Func::Add => {}
+        }
+    }
+    written.intersection(&read).next().is_some()
+}
+
+/// The shape of an anomaly, by the operation no order could reach: a read
+/// of a value that existed but was not current (`stale-read`), a read of
+/// a value nobody wrote to that key in `ops` (`unwritten-read`), or a
+/// write or compare-and-set whose result no order explains.
+pub fn shape(a: &Anomaly, ops: &[Op]) -> &'static str {
+    let Some(stuck) = a.window.iter().find(|o| o.id == a.stuck) else {
+        return "stale-read";
+    };
+    match (stuck.f, &stuck.outcome) {
+        (Func::Read, Outcome::Ok(Some(Some(v)))) => {
+            let written = ops.iter().any(|o| {
+                o.key == a.key
+                    && matches!(o.f, Func::Write | Func::Cas)
+                    && o.value.as_deref() == Some(v)
+            });
+            if written {
+                "stale-read"
+            } else {
+                "unwritten-read"
+            }
+        }
+        (Func::Read, _) => "stale-read",
+        (Func::Cas, _) => "cas",
+        (Func::Write | Func::Add, _) => "write",
+    }
+}
+
+fn nothing(name: &str, detail: String) -> EventKind {
+    check(
+        name,
+        false,
+        detail,
+        Vec::new(),
+        vec![Found::kind(NOTHING_TO_JUDGE)],
+    )
+}
+
+fn check(
+    name: &str,
+    passed: bool,
+    detail: String,
+    nodes: Vec<String>,
+    found: Vec<Found>,
+) -> EventKind {
     EventKind::Check {
-        name: NAME.into(),
+        name: name.into(),
         passed,
         detail,
         nodes,
+        found,
     }
 }
 
@@ -172,35 +295,59 @@ mod tests {
     use super::fixture::trace;
     use super::*;
 
-    fn verdict(t: &Trace, expect: bool) -> (bool, String, Vec<String>) {
-        match judge(t, expect).remove(0).1 {
+    const REGISTERS: Wants = Wants {
+        linearizable: true,
+        set: false,
+    };
+
+    fn verdict(t: &Trace) -> (bool, String, Vec<String>, Vec<Found>) {
+        match judge(t, REGISTERS).remove(0).1 {
             EventKind::Check {
                 passed,
                 detail,
                 nodes,
+                found,
                 ..
-            } => (passed, detail, nodes),
+            } => (passed, detail, nodes, found),
             e => panic!("{e:?}"),
         }
     }
 
     #[test]
-    fn a_stale_read_fails_and_passes_only_where_expected() {
+    fn a_stale_read_fails_and_names_its_shape_and_key() {
         // Client 2 on n2 reads 1 after n3's write of 2 completed.
-        let (passed, detail, nodes) = verdict(&trace(1), true);
+        let (passed, detail, nodes, found) = verdict(&trace(1));
         assert!(!passed);
         assert!(detail.contains("not linearizable"), "{detail}");
         assert_eq!(nodes, ["n2", "n3"]);
-        let (passed, detail, _) = verdict(&trace(1), false);
-        assert!(
-            passed && detail.starts_with("expected, and found"),
-            "{detail}"
-        );
-        let (passed, _, _) = verdict(&trace(2), true);
-        assert!(passed);
-        let (passed, detail, _) = verdict(&trace(2), false);
-        assert!(!passed && detail.contains("it disappeared"), "{detail}");
-        assert!(judge(&Trace::default(), true).is_empty());
+        assert_eq!(found, [Found::on("stale-read", "x")]);
+        let (passed, _, _, found) = verdict(&trace(2));
+        assert!(passed && found.is_empty());
+        let (passed, _, _, found) = verdict(&trace(7));
+        assert!(!passed);
+        assert_eq!(found, [Found::on("unwritten-read", "x")]);
+    }
+
+    /// Before the change an empty history emitted no check at all, and a
+    /// history whose writes were all unknown passed; both are nothing to
+    /// judge now, and fail unless the scenario says why.
+    #[test]
+    fn an_empty_or_unknowable_history_is_nothing_to_judge() {
+        let (passed, detail, _, found) = verdict(&Trace::default());
+        assert!(!passed, "{detail}");
+        assert_eq!(found, [Found::kind(NOTHING_TO_JUDGE)]);
+        assert!(judge(&Trace::default(), Wants::default()).is_empty());
+        let mut t = Trace::default();
+        for e in trace(1)
+            .history()
+            .into_iter()
+            .filter(|e| e.client != 1 && e.client != 3 || e.kind == crate::history::Type::Invoke)
+        {
+            t.push(Duration::from_millis(1), EventKind::Op(e));
+        }
+        let (passed, detail, _, found) = verdict(&t);
+        assert!(!passed, "{detail}");
+        assert_eq!(found, [Found::kind(NOTHING_TO_JUDGE)], "{detail}");
     }
 
     #[test]

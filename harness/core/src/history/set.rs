@@ -25,7 +25,9 @@ pub struct SetReport {
     pub adds: (usize, usize, usize),
     /// Reads that returned.
     pub reads: usize,
-    /// Whether any read returned (the last one judges `lost`).
+    /// Whether a read returned that began after every acknowledged add
+    /// completed (the last one judges `lost`): without it, rows
+    /// acknowledged after the last read are never checked.
     pub final_read: bool,
     /// Acknowledged adds missing from the last read.
     pub lost: Vec<String>,
@@ -60,7 +62,11 @@ impl SetReport {
             self.key, self.reads
         );
         if !self.final_read {
-            s += "; no read returned, nothing to judge";
+            s += if self.reads == 0 {
+                "; no read returned"
+            } else {
+                "; no read began after the last acknowledged add: later rows are unchecked"
+            };
         }
         let few = |v: &[String]| v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         let few_at = |v: &[(String, u64)]| {
@@ -122,7 +128,9 @@ fn check_set(key: &str, ops: &[&Op]) -> SetReport {
         key: key.to_string(),
         adds: (adds.len(), acked.len(), adds.len() - acked.len()),
         reads: reads.len(),
-        final_read: !reads.is_empty(),
+        final_read: reads
+            .last()
+            .is_some_and(|(last, _)| acked.iter().all(|(_, done)| *done < last.invoke_us)),
         ..SetReport::default()
     };
     let mut unexpected = BTreeSet::new();
@@ -259,6 +267,27 @@ mod tests {
         );
         let r = report(&[add(1, 1, 0, "ok")]);
         assert!(!r.valid() && r.summary().contains("no read returned"));
+    }
+
+    /// Before the change any read counted as the final one: a read-back
+    /// that failed after the heal left an earlier read to judge `lost`,
+    /// and rows acknowledged after it were never checked.
+    #[test]
+    fn the_final_read_must_follow_every_acknowledged_add() {
+        let r = report(&[add(1, 1, 0, "ok"), read(3, "[1]", 10), add(1, 2, 20, "ok")]);
+        assert!(!r.final_read && !r.valid(), "{}", r.summary());
+        assert!(
+            r.summary().contains("later rows are unchecked"),
+            "{}",
+            r.summary()
+        );
+        let r = report(&[
+            add(1, 1, 0, "ok"),
+            read(3, "[1]", 10),
+            add(1, 2, 20, "ok"),
+            read(3, "[1, 2]", 30),
+        ]);
+        assert!(r.valid(), "{}", r.summary());
     }
 
     /// A read that overlaps a later one does not bind it; one that

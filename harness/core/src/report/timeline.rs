@@ -403,7 +403,7 @@ mod tests {
         use crate::history::judge::{self, fixture};
         use std::time::Duration;
         let mut t = fixture::trace(1);
-        for (at, e) in judge::judge(&t, true) {
+        for (at, e) in judge::judge(&t, judge::Wants::default()) {
             t.push(at, e);
         }
         let dir = tempfile::tempdir().expect("temp dir");

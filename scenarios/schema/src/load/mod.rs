@@ -19,6 +19,8 @@ use crate::model::*;
 use crate::probe::Selector;
 use crate::time::Time;
 
+mod expect;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
@@ -34,7 +36,7 @@ struct RawScenario {
     faults: Vec<RawFault>,
     workload: Option<RawWorkload>,
     #[serde(default)]
-    expect: RawExpect,
+    expect: expect::RawExpect,
 }
 
 #[derive(Deserialize, Default)]
@@ -133,28 +135,6 @@ struct RawWorkload {
     keys: Spanned<u32>,
     clients: Option<Spanned<u32>>,
     reads: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawExpect {
-    converge_within: Option<Time>,
-    single_leader: Option<bool>,
-    leader_key_matches: Option<bool>,
-    announced_equals_live: Option<bool>,
-    no_lost_writes: Option<bool>,
-    linearizable: Option<bool>,
-    single_bootstrap: Option<bool>,
-    failover_within: Option<Time>,
-    #[serde(default)]
-    findings: Vec<RawFinding>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFinding {
-    check: Spanned<String>,
-    reference: String,
 }
 
 /// Every action a fault can name, for errors and hints.
@@ -325,40 +305,7 @@ impl Checker<'_> {
             .workload
             .map(|w| self.workload(w, cluster.kind))
             .transpose()?;
-        let e = raw.expect;
-        // A system formed by its own discovery (RabbitMQ's plugins) has no
-        // disco leader, bootstrap or announcements to check.
-        let disco = cluster.kind != ClusterKind::Rabbitmq;
-        // Galera is multi-primary: disco's leader key names no database
-        // leader there.
-        let db_leader = disco && cluster.kind != ClusterKind::Galera;
-        let expect = Expect {
-            converge_within: e.converge_within.map_or(Duration::from_secs(60), |t| t.0),
-            single_leader: e.single_leader.unwrap_or(db_leader),
-            leader_key_matches: e.leader_key_matches.unwrap_or(db_leader),
-            announced_equals_live: e.announced_equals_live.unwrap_or(disco),
-            no_lost_writes: e.no_lost_writes.unwrap_or(true),
-            linearizable: e.linearizable.unwrap_or(true),
-            single_bootstrap: e.single_bootstrap.unwrap_or(disco),
-            failover_within: e.failover_within.map(|t| t.0),
-            findings: e
-                .findings
-                .into_iter()
-                .map(|f| {
-                    if !CHECKS.contains(&f.check.get_ref().as_str()) {
-                        return Err(self.err(
-                            f.check.span(),
-                            format!("no check is named {:?}", f.check.get_ref()),
-                            &format!("checks: {}", CHECKS.join(", ")),
-                        ));
-                    }
-                    Ok(Finding {
-                        check: f.check.into_inner(),
-                        reference: f.reference,
-                    })
-                })
-                .collect::<Check<Vec<_>>>()?,
-        };
+        let expect = self.expect(raw.expect, cluster.kind)?;
         let mut s = Scenario {
             name,
             description: raw.description.unwrap_or_default(),

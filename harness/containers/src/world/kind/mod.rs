@@ -229,6 +229,12 @@ impl Kind {
         !matches!(self, Kind::Rabbitmq | Kind::Generic(_))
     }
 
+    /// Whether its nodes run disco-agent at all (the stock one, or one
+    /// layered onto a user's image): every kind but RabbitMQ.
+    pub fn has_agent(&self) -> bool {
+        *self != Kind::Rabbitmq
+    }
+
     /// Whether writes must go to the leader (the others refuse them).
     pub fn writes_to_leader(&self) -> bool {
         *self == Kind::Patroni

@@ -10,23 +10,26 @@ pub const NAME: &str = "announced-live";
 /// The verdict on `view`.
 pub fn check(view: &View) -> Verdict {
     let live = view.live();
-    let (passed, detail, nodes) = match &view.store {
-        None => (false, "the store did not answer".to_string(), Vec::new()),
-        Some(s) => (
-            s.announced == live,
-            format!(
+    match &view.store {
+        None => Verdict::failed(
+            NAME,
+            "no-store",
+            "the store did not answer".into(),
+            Vec::new(),
+        ),
+        Some(s) => {
+            let detail = format!(
                 "announced [{}], live [{}]",
                 names(&s.announced),
                 names(&live)
-            ),
-            s.announced.symmetric_difference(&live).cloned().collect(),
-        ),
-    };
-    Verdict {
-        name: NAME,
-        passed,
-        detail,
-        nodes,
+            );
+            if s.announced == live {
+                Verdict::held(NAME, detail)
+            } else {
+                let nodes = s.announced.symmetric_difference(&live).cloned().collect();
+                Verdict::failed(NAME, "differs", detail, nodes)
+            }
+        }
     }
 }
 

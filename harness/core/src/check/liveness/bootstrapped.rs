@@ -10,15 +10,14 @@ pub const NAME: &str = "bootstrapped";
 
 /// The verdict on what the run has seen.
 pub fn check(history: &History) -> Verdict {
-    let b = &history.bootstraps;
-    Verdict {
-        name: NAME,
-        passed: !b.is_empty(),
-        detail: match b.first() {
-            Some((at, n)) => format!("{n} bootstrapped at {} ms", at.as_millis()),
-            None => "no node bootstrapped the cluster".into(),
-        },
-        nodes: Vec::new(),
+    match history.bootstraps.first() {
+        Some((at, n)) => Verdict::held(NAME, format!("{n} bootstrapped at {} ms", at.as_millis())),
+        None => Verdict::failed(
+            NAME,
+            "none",
+            "no node bootstrapped the cluster".into(),
+            Vec::new(),
+        ),
     }
 }
 

@@ -9,22 +9,25 @@ pub const NAME: &str = "leader-key";
 /// The verdict on `view`.
 pub fn check(view: &View) -> Verdict {
     let leader = view.leader();
-    let (passed, detail) = match &view.store {
-        None => (false, "the store did not answer".to_string()),
-        Some(s) => (
-            leader.is_some() && s.leader_key == leader,
-            format!(
+    match &view.store {
+        None => Verdict::failed(
+            NAME,
+            "no-store",
+            "the store did not answer".into(),
+            Vec::new(),
+        ),
+        Some(s) => {
+            let detail = format!(
                 "leader key names {}, leaders [{}]",
                 s.leader_key.as_deref().unwrap_or("nobody"),
                 view.leaders().join(",")
-            ),
-        ),
-    };
-    Verdict {
-        name: NAME,
-        passed,
-        detail,
-        nodes: Vec::new(),
+            );
+            if leader.is_some() && s.leader_key == leader {
+                Verdict::held(NAME, detail)
+            } else {
+                Verdict::failed(NAME, "wrong", detail, Vec::new())
+            }
+        }
     }
 }
 

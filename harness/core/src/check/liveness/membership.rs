@@ -11,11 +11,9 @@ pub const NAME: &str = "membership";
 /// The verdict on `view`.
 pub fn check(view: &View) -> Verdict {
     let live = view.live();
-    let verdict = |passed, detail, nodes| Verdict {
-        name: NAME,
-        passed,
-        detail,
-        nodes,
+    let verdict = |kind: Option<&str>, detail, nodes| match kind {
+        None => Verdict::held(NAME, detail),
+        Some(kind) => Verdict::failed(NAME, kind, detail, nodes),
     };
     let silent: Vec<String> = live
         .iter()
@@ -23,13 +21,17 @@ pub fn check(view: &View) -> Verdict {
         .cloned()
         .collect();
     if !silent.is_empty() {
-        return verdict(false, format!("no view from {}", names(&silent)), silent);
+        return verdict(
+            Some("silent"),
+            format!("no view from {}", names(&silent)),
+            silent,
+        );
     }
     let mut views = live
         .iter()
         .map(|n| (n, view.nodes[n].members.clone().unwrap_or_default()));
     let Some((_, first)) = views.next() else {
-        return verdict(false, "no live node".into(), Vec::new());
+        return verdict(Some("no-live-node"), "no live node".into(), Vec::new());
     };
     if views.any(|(_, m)| m != first) {
         let all = live
@@ -41,7 +43,7 @@ pub fn check(view: &View) -> Verdict {
             .collect::<Vec<_>>()
             .join(" ");
         return verdict(
-            false,
+            Some("split"),
             format!("views differ: {all}"),
             live.into_iter().collect(),
         );
@@ -49,7 +51,7 @@ pub fn check(view: &View) -> Verdict {
     let missing: Vec<String> = live.difference(&first).cloned().collect();
     if !missing.is_empty() {
         return verdict(
-            false,
+            Some("missing"),
             format!(
                 "members [{}] miss live [{}]",
                 names(&first),
@@ -59,7 +61,7 @@ pub fn check(view: &View) -> Verdict {
         );
     }
     verdict(
-        true,
+        None,
         format!("all {} live nodes see [{}]", live.len(), names(&first)),
         Vec::new(),
     )

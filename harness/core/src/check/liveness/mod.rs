@@ -18,17 +18,21 @@ use crate::view::View;
 /// Every liveness check `expect` asks for, on `view` and what the run has
 /// seen.
 pub fn evaluate(view: &View, history: &History, expect: &Expect) -> Vec<Verdict> {
-    let mut out = vec![membership::check(view), peers::check(view)];
-    if expect.single_bootstrap {
+    let on = |name| super::gate::on(name, expect);
+    let mut out = vec![membership::check(view)];
+    if on(peers::NAME) {
+        out.push(peers::check(view));
+    }
+    if on(bootstrapped::NAME) {
         out.push(bootstrapped::check(history));
     }
-    if expect.single_leader {
+    if on(one_leader::NAME) {
         out.push(one_leader::check(view));
     }
-    if expect.leader_key_matches {
+    if on(leader_key::NAME) {
         out.push(leader_key::check(view));
     }
-    if expect.announced_equals_live {
+    if on(announced_live::NAME) {
         out.push(announced_live::check(view));
     }
     out

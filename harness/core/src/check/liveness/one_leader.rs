@@ -9,15 +9,11 @@ pub const NAME: &str = "one-leader";
 /// The verdict on `view`.
 pub fn check(view: &View) -> Verdict {
     let leaders = view.leaders();
-    Verdict {
-        name: NAME,
-        passed: leaders.len() == 1,
-        detail: format!("leaders: [{}]", names(&leaders)),
-        nodes: if leaders.len() == 1 {
-            Vec::new()
-        } else {
-            leaders
-        },
+    let detail = format!("leaders: [{}]", names(&leaders));
+    match leaders.len() {
+        1 => Verdict::held(NAME, detail),
+        0 => Verdict::failed(NAME, "none", detail, Vec::new()),
+        _ => Verdict::failed(NAME, "several", detail, leaders),
     }
 }
 

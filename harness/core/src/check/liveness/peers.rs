@@ -2,6 +2,8 @@
 //! nodes: a node that left or died for good drops out of everyone's view
 //! (its database may keep it listed; disco's view must not).
 
+use clusterlab_scenario::checks::NOTHING_TO_JUDGE;
+
 use super::super::{names, Verdict};
 use crate::view::View;
 
@@ -12,31 +14,48 @@ pub const NAME: &str = "peers";
 /// not judged.
 pub fn check(view: &View) -> Verdict {
     let live = view.live();
-    let wrong: Vec<String> = live
+    let silent: Vec<String> = live
         .iter()
-        .filter(|n| view.nodes[*n].peers.as_ref().is_some_and(|p| *p != live))
+        .filter(|n| view.nodes[*n].peers.is_none())
         .cloned()
         .collect();
-    Verdict {
-        name: NAME,
-        passed: wrong.is_empty(),
-        detail: if !live.is_empty() && live.iter().all(|n| view.nodes[n].peers.is_none()) {
-            "no live node runs disco-agent: nothing to judge".into()
-        } else if wrong.is_empty() {
-            format!("disco sees [{}] on every live node", names(&live))
-        } else {
-            wrong
-                .iter()
-                .map(|n| {
-                    let p = view.nodes[n].peers.clone().unwrap_or_default();
-                    format!("{n} sees [{}]", names(&p))
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-                + &format!(", live [{}]", names(&live))
-        },
-        nodes: wrong,
+    if !live.is_empty() && silent.len() == live.len() {
+        return Verdict::failed(
+            NAME,
+            NOTHING_TO_JUDGE,
+            "no live node reports disco's member view: nothing to judge".into(),
+            Vec::new(),
+        );
     }
+    if !silent.is_empty() {
+        return Verdict::failed(
+            NAME,
+            "silent",
+            format!("no member view from {}", names(&silent)),
+            silent,
+        );
+    }
+    let wrong: Vec<String> = live
+        .iter()
+        .filter(|n| view.nodes[*n].peers.as_ref() != Some(&live))
+        .cloned()
+        .collect();
+    if wrong.is_empty() {
+        return Verdict::held(
+            NAME,
+            format!("disco sees [{}] on every live node", names(&live)),
+        );
+    }
+    let detail = wrong
+        .iter()
+        .map(|n| {
+            let p = view.nodes[n].peers.clone().unwrap_or_default();
+            format!("{n} sees [{}]", names(&p))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+        + &format!(", live [{}]", names(&live));
+    Verdict::failed(NAME, "differs", detail, wrong)
 }
 
 #[cfg(test)]
@@ -62,5 +81,25 @@ mod tests {
         assert_eq!(bad.nodes, ["n1"]);
         v.nodes.get_mut("n1").unwrap().peers = all(&["n1", "n2"]);
         assert!(check(&v).passed);
+        // A live node that does not say is not passed over.
+        v.nodes.get_mut("n2").unwrap().peers = None;
+        let silent = check(&v);
+        assert_eq!(
+            (silent.passed, silent.nodes.clone()),
+            (false, vec!["n2".to_string()])
+        );
+        assert_eq!(silent.found[0].kind, "silent");
+    }
+
+    /// Before the fix, a cluster where no node reported disco's view
+    /// passed "nothing to judge"; now it fails, unless the scenario says
+    /// why (`[expect.unjudged]`).
+    #[test]
+    fn nothing_to_judge_fails() {
+        let mut v = view(0);
+        v.nodes.insert("n1".into(), node(NodeState::Up, true, None));
+        let r = check(&v);
+        assert!(!r.passed, "{}", r.detail);
+        assert_eq!(r.found[0].kind, NOTHING_TO_JUDGE);
     }
 }

@@ -20,42 +20,45 @@ pub struct Safety {
     pub name: &'static str,
     /// The check itself.
     pub check: fn(&View, &History, &Context) -> Option<Violation>,
+    /// Whether it judges the published terms (its verdict counts them).
+    pub judges_terms: bool,
 }
 
-/// The safety checks `expect` asks for.
+/// The safety checks `expect` asks for ([`super::gate`]).
 pub fn enabled(expect: &Expect) -> Vec<Safety> {
-    let mut out = Vec::new();
-    if expect.single_leader {
-        out.push(Safety {
+    [
+        Safety {
             name: single_leader::NAME,
             check: single_leader::check,
-        });
-        out.push(Safety {
+            judges_terms: true,
+        },
+        Safety {
             name: fencing::NAME,
             check: fencing::check,
-        });
-    }
-    if expect.single_bootstrap {
-        out.push(Safety {
+            judges_terms: true,
+        },
+        Safety {
             name: single_bootstrap::NAME,
             check: single_bootstrap::check,
-        });
-    }
-    if expect.leader_key_matches {
-        out.push(Safety {
+            judges_terms: false,
+        },
+        Safety {
             name: leader_key_expiry::NAME,
             check: leader_key_expiry::check,
-        });
-    }
-    if expect.announced_equals_live {
-        out.push(Safety {
+            judges_terms: false,
+        },
+        Safety {
             name: registered::NAME,
             check: registered::check,
-        });
-        out.push(Safety {
+            judges_terms: false,
+        },
+        Safety {
             name: stable::NAME,
             check: stable::check,
-        });
-    }
-    out
+            judges_terms: false,
+        },
+    ]
+    .into_iter()
+    .filter(|s| super::gate::on(s.name, expect))
+    .collect()
 }

@@ -5,6 +5,8 @@
 //! its registration (an expired lease, a stalled connection, a key deleted
 //! from outside).
 
+use clusterlab_scenario::checks::Found;
+
 use super::super::{Context, Violation};
 use crate::tracker::History;
 use crate::view::View;
@@ -29,6 +31,7 @@ pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation>
             view.at.saturating_sub(*since).as_millis(),
             bound.as_millis()
         ),
+        found: Found::kind("missing"),
     })
 }
 

@@ -2,6 +2,8 @@
 //! would be two clusters under one name (the seeds' simultaneous first
 //! boot).
 
+use clusterlab_scenario::checks::Found;
+
 use super::super::{Context, Violation};
 use crate::tracker::History;
 use crate::view::View;
@@ -24,6 +26,7 @@ pub fn check(view: &View, history: &History, _: &Context) -> Option<Violation> {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        found: Found::kind("twice"),
     })
 }
 

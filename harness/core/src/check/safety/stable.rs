@@ -3,6 +3,8 @@
 //! holder (plus the observation slack), no live node's member key may
 //! disappear: disco renews every lease well within its TTL.
 
+use clusterlab_scenario::checks::Found;
+
 use super::super::{contract, Context, Violation};
 use crate::tracker::History;
 use crate::view::View;
@@ -24,6 +26,7 @@ pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation>
             at.as_millis(),
             quiet.as_millis()
         ),
+        found: Found::kind("lost-key"),
     })
 }
 
