@@ -223,7 +223,12 @@ async fn run<R: Registry>(
                     match seen {
                         Some(snap) => {
                             if !holds(&snap, &key, &lease) {
-                                reannounce(&registry, &key, &cfg, &lease).await;
+                                // Never past the next renewal's time.
+                                let _ = tokio::time::timeout_at(
+                                    next,
+                                    reannounce(&registry, &key, &cfg, &lease),
+                                )
+                                .await;
                             }
                         }
                         None => own = None,
@@ -257,14 +262,24 @@ async fn run<R: Registry>(
                     next = sent + interval;
                     last_ok = sent;
                     renewals = renewals.wrapping_add(1);
+                    // The calls below share the renewal loop: each ends by
+                    // the next renewal's time, whatever its own deadline (a
+                    // store that stalls now must not cost the lease).
                     if own.is_none() {
-                        own = registry.watch(&key).await.ok();
+                        own = tokio::time::timeout_at(next, registry.watch(&key))
+                            .await
+                            .ok()
+                            .and_then(Result::ok);
                     }
                     // Without a watch, or one renewal in READ_EVERY even
                     // with one (a watch on a stalled connection sees
                     // nothing), the key is read: mended within a TTL.
                     if own.is_none() || renewals % READ_EVERY == 0 {
-                        ensure_key(&registry, &key, &cfg, &lease).await;
+                        let _ = tokio::time::timeout_at(
+                            next,
+                            ensure_key(&registry, &key, &cfg, &lease),
+                        )
+                        .await;
                     }
                 }
                 Err(RegistryError::LeaseLost(_)) => {

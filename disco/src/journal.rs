@@ -10,6 +10,9 @@
 //! {"mono_ns":81234000000,"leader":{"token":42,"until_mono_ns":81236700000}}
 //! {"mono_ns":81240000000,"leader":null}
 //! {"mono_ns":80100000000,"bootstrap":true}
+//! {"mono_ns":80000000000,"phase":"joining"}
+//! {"mono_ns":80050000000,"claim":true}
+//! {"mono_ns":80060000000,"database":true}
 //! ```
 
 use std::io::Write;
@@ -35,9 +38,32 @@ pub struct Line {
         with = "leader_field"
     )]
     pub leader: Option<Option<Window>>,
-    /// This node won the bootstrap: it starts the cluster.
+    /// This node committed its bootstrap: the cluster exists for good.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bootstrap: bool,
+    /// The agent entered this phase (`disco::agent::Phase::name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// This node won the bootstrap claim: its database starts a new
+    /// cluster, to be committed once ready.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub claim: bool,
+    /// Its database started (`true`) or exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<bool>,
+}
+
+impl Line {
+    fn at(mono_ns: u64) -> Line {
+        Line {
+            mono_ns,
+            leader: None,
+            bootstrap: false,
+            phase: None,
+            claim: false,
+            database: None,
+        }
+    }
 }
 
 /// A leadership window on the monotonic clock.
@@ -113,18 +139,40 @@ impl Journal {
             _ => None,
         };
         self.write(&Line {
-            mono_ns: now_ns,
             leader: Some(window),
-            bootstrap: false,
+            ..Line::at(now_ns)
         });
     }
 
-    /// This node won the bootstrap.
+    /// This node committed its bootstrap.
     pub fn bootstrap(&self) {
         self.write(&Line {
-            mono_ns: mono_now_ns(),
-            leader: None,
             bootstrap: true,
+            ..Line::at(mono_now_ns())
+        });
+    }
+
+    /// The agent entered `phase`.
+    pub fn phase(&self, phase: &str) {
+        self.write(&Line {
+            phase: Some(phase.to_string()),
+            ..Line::at(mono_now_ns())
+        });
+    }
+
+    /// This node won the bootstrap claim.
+    pub fn claimed(&self) {
+        self.write(&Line {
+            claim: true,
+            ..Line::at(mono_now_ns())
+        });
+    }
+
+    /// Its database started or exited.
+    pub fn database(&self, running: bool) {
+        self.write(&Line {
+            database: Some(running),
+            ..Line::at(mono_now_ns())
         });
     }
 }
@@ -139,28 +187,39 @@ mod tests {
             (
                 r#"{"mono_ns":5,"leader":{"token":42,"until_mono_ns":9}}"#,
                 Line {
-                    mono_ns: 5,
                     leader: Some(Some(Window {
                         token: 42,
                         until_mono_ns: 9,
                     })),
-                    bootstrap: false,
+                    ..Line::at(5)
                 },
             ),
             (
                 r#"{"mono_ns":6,"leader":null}"#,
                 Line {
-                    mono_ns: 6,
                     leader: Some(None),
-                    bootstrap: false,
+                    ..Line::at(6)
                 },
             ),
             (
                 r#"{"mono_ns":7,"bootstrap":true}"#,
                 Line {
-                    mono_ns: 7,
-                    leader: None,
                     bootstrap: true,
+                    ..Line::at(7)
+                },
+            ),
+            (
+                r#"{"mono_ns":8,"phase":"joining"}"#,
+                Line {
+                    phase: Some("joining".into()),
+                    ..Line::at(8)
+                },
+            ),
+            (
+                r#"{"mono_ns":9,"database":false}"#,
+                Line {
+                    database: Some(false),
+                    ..Line::at(9)
                 },
             ),
         ] {

@@ -87,7 +87,8 @@ impl Leadership {
 pub struct Election {
     rx: watch::Receiver<Leadership>,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    /// Ends `true` if the key is surely not this node's when it stops.
+    task: JoinHandle<bool>,
 }
 
 impl Election {
@@ -120,11 +121,14 @@ impl Election {
     }
 
     /// Resigns (deletes the key if this node still holds it) and stops.
-    pub async fn resign(mut self) {
+    /// Returns `false` if the key may still be this node's (the store did
+    /// not answer the delete): it then sits on the node's lease, renewed
+    /// as long as the node lives, until [`take_back`] removes it.
+    pub async fn resign(mut self) -> bool {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let _ = (&mut self.task).await;
+        (&mut self.task).await.unwrap_or(false)
     }
 }
 
@@ -162,7 +166,7 @@ async fn campaign<R: Registry>(
     mut lease_rx: watch::Receiver<Option<LeaseState>>,
     tx: watch::Sender<Leadership>,
     mut stop: oneshot::Receiver<()>,
-) {
+) -> bool {
     let key = keys.leader();
     let mut backoff = Backoff::for_registry(&me.node);
     loop {
@@ -170,8 +174,8 @@ async fn campaign<R: Registry>(
         let lease = {
             let wait = lease_rx.wait_for(|l| l.as_ref().is_some_and(LeaseState::is_valid));
             tokio::select! {
-                r = wait => match r { Ok(l) => l.clone().expect("checked"), Err(_) => return },
-                _ = &mut stop => return,
+                r = wait => match r { Ok(l) => l.clone().expect("checked"), Err(_) => return true },
+                _ = &mut stop => return true,
             }
         };
         let attempt = async {
@@ -192,11 +196,32 @@ async fn campaign<R: Registry>(
                 Cas::Conflict(e) => Ok(Step::Follow(e)),
             }
         };
-        let step = tokio::select! {
-            s = attempt => s,
-            _ = &mut stop => return,
+        // A stop while the create is in flight does not drop it: a create
+        // already sent may land, and would leave the key on this node's
+        // lease, renewed for as long as the node lives, while every other
+        // campaign waits for it to go. Its answer is awaited, and a key it
+        // may have written is taken back.
+        tokio::pin!(attempt);
+        let (step, stopping) = tokio::select! {
+            s = &mut attempt => (s, false),
+            _ = &mut stop => (attempt.await, true),
         };
+        if stopping {
+            return relinquish(&registry, &keys, &me, &lease.lease.id, step).await;
+        }
         let step = match step {
+            // A refusal with no holder (Consul's 409 during a lock-delay,
+            // say): nothing to wait for, so back off as for an error
+            // rather than ask again at once.
+            Ok(Step::Follow(None)) => {
+                let delay = backoff.next_delay();
+                tx.send_replace(Leadership::Follower { leader: None });
+                warn!(node = %me.node, retry_in = ?delay, "the store refused the leader key with no holder; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => continue,
+                    _ = &mut stop => return true,
+                }
+            }
             Ok(s) => {
                 backoff.reset();
                 s
@@ -207,27 +232,80 @@ async fn campaign<R: Registry>(
                 warn!(node = %me.node, error = %e, retry_in = ?delay, "leader campaign failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => continue,
-                    _ = &mut stop => return,
+                    // The create failed: it may have landed anyway.
+                    _ = &mut stop => return take_back(&registry, &keys, &me, &lease.lease.id).await.unwrap_or(false),
                 }
             }
         };
         match step {
             Step::Lead(entry) => {
-                let resigned =
-                    hold(&registry, &key, &me, entry, &mut lease_rx, &tx, &mut stop).await;
-                if resigned {
-                    return;
+                if let Some(clean) =
+                    hold(&registry, &key, &me, entry, &mut lease_rx, &tx, &mut stop).await
+                {
+                    return clean;
                 }
             }
             Step::Follow(entry) => {
                 let leader = entry.as_ref().and_then(|e| LeaderRecord::parse(&e.value));
                 tx.send_replace(Leadership::Follower { leader });
                 if wait_until_free(&registry, &key, entry, &mut stop, &tx).await {
-                    return;
+                    return true;
                 }
             }
         }
     }
+}
+
+/// After a stop during a campaign's create: takes the key back if the
+/// create wrote it, or if it cannot say (an error), if the store shows the
+/// key as this node's on its lease. Returns whether the key is surely not
+/// this node's now.
+async fn relinquish<R: Registry>(
+    registry: &R,
+    keys: &Keys,
+    me: &LeaderRecord,
+    lease: &crate::registry::LeaseId,
+    step: Result<Step, RegistryError>,
+) -> bool {
+    match step {
+        Ok(Step::Follow(_)) => true,
+        Ok(Step::Lead(e)) => match registry
+            .compare_and_delete(&keys.leader(), e.revision)
+            .await
+        {
+            Ok(_) => {
+                info!(node = %me.node, "stopped mid-campaign: took back the leader key it had just won");
+                true
+            }
+            Err(err) => {
+                warn!(node = %me.node, error = %err, "stopped mid-campaign: could not take back the leader key it won");
+                false
+            }
+        },
+        Err(_) => take_back(registry, keys, me, lease).await.unwrap_or(false),
+    }
+}
+
+/// Removes the leader key if it is this node's (`me` on `lease`): a key
+/// left by a resignation or a stopped campaign the store did not answer.
+/// `Ok(true)` once the key is surely not this node's (removed, another's,
+/// absent); an error if the store did not answer.
+pub async fn take_back<R: Registry>(
+    registry: &R,
+    keys: &Keys,
+    me: &LeaderRecord,
+    lease: &crate::registry::LeaseId,
+) -> Result<bool, RegistryError> {
+    let key = keys.leader();
+    let Some(e) = registry.get(&key).await? else {
+        return Ok(true);
+    };
+    if e.lease.as_ref() != Some(lease) || LeaderRecord::parse(&e.value).as_ref() != Some(me) {
+        return Ok(true);
+    }
+    registry.compare_and_delete(&key, e.revision).await?;
+    info!(node = %me.node, "took back a leader key left on this node's lease");
+    Ok(true)
 }
 
 /// What became of the leader key while leading.
@@ -249,7 +327,8 @@ async fn still_ours<R: Registry>(registry: &R, key: &str, token: Revision) -> Op
 }
 
 /// Leads until the lease lapses, is replaced, or the key is lost. Returns
-/// true if asked to stop (after resigning).
+/// `Some(clean)` if asked to stop (after resigning; `clean`: the key is
+/// surely not this node's any more), `None` to campaign again.
 ///
 /// The key is watched, and read again at every renewal: a key deleted from
 /// outside (an operator, a revoked lease) while this node's lease lives
@@ -263,7 +342,7 @@ async fn hold<R: Registry>(
     lease_rx: &mut watch::Receiver<Option<LeaseState>>,
     tx: &watch::Sender<Leadership>,
     stop: &mut oneshot::Receiver<()>,
-) -> bool {
+) -> Option<bool> {
     let token = entry.created;
     let lease_id = entry.lease.clone();
     info!(node = %me.node, %token, "became leader");
@@ -333,17 +412,22 @@ async fn hold<R: Registry>(
             },
             _ = &mut *stop => {
                 tx.send_replace(Leadership::Follower { leader: None });
-                match registry.compare_and_delete(key, entry.revision).await {
-                    Ok(true) => info!(node = %me.node, %token, "resigned leadership"),
-                    Ok(false) => {}
-                    Err(e) => warn!(node = %me.node, error = %e, "resign failed; the key expires with the lease"),
-                }
-                return true;
+                return Some(match registry.compare_and_delete(key, entry.revision).await {
+                    Ok(true) => {
+                        info!(node = %me.node, %token, "resigned leadership");
+                        true
+                    }
+                    Ok(false) => true,
+                    Err(e) => {
+                        warn!(node = %me.node, error = %e, "resign failed: the key stays on this node's lease until taken back");
+                        false
+                    }
+                });
             }
         }
     }
     tx.send_replace(Leadership::Unknown);
-    false
+    None
 }
 
 /// Waits until the leader key is absent. A key that is not a leader

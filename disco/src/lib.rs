@@ -9,7 +9,9 @@
 //! - [`peers`]: a watch-driven, ordered view of the announced members.
 //! - [`bootstrap`]: exactly one node of a cold start creates the cluster.
 //! - [`leader`]: a lease-bound leader key with fencing tokens.
-//! - [`node`]: the four together, as the `disco-agent` binary uses them.
+//! - [`node`]: the four together.
+//! - [`agent`]: a node around the database it supervises: what the
+//!   `disco-agent` binary runs, and the simulator too.
 //! - [`render`]: the database's command line from the resolved peers.
 //! - [`journal`]: the agent's leadership and bootstrap, written down as
 //!   they happen for a harness to read from outside.
@@ -22,6 +24,7 @@
 //! host that may lead, and have guarded resources check
 //! [`leader::fence_holds`], which holds against any pause.
 
+pub mod agent;
 pub mod announce;
 pub mod backend;
 pub mod backoff;
@@ -34,7 +37,6 @@ pub mod node;
 pub mod peers;
 pub mod registry;
 pub mod render;
-pub mod supervise;
 
 pub use error::{DiscoError, RegistryError};
 pub use keys::Keys;

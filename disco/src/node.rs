@@ -69,6 +69,106 @@ pub struct Node {
     keys: Keys,
 }
 
+/// A node on its way up: announced (or trying to be) and following its
+/// peers, its bootstrap role not decided yet. Each step may be abandoned
+/// (a stop during start-up), which deregisters at once.
+#[derive(Debug)]
+pub struct Starting<R> {
+    registry: R,
+    cfg: NodeConfig,
+    keys: Keys,
+    announcement: Announcement,
+    peers: Peers,
+}
+
+impl<R: Registry> Starting<R> {
+    /// Starts announcing and following the peers, in the background.
+    pub fn begin(registry: R, cfg: NodeConfig) -> Starting<R> {
+        let keys = Keys::new(&cfg.prefix, &cfg.cluster);
+        let announcement = Announcement::start(
+            registry.clone(),
+            keys.clone(),
+            AnnounceConfig {
+                node: cfg.node.clone(),
+                address: cfg.address.clone(),
+                ttl: cfg.ttl,
+            },
+        );
+        let peers = Peers::start_as(registry.clone(), keys.clone(), &cfg.node);
+        Starting {
+            registry,
+            cfg,
+            keys,
+            announcement,
+            peers,
+        }
+    }
+
+    /// The announcement (lease state).
+    pub fn announcement(&self) -> &Announcement {
+        &self.announcement
+    }
+
+    /// Waits until registered, up to `deadline`.
+    pub async fn registered(&self, deadline: Duration) -> Result<(), DiscoError> {
+        self.announcement.registered(deadline).await.map(|_| ())
+    }
+
+    /// Decides the bootstrap role; a claim another node holds is waited
+    /// for up to `deadline`, to commit or lapse.
+    pub async fn decide(&self, deadline: Duration) -> Result<Decision, DiscoError> {
+        let lease = self.announcement.subscribe();
+        let current = || lease.borrow().as_ref().map(|l| l.lease.id.clone());
+        match tokio::time::timeout(
+            deadline,
+            bootstrap::decide(&self.registry, &self.keys, &self.cfg.node, current),
+        )
+        .await
+        {
+            Ok(d) => Ok(d?),
+            Err(_) => Err(DiscoError::Timeout {
+                what: "the bootstrap decision (another node's pending claim to commit or lapse)"
+                    .into(),
+                after: deadline,
+            }),
+        }
+    }
+
+    /// The started node, with `decision`'s role; campaigns if configured.
+    pub fn into_node(self, decision: Decision) -> Node {
+        let role = decision.role();
+        let claim = match decision {
+            Decision::Bootstrap(c) => Some(c),
+            Decision::Existing(_) => None,
+        };
+        let election = self.cfg.campaign.then(|| {
+            Election::start(
+                self.registry.clone(),
+                self.keys.clone(),
+                LeaderRecord {
+                    node: self.cfg.node.clone(),
+                    address: self.cfg.address.clone(),
+                },
+                self.announcement.subscribe(),
+            )
+        });
+        Node {
+            cfg: self.cfg,
+            announcement: self.announcement,
+            peers: self.peers,
+            election,
+            role,
+            claim,
+            keys: self.keys,
+        }
+    }
+
+    /// Gives up: deregisters (deletes the key, revokes the lease) at once.
+    pub async fn abandon(self) {
+        self.announcement.stop().await;
+    }
+}
+
 impl Node {
     /// Announces the node, starts its peer view, decides its bootstrap role
     /// and (if configured) starts campaigning; a bootstrap is committed at
@@ -92,64 +192,28 @@ impl Node {
     /// [`Node::start`] without committing a bootstrap: the caller starts
     /// its new database and calls [`Node::bootstrapped`] once it exists.
     /// Until then the claim lives on this node's lease, and other nodes
-    /// wait to join.
+    /// wait to join. `deadline` bounds the registration, and then the wait
+    /// for a bootstrap claim another node holds to commit or lapse.
     pub async fn start_uncommitted<R: Registry>(
         registry: R,
         cfg: NodeConfig,
         deadline: Duration,
     ) -> Result<Node, DiscoError> {
-        let keys = Keys::new(&cfg.prefix, &cfg.cluster);
-        let announcement = Announcement::start(
-            registry.clone(),
-            keys.clone(),
-            AnnounceConfig {
-                node: cfg.node.clone(),
-                address: cfg.address.clone(),
-                ttl: cfg.ttl,
-            },
-        );
-        let peers = Peers::start(registry.clone(), keys.clone());
+        let starting = Starting::begin(registry, cfg);
         let decided = async {
-            announcement.registered(deadline).await?;
-            let lease = announcement.subscribe();
-            let current = || lease.borrow().as_ref().map(|l| l.lease.id.clone());
-            Ok::<_, DiscoError>(bootstrap::decide(&registry, &keys, &cfg.node, current).await?)
+            starting.registered(deadline).await?;
+            starting.decide(deadline).await
         }
         .await;
-        let decision = match decided {
-            Ok(d) => d,
+        match decided {
+            Ok(d) => Ok(starting.into_node(d)),
             Err(e) => {
                 // Registered, perhaps, but not going on: take the key away
                 // now rather than leave it to the TTL.
-                announcement.stop().await;
-                return Err(e);
+                starting.abandon().await;
+                Err(e)
             }
-        };
-        let role = decision.role();
-        let claim = match decision {
-            Decision::Bootstrap(c) => Some(c),
-            Decision::Existing(_) => None,
-        };
-        let election = cfg.campaign.then(|| {
-            Election::start(
-                registry.clone(),
-                keys.clone(),
-                LeaderRecord {
-                    node: cfg.node.clone(),
-                    address: cfg.address.clone(),
-                },
-                announcement.subscribe(),
-            )
-        });
-        Ok(Node {
-            cfg,
-            announcement,
-            peers,
-            election,
-            role,
-            claim,
-            keys,
-        })
+        }
     }
 
     /// Tells the store that this node's new cluster exists (its database is
@@ -161,6 +225,21 @@ impl Node {
             Some(c) => bootstrap::commit(registry, &self.keys, c).await,
             None => Ok(()),
         }
+    }
+
+    /// This node's bootstrap claim, while it is not committed.
+    pub fn claim(&self) -> Option<&Claim> {
+        self.claim.as_ref()
+    }
+
+    /// This node's keys.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// This node's settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
     }
 
     /// This node's bootstrap role.

@@ -77,8 +77,15 @@ impl Peers {
     /// view is `None` until the first snapshot arrives; store errors are
     /// logged and retried with backoff.
     pub fn start<R: Registry>(registry: R, keys: Keys) -> Peers {
+        Peers::start_as(registry, keys, "")
+    }
+
+    /// [`Peers::start`] for node `node`: its retries are jittered by its
+    /// own id, so that the nodes of a cluster that lost the store together
+    /// do not list it again in lockstep.
+    pub fn start_as<R: Registry>(registry: R, keys: Keys, node: &str) -> Peers {
         let (tx, rx) = watch::channel(None);
-        let task = tokio::spawn(follow(registry, keys, tx));
+        let task = tokio::spawn(follow(registry, keys, node.to_string(), tx));
         Peers { rx, task }
     }
 
@@ -123,9 +130,14 @@ impl Drop for Peers {
     }
 }
 
-async fn follow<R: Registry>(registry: R, keys: Keys, tx: watch::Sender<Option<Membership>>) {
+async fn follow<R: Registry>(
+    registry: R,
+    keys: Keys,
+    node: String,
+    tx: watch::Sender<Option<Membership>>,
+) {
     let prefix = keys.members();
-    let mut backoff = Backoff::for_registry(&prefix);
+    let mut backoff = Backoff::for_registry(&format!("{prefix}@{node}"));
     loop {
         let mut watch = match registry.watch(&prefix).await {
             Ok(w) => w,

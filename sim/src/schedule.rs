@@ -81,6 +81,11 @@ fn lasting(kind: StoreKind) -> BoxedStrategy<Action> {
         (950u32..=1050).prop_map(|r| Action::ClockDrift {
             rate: f64::from(r) / 1000.0,
         }),
+        // A database that does not pass its ready probe for a while (a
+        // bootstrapper's, or a restarted joiner's).
+        Just(Action::DbNotReady {
+            target: one(Role::Random)
+        }),
     ];
     match kind {
         StoreKind::Etcd => common.boxed(),
@@ -94,7 +99,8 @@ fn lasting(kind: StoreKind) -> BoxedStrategy<Action> {
 }
 
 /// Faults of one instant: keys and leases taken from outside, watches
-/// cancelled, the store's clock nudged.
+/// cancelled, the store's clock nudged, a database's leadership moving on
+/// its own, a database crashing.
 fn instant(kind: StoreKind) -> BoxedStrategy<Action> {
     let common = prop_oneof![
         Just(Action::DeleteKey {
@@ -111,6 +117,12 @@ fn instant(kind: StoreKind) -> BoxedStrategy<Action> {
         // At most 5% of a 3 s TTL: within disco's margin.
         (1u64..=150).prop_map(|ms| Action::ClockJump {
             by: Duration::from_millis(ms)
+        }),
+        Just(Action::DbLeaderMove {
+            target: one(Role::Follower)
+        }),
+        Just(Action::DbCrash {
+            target: one(Role::Random)
         }),
     ];
     match kind {

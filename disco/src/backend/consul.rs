@@ -39,6 +39,9 @@ pub struct ConsulRegistry<H = Reqwest> {
     timeout: Duration,
     /// The catalog node sessions are created on (`None`: the agent's own).
     session_node: Option<String>,
+    /// Mixed into the jitter of this client's retries (its node's id), so
+    /// that clients that fail together retry apart.
+    jitter: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +173,7 @@ impl<H: HttpClient> ConsulRegistry<H> {
             base,
             timeout: Duration::from_secs(5),
             session_node: None,
+            jitter: String::new(),
         })
     }
 
@@ -186,6 +190,14 @@ impl<H: HttpClient> ConsulRegistry<H> {
     /// Sets the deadline for each non-blocking request (default 5 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Jitters this client's watch retries by `seed` (its node's id): the
+    /// nodes of a cluster whose watches all fail at once then list again
+    /// apart, not in lockstep.
+    pub fn with_jitter(mut self, seed: &str) -> Self {
+        self.jitter = seed.to_string();
         self
     }
 
@@ -563,7 +575,7 @@ impl<H: HttpClient> ConsulRegistry<H> {
         first: Snapshot,
         tx: mpsc::Sender<Result<Snapshot, RegistryError>>,
     ) {
-        let mut backoff = Backoff::for_registry(&prefix);
+        let mut backoff = Backoff::for_registry(&format!("{prefix}@{}", self.jitter));
         let mut index = first.revision.0.max(1);
         let mut last = first.clone();
         if tx.send(Ok(first)).await.is_err() {

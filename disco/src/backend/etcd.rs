@@ -76,6 +76,8 @@ pub struct EtcdRegistry {
     timeout: Duration,
     /// The TTL of each lease this client granted, for renewal deadlines.
     leases: Arc<Mutex<HashMap<i64, Duration>>>,
+    /// Mixed into the jitter of this client's retries (its node's id).
+    jitter: String,
 }
 
 impl std::fmt::Debug for EtcdRegistry {
@@ -179,6 +181,7 @@ impl EtcdRegistry {
             endpoint: name.to_string(),
             timeout: Duration::from_secs(5),
             leases: Arc::default(),
+            jitter: String::new(),
         })
     }
 
@@ -187,6 +190,25 @@ impl EtcdRegistry {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// Jitters this client's watch retries by `seed` (its node's id): the
+    /// nodes of a cluster whose watches all fail at once then list again
+    /// apart, not in lockstep.
+    pub fn with_jitter(mut self, seed: &str) -> Self {
+        self.jitter = seed.to_string();
+        self
+    }
+
+    /// Forgets a lease that is gone (revoked, or reported lost): a node
+    /// that re-announces for months must not keep every lease it held.
+    fn forget(&self, lease: i64) {
+        self.leases.lock().expect("leases lock").remove(&lease);
+    }
+
+    /// How many leases this client remembers (for tests).
+    pub fn leases_known(&self) -> usize {
+        self.leases.lock().expect("leases lock").len()
     }
 
     fn ttl_of(&self, lease: i64) -> Option<Duration> {
@@ -411,19 +433,27 @@ impl Registry for EtcdRegistry {
         // makes the first a lost lease and the second unavailability:
         // nothing is known of the lease then, so the caller tries again
         // rather than give it up.
-        self.call_within(
-            g,
-            deadline,
-            async move { c.keep_alive(id).await.map(|_| ()) },
-        )
-        .await
+        let r = self
+            .call_within(
+                g,
+                deadline,
+                async move { c.keep_alive(id).await.map(|_| ()) },
+            )
+            .await;
+        if matches!(r, Err(RegistryError::LeaseLost(_))) {
+            self.forget(id);
+        }
+        r
     }
 
     async fn revoke(&self, lease: &LeaseId) -> Result<(), RegistryError> {
         let id = lease_num(lease)?;
         let (g, mut c) = self.conn.current(Client::lease_client);
         match self.call(g, c.revoke(id)).await {
-            Ok(_) | Err(RegistryError::LeaseLost(_)) => Ok(()),
+            Ok(_) | Err(RegistryError::LeaseLost(_)) => {
+                self.forget(id);
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -537,7 +567,7 @@ impl EtcdRegistry {
         first: Snapshot,
         tx: mpsc::Sender<Result<Snapshot, RegistryError>>,
     ) {
-        let mut backoff = Backoff::for_registry(&prefix);
+        let mut backoff = Backoff::for_registry(&format!("{prefix}@{}", self.jitter));
         let mut current = Some(first);
         let mut last_sent: Option<Snapshot> = None;
         loop {

@@ -61,6 +61,13 @@ impl Referee {
         }
     }
 
+    /// The deadlines the world gives its agents (`bounded-waits` holds
+    /// them to these).
+    pub fn waits(mut self, waits: crate::check::Waits) -> Referee {
+        self.ctx.waits = waits;
+        self
+    }
+
     /// What the checks know of the past.
     pub fn history(&self) -> &History {
         self.tracker.history()
@@ -69,6 +76,14 @@ impl Referee {
     /// A node bootstrapped at `at`.
     pub fn bootstrap(&mut self, at: Duration, node: &str) -> Timed {
         (at, self.tracker.bootstrap(at, node))
+    }
+
+    /// A node's agent reported a fact at `at` (its phase, a bootstrap claim,
+    /// a claim that lapsed, its database starting or exiting): the checks
+    /// of the agent's own promises read it. Returns the event to record.
+    pub fn agent(&mut self, at: Duration, e: EventKind) -> Timed {
+        self.tracker.agent(at, &e);
+        (at, e)
     }
 
     /// `node` published at `at` its leadership window (`None`: it does not

@@ -71,6 +71,33 @@ pub enum EventKind {
         /// The node.
         node: String,
     },
+    /// A node's agent entered a phase (`registering`, `deciding`,
+    /// `joining`, `waiting-ready`, `running`, `stopping`, `stopped`).
+    Phase {
+        /// The node.
+        node: String,
+        /// The phase.
+        phase: String,
+    },
+    /// A node won the bootstrap claim: its database starts a new cluster,
+    /// to be committed once ready.
+    Claimed {
+        /// The node.
+        node: String,
+    },
+    /// A node's bootstrap claim lapsed in the store before it was
+    /// committed (its lease ended).
+    ClaimLapsed {
+        /// The claimant.
+        node: String,
+    },
+    /// A node's database started or exited.
+    Database {
+        /// The node.
+        node: String,
+        /// Whether it runs from now on.
+        running: bool,
+    },
     /// A write finished.
     Write {
         /// The key.

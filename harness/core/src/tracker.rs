@@ -33,6 +33,24 @@ pub struct History {
     /// When a live node's member key last disappeared from the store, and
     /// whose.
     pub last_unannounced: Option<(Duration, String)>,
+    /// Each node's agent's phase, and since when (where the world reports
+    /// agents' phases).
+    pub phases: BTreeMap<String, (String, Duration)>,
+    /// Nodes whose bootstrap claim lapsed and who have not claimed again
+    /// since, with when it lapsed.
+    pub lapsed: BTreeMap<String, Duration>,
+    /// Commits of a claim that had lapsed: when, whose.
+    pub lapsed_commits: Vec<(Duration, String)>,
+    /// Nodes whose database runs (where the world reports it).
+    pub databases: BTreeSet<String>,
+    /// Since when each node has left the cluster for good (stopped cleanly).
+    pub left_since: BTreeMap<String, Duration>,
+    /// Nodes that left while they could not reach a working store: their
+    /// keys go with their lease, not with their stop.
+    pub unclean: BTreeSet<String>,
+    /// The node whose database leads, reaching the store, while the leader
+    /// key names another (or nobody), and since when.
+    pub key_behind: Option<(String, Duration)>,
 }
 
 /// The tracker of one run.
@@ -71,7 +89,36 @@ impl Tracker {
     /// A node bootstrapped a new cluster at `at`.
     pub fn bootstrap(&mut self, at: Duration, node: &str) -> EventKind {
         self.history.bootstraps.push((at, node.to_string()));
+        if self.history.lapsed.contains_key(node) {
+            self.history.lapsed_commits.push((at, node.to_string()));
+        }
         EventKind::Bootstrap { node: node.into() }
+    }
+
+    /// Takes in what a node's agent reported at `at` ([`EventKind::Phase`],
+    /// [`EventKind::Claimed`], [`EventKind::ClaimLapsed`],
+    /// [`EventKind::Database`]); other events are left alone.
+    pub fn agent(&mut self, at: Duration, e: &EventKind) {
+        let h = &mut self.history;
+        match e {
+            EventKind::Phase { node, phase } => {
+                h.phases.insert(node.clone(), (phase.clone(), at));
+            }
+            EventKind::Claimed { node } => {
+                h.lapsed.remove(node);
+            }
+            EventKind::ClaimLapsed { node } => {
+                h.lapsed.insert(node.clone(), at);
+            }
+            EventKind::Database { node, running } => {
+                if *running {
+                    h.databases.insert(node.clone());
+                } else {
+                    h.databases.remove(node);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// `node` published at `at` its leadership window (`None`: it does
@@ -103,6 +150,12 @@ impl Tracker {
             } else {
                 h.down_since.remove(n);
             }
+            if view.left.contains(n) && !h.left_since.contains_key(n) {
+                h.left_since.insert(n.clone(), view.at);
+                if view.severed.contains(n) || view.store.is_none() {
+                    h.unclean.insert(n.clone());
+                }
+            }
             if v.state != NodeState::Down && view.severed.contains(n) {
                 h.severed_since.entry(n.clone()).or_insert(view.at);
             } else {
@@ -126,6 +179,20 @@ impl Tracker {
             .filter(|n| view.nodes.get(*n).is_some_and(|v| v.state == NodeState::Up))
             .collect();
         h.unannounced_since.retain(|n, _| must.contains(n));
+        // The database's leader, reaching the store, and a key that names
+        // someone else: since when (a new leader starts the count again).
+        let behind = view.leader().filter(|l| {
+            view.reaches_store.contains(l)
+                && view
+                    .store
+                    .as_ref()
+                    .is_some_and(|s| s.leader_key.as_ref() != Some(l))
+        });
+        h.key_behind = match (behind, h.key_behind.take()) {
+            (Some(l), Some((was, since))) if was == l => Some((l, since)),
+            (Some(l), _) => Some((l, view.at)),
+            (None, _) => None,
+        };
         if let Some(store) = &view.store {
             if self.leader_key.as_ref() != Some(&store.leader_key) {
                 self.leader_key = Some(store.leader_key.clone());

@@ -102,6 +102,8 @@ pub struct View {
     /// cut from it), from the fault ledger: their leases run out as a
     /// dead node's do.
     pub severed: BTreeSet<String>,
+    /// Nodes stopped cleanly for good (a `leave`), from the fault ledger.
+    pub left: BTreeSet<String>,
     /// Every time a fault took the leader key from outside (deleted it,
     /// or ended the lease or session under it), in order.
     pub taken: Vec<Taken>,

@@ -18,6 +18,10 @@ pub const KINDS: &[(&str, &[&str])] = &[
     ("registered", &["missing"]),
     ("fencing", &["token-reused", "token-older", "key-older"]),
     ("stable", &["lost-key"]),
+    ("leader-key-follows", &["behind"]),
+    ("clean-stop", &["key-left"]),
+    ("claim-lapse", &["committed", "still-running"]),
+    ("bounded-waits", &["overdue"]),
     (
         "membership",
         &["silent", "split", "missing", "no-live-node"],

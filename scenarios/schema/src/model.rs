@@ -353,6 +353,26 @@ pub enum Action {
         /// Which way the shaped packets go.
         direction: Direction,
     },
+    /// The database's leadership moves to the target on its own (a
+    /// switchover, an election its agent did not see coming): the leader
+    /// key must follow.
+    DbLeaderMove {
+        /// The new leader (a node, or a role such as `follower`).
+        target: Vec<Target>,
+    },
+    /// The targets' databases do not pass their ready probe while the fault
+    /// lasts (for good without `for`): a bootstrapper must give its claim
+    /// up by its deadline, and joiners must not wait for ever.
+    DbNotReady {
+        /// Whose.
+        target: Vec<Target>,
+    },
+    /// The targets' databases crash (exit non-zero): the agent resigns,
+    /// deregisters and is started again, as `restart: always` would.
+    DbCrash {
+        /// Whose.
+        target: Vec<Target>,
+    },
     /// Undo every active fault.
     Heal,
 }
@@ -476,6 +496,9 @@ impl Action {
             Action::ClockDrift { .. } => "clock-drift",
             Action::ClockJump { .. } => "clock-jump",
             Action::Shape { shape, .. } => shape.name(),
+            Action::DbLeaderMove { .. } => "db-leader-move",
+            Action::DbNotReady { .. } => "db-not-ready",
+            Action::DbCrash { .. } => "db-crash",
             Action::Heal => "heal",
         }
     }
@@ -489,9 +512,14 @@ impl Action {
         const BOTH: &[World] = &[World::Containers, World::Sim];
         const SIM: &[World] = &[World::Sim];
         match self {
-            Action::DelayReplies { .. } | Action::ClockDrift { .. } | Action::ClockJump { .. } => {
-                (SIM, None)
-            }
+            // The simulator's databases are models whose leadership and
+            // readiness its nemesis moves; a real database's are its own.
+            Action::DelayReplies { .. }
+            | Action::ClockDrift { .. }
+            | Action::ClockJump { .. }
+            | Action::DbLeaderMove { .. }
+            | Action::DbNotReady { .. }
+            | Action::DbCrash { .. } => (SIM, None),
             Action::CancelWatches => (SIM, Some(StoreKind::Etcd)),
             Action::ResetIndex => (SIM, Some(StoreKind::Consul)),
             Action::DeregisterNode => (BOTH, Some(StoreKind::Consul)),

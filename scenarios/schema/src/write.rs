@@ -78,7 +78,10 @@ pub fn faults_toml(faults: &[Fault]) -> String {
             | Action::Restart { target: t }
             | Action::Crash { target: t }
             | Action::Leave { target: t }
-            | Action::RevokeLease { target: t } => field("target", targets(t)),
+            | Action::RevokeLease { target: t }
+            | Action::DbLeaderMove { target: t }
+            | Action::DbNotReady { target: t }
+            | Action::DbCrash { target: t } => field("target", targets(t)),
             Action::PacketLoss { target: t, rate } | Action::DropReplies { target: t, rate } => {
                 field("target", targets(t));
                 field("rate", rate.to_string());

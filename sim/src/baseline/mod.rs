@@ -36,23 +36,41 @@ impl Strategy {
     }
 }
 
+/// What a simulated node is given: who it is, its cluster's keys and TTL,
+/// and where it reports.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    /// The node's name.
+    pub name: String,
+    /// The key prefix.
+    pub prefix: String,
+    /// The cluster name.
+    pub cluster: String,
+    /// The lease TTL.
+    pub ttl: Duration,
+    /// Where it publishes.
+    pub board: Board,
+    /// The simulated databases (the agent supervises its node's).
+    pub dbs: crate::world::database::Databases,
+}
+
 impl Strategy {
-    /// Runs node `name` with this strategy over `registry`.
-    pub async fn run<R: Registry>(
-        self,
-        registry: R,
-        name: String,
-        prefix: String,
-        cluster: String,
-        ttl: Duration,
-        board: Board,
-    ) -> turmoil::Result {
+    /// Runs the node of `seat` with this strategy over `registry`.
+    pub async fn run<R: Registry>(self, registry: R, seat: Seat) -> turmoil::Result {
         match self {
-            Strategy::Disco => {
-                crate::world::node::run(registry, name, prefix, cluster, ttl, board).await
+            Strategy::Disco => crate::world::node::run(registry, seat).await,
+            Strategy::Naive => {
+                naive::run(registry, seat.name, seat.prefix, seat.cluster, seat.board).await
             }
-            Strategy::Naive => naive::run(registry, name, prefix, cluster, board).await,
             Strategy::RqliteStyle => {
+                let Seat {
+                    name,
+                    prefix,
+                    cluster,
+                    ttl,
+                    board,
+                    ..
+                } = seat;
                 rqlite_style::run(registry, name, prefix, cluster, ttl, board).await
             }
         }

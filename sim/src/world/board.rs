@@ -31,6 +31,8 @@ struct Inner {
     bootstraps: Vec<(Duration, String)>,
     /// Every leadership publication not yet taken, with its instant.
     published: Vec<Publication>,
+    /// What the agents reported (phases, claims), not yet taken.
+    facts: Vec<(Duration, EventKind)>,
     frozen: BTreeMap<String, watch::Sender<bool>>,
     leaving: BTreeMap<String, watch::Sender<bool>>,
 }
@@ -56,9 +58,40 @@ impl Board {
         self.with(|i| i.trace.push(at, kind));
     }
 
-    /// A node won the bootstrap key (now).
+    /// A node committed its bootstrap (now).
     pub fn bootstrap(&self, node: &str) {
         self.with(|i| i.bootstraps.push((now(), node.to_string())));
+    }
+
+    /// A node's agent entered `phase` (now).
+    pub fn phase(&self, node: &str, phase: disco::agent::Phase) {
+        let e = EventKind::Phase {
+            node: node.to_string(),
+            phase: phase.name().to_string(),
+        };
+        self.with(|i| i.facts.push((now(), e)));
+    }
+
+    /// A node won the bootstrap claim (now).
+    pub fn claimed(&self, node: &str) {
+        let e = EventKind::Claimed {
+            node: node.to_string(),
+        };
+        self.with(|i| i.facts.push((now(), e)));
+    }
+
+    /// A node's database started or exited (now).
+    pub fn database(&self, node: &str, running: bool) {
+        let e = EventKind::Database {
+            node: node.to_string(),
+            running,
+        };
+        self.with(|i| i.facts.push((now(), e)));
+    }
+
+    /// What the agents reported since the last call, in order.
+    pub fn take_facts(&self) -> Vec<(Duration, EventKind)> {
+        self.with(|i| std::mem::take(&mut i.facts))
     }
 
     /// The bootstraps published since the last call.

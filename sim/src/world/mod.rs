@@ -5,6 +5,7 @@
 //! to the shared referee.
 
 pub mod board;
+pub mod database;
 pub mod freeze;
 pub mod nemesis;
 pub mod net;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use clusterlab_core::check::Waits;
 use clusterlab_core::fault::{Engine, ROLE_WAIT};
 use clusterlab_core::history::judge;
 use clusterlab_core::referee::{Referee, Timed};
@@ -26,8 +28,9 @@ use clusterlab_scenario::{Scenario, StoreKind, World};
 use disco::keys::Keys;
 use disco::leader::LeaderRecord;
 
-use crate::baseline::Strategy;
+use crate::baseline::{Seat, Strategy};
 use board::Board;
+use database::Databases;
 use nemesis::{Net, SimNemesis, STORE};
 use recorded::{Recorded, Recorder};
 use registry::Modelled;
@@ -139,6 +142,7 @@ pub fn simulate(
         .rng_seed(seed)
         .build();
     let board = Board::default();
+    let dbs = Databases::default();
     let kind = scenario.discovery.kind;
     let modelled = Modelled::new(kind);
     let served = modelled.clone();
@@ -146,46 +150,50 @@ pub fn simulate(
     let recorder = Recorder::default();
     let d = &scenario.discovery;
     for name in &scenario.cluster.nodes {
-        let (name, prefix, cluster, ttl, board, recorder) = (
-            name.clone(),
-            d.prefix.clone(),
-            d.cluster.clone(),
-            d.ttl,
-            board.clone(),
-            recorder.clone(),
-        );
-        let host = name.clone();
-        sim.host(host.as_str(), move || {
-            let (name, prefix, cluster, board, recorder) = (
-                name.clone(),
-                prefix.clone(),
-                cluster.clone(),
-                board.clone(),
-                recorder.clone(),
-            );
-            let frozen = board.frozen(&name);
+        let seat = Seat {
+            name: name.clone(),
+            prefix: d.prefix.clone(),
+            cluster: d.cluster.clone(),
+            ttl: d.ttl,
+            board: board.clone(),
+            dbs: dbs.clone(),
+        };
+        let recorder = recorder.clone();
+        sim.host(name.as_str(), move || {
+            let (seat, recorder) = (seat.clone(), recorder.clone());
+            let name = seat.name.clone();
+            let frozen = seat.board.frozen(&name);
             freeze::gated(frozen, async move {
                 match kind {
                     StoreKind::Etcd => {
-                        let r = registry::etcd_registry().await?;
+                        let r = registry::etcd_registry().await?.with_jitter(&name);
                         let r = Recorded::new(r, recorder, &name);
-                        strategy.run(r, name, prefix, cluster, ttl, board).await
+                        strategy.run(r, seat).await
                     }
                     StoreKind::Consul => {
-                        let r = Recorded::new(registry::consul_registry(), recorder, &name);
-                        strategy.run(r, name, prefix, cluster, ttl, board).await
+                        let r = registry::consul_registry().with_jitter(&name);
+                        let r = Recorded::new(r, recorder, &name);
+                        strategy.run(r, seat).await
                     }
                 }
             })
         });
     }
     let keys = Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster);
-    let mut observer = Observer::new(scenario, modelled.clone());
+    let mut observer = Observer::new(scenario, modelled.clone(), dbs.clone());
     let mut engine = Engine::new(scenario, seed, vec![STORE.to_string()]);
     if schedule == Schedule::Generated {
         engine = engine.lenient();
     }
-    let mut referee = Referee::new(scenario, SLACK);
+    let mut referee = Referee::new(scenario, SLACK).waits(Waits {
+        startup: node::STARTUP_TIMEOUT,
+        join: node::JOIN_TIMEOUT,
+        ready: node::READY_TIMEOUT,
+    });
+    // The node whose bootstrap claim is pending, if any: the one a lapse
+    // of the bootstrap key takes.
+    let mut claimant: Option<String> = None;
+    let bootstrap_key = keys.bootstrap();
     let mut net = Net::default();
     let record = |events: Vec<Timed>| {
         for (at, e) in events {
@@ -201,6 +209,7 @@ pub fn simulate(
                 sim: &mut sim,
                 net: &mut net,
                 board: &board,
+                dbs: &dbs,
                 nodes: &scenario.cluster.nodes,
                 leader,
                 modelled: &modelled,
@@ -218,12 +227,31 @@ pub fn simulate(
         let before = sim.elapsed();
         sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
         let now = sim.elapsed();
-        for key in modelled.take_lapsed() {
-            recorder.store_deleted(&key, before, now);
+        for (at, fact) in board.take_facts() {
+            if let EventKind::Claimed { node } = &fact {
+                claimant = Some(node.clone());
+            }
+            record(vec![referee.agent(at, fact)]);
         }
         for (at, node) in board.take_bootstraps() {
+            if claimant.as_ref() == Some(&node) {
+                claimant = None;
+            }
             record(vec![referee.bootstrap(at, &node)]);
         }
+        for key in modelled.take_lapsed() {
+            if key == bootstrap_key {
+                if let Some(node) = claimant.take() {
+                    record(vec![referee.agent(now, EventKind::ClaimLapsed { node })]);
+                }
+            }
+            recorder.store_deleted(&key, before, now);
+        }
+        dbs.elect(
+            now,
+            |n| engine.state(n) == NodeState::Up,
+            |a, b| engine.reach(a, b),
+        );
         for (at, node, window) in board.take_published() {
             record(referee.published(at, &node, window).into_iter().collect());
         }
@@ -271,24 +299,26 @@ fn ready<T>(f: impl std::future::Future<Output = Result<T, std::convert::Infalli
 struct Observer {
     nodes: Vec<String>,
     modelled: Modelled,
+    dbs: Databases,
     leader_key: String,
     members_prefix: String,
     keys: Keys,
     view: View,
-    seen: (u64, u64, u64),
+    seen: (u64, u64, u64, u64),
 }
 
 impl Observer {
-    fn new(scenario: &Scenario, modelled: Modelled) -> Observer {
+    fn new(scenario: &Scenario, modelled: Modelled, dbs: Databases) -> Observer {
         let keys = Keys::new(&scenario.discovery.prefix, &scenario.discovery.cluster);
         Observer {
             nodes: scenario.cluster.nodes.clone(),
             modelled,
+            dbs,
             leader_key: keys.leader(),
             members_prefix: keys.members(),
             keys,
             view: View::default(),
-            seen: (u64::MAX, u64::MAX, u64::MAX),
+            seen: (u64::MAX, u64::MAX, u64::MAX, u64::MAX),
         }
     }
 
@@ -309,21 +339,32 @@ impl Observer {
     }
 
     fn view(&mut self, now: Duration, board: &Board, engine: &Engine) -> &View {
-        let (b, e, m) = (board.version(), engine.version(), self.modelled.version());
-        if (b, e) != (self.seen.0, self.seen.1) {
+        let (b, e, m, d) = (
+            board.version(),
+            engine.version(),
+            self.modelled.version(),
+            self.dbs.version(),
+        );
+        if (b, e, d) != (self.seen.0, self.seen.1, self.seen.3) {
             let published = board.all();
             self.view.nodes = self
                 .nodes
                 .iter()
                 .map(|n| {
                     let p = published.get(n);
-                    let members: Option<BTreeSet<String>> = p
+                    let peers: Option<BTreeSet<String>> = p
                         .and_then(|p| p.members.as_ref())
                         .map(|m| m.iter().cloned().collect());
+                    // A node whose agent runs a database: the database's
+                    // own view; a baseline's node: disco's, as the database.
+                    let members = match self.dbs.members(n) {
+                        Some(m) => Some(m.into_iter().collect()),
+                        None if self.dbs.runs(n) => None,
+                        None => peers.clone(),
+                    };
                     let view = NodeView {
                         state: engine.state(n),
-                        // disco is the database here: its view is both.
-                        peers: members.clone(),
+                        peers,
                         members,
                         leads: false,
                         window: p
@@ -335,6 +376,7 @@ impl Observer {
                 .collect();
             self.view.reaches_store = engine.reaches_store().clone();
             self.view.severed = engine.severed().clone();
+            self.view.left = engine.left();
         }
         if !engine.store_up() {
             // Down: nobody can ask it anything.
@@ -360,15 +402,22 @@ impl Observer {
                 leader_key,
             });
         }
-        self.seen = (b, e, if engine.store_up() { m } else { u64::MAX });
+        self.seen = (b, e, if engine.store_up() { m } else { u64::MAX }, d);
         self.view.at = now;
         if self.view.taken.len() != engine.taken().len() {
             self.view.taken = engine.taken().to_vec();
         }
         self.view.quiet_since = engine.quiet_since();
         self.view.store_changed = engine.store_changed();
-        for v in self.view.nodes.values_mut() {
-            v.leads = v.state != NodeState::Down && v.window.is_some_and(|w| w.until > now);
+        for (n, v) in self.view.nodes.iter_mut() {
+            // The database's claim where an agent runs one; a baseline's
+            // disco window otherwise.
+            v.leads = v.state != NodeState::Down
+                && if self.dbs.known(n) {
+                    self.dbs.leads(n)
+                } else {
+                    v.window.is_some_and(|w| w.until > now)
+                };
         }
         &self.view
     }

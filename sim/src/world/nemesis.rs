@@ -38,10 +38,11 @@ use std::convert::Infallible;
 
 use std::time::Duration;
 
-use clusterlab_core::fault::{Atom, Nemesis, Shaping, StoreOp};
+use clusterlab_core::fault::{Atom, DbOp, Nemesis, Shaping, StoreOp};
 use disco::keys::Keys;
 
 use super::board::Board;
+use super::database::Databases;
 use super::registry::Modelled;
 use super::REGISTRY;
 
@@ -101,6 +102,8 @@ pub struct SimNemesis<'a, 'b> {
     pub net: &'a mut Net,
     /// What the nodes publish.
     pub board: &'a Board,
+    /// The nodes' databases.
+    pub dbs: &'a Databases,
     /// Every cluster node.
     pub nodes: &'a [String],
     /// The leader now, as the driver sees it.
@@ -292,6 +295,7 @@ impl Nemesis for SimNemesis<'_, '_> {
             Atom::Down(n) => {
                 self.sim.crash(n.as_str());
                 self.board.reset(n);
+                self.dbs.killed(n);
             }
             Atom::StoreDown(s) => self.sim.crash(Self::host(s)),
             Atom::Left(n) => self.board.leave(n),
@@ -312,6 +316,7 @@ impl Nemesis for SimNemesis<'_, '_> {
             Atom::IndexBack => self.modelled.chaos.set_index_back(true),
             Atom::NodeGone => self.modelled.deregister_node(true),
             Atom::Shape(from, to, s) => self.shape(from, to.as_deref(), *s, true),
+            Atom::DbUnready(n) => self.dbs.set_unready(n, true),
         }
         Ok(())
     }
@@ -355,6 +360,7 @@ impl Nemesis for SimNemesis<'_, '_> {
             Atom::IndexBack => self.modelled.chaos.set_index_back(false),
             Atom::NodeGone => self.modelled.deregister_node(false),
             Atom::Shape(from, to, s) => self.shape(from, to.as_deref(), *s, false),
+            Atom::DbUnready(n) => self.dbs.set_unready(n, false),
         }
         Ok(())
     }
@@ -362,6 +368,15 @@ impl Nemesis for SimNemesis<'_, '_> {
     async fn bounce(&mut self, node: &str) -> Result<(), Infallible> {
         self.sim.bounce(node);
         self.board.reset(node);
+        self.dbs.killed(node);
+        Ok(())
+    }
+
+    async fn database(&mut self, op: &DbOp) -> Result<(), Infallible> {
+        match op {
+            DbOp::LeaderTo(n) => self.dbs.move_leader(n),
+            DbOp::Crash(n) => self.dbs.crash(n),
+        }
         Ok(())
     }
 

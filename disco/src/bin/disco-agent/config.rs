@@ -86,9 +86,16 @@ pub struct Args {
     /// backoff meanwhile).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub startup_timeout: Duration,
-    /// A joining node waits this long for another member to appear.
+    /// A joining node waits this long for a pending bootstrap, for another
+    /// member to appear, and for its database's preparation (etcd's member
+    /// add).
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub join_timeout: Duration,
+    /// A bootstrapping node gives its claim up, and stops its new database,
+    /// if --ready-probe has not answered within this time (the others
+    /// then contend again).
+    #[arg(long, env = "DISCO_READY_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
     /// Campaign for the leader key only while this URL (on the local
     /// database) answers 2xx, and its body contains --leader-match if given:
     /// the key then always names the database's real leader.

@@ -74,6 +74,7 @@ pub fn rules(atom: &Atom, ip: impl Fn(&str) -> Option<Ipv4Addr>, stores: &[Ipv4A
         | Atom::ClockRate(_)
         | Atom::IndexBack
         | Atom::NodeGone
+        | Atom::DbUnready(_)
         | Atom::Shape(..) => {}
     }
     out

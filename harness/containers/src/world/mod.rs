@@ -244,6 +244,7 @@ fn publish(ledger: &Shared, engine: &Engine, nodes: &[String]) {
     l.states = nodes.iter().map(|n| (n.clone(), engine.state(n))).collect();
     l.reaches_store = engine.reaches_store().clone();
     l.severed = engine.severed().clone();
+    l.left = engine.left();
     if l.taken.len() != engine.taken().len() {
         l.taken = engine.taken().to_vec();
     }
@@ -448,6 +449,10 @@ async fn drive_inner(
                 "the observer published nothing for {OBSERVER_SILENCE:?}"
             )));
         };
+        for (at, e) in &last.facts {
+            let (at, e) = referee.agent(*at, e.clone());
+            rec.insert(at, e);
+        }
         for (at, n) in &last.bootstraps {
             let (at, e) = referee.bootstrap(*at, n);
             rec.insert(at, e);

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use clusterlab_core::fault::{Atom, Nemesis, StoreOp};
+use clusterlab_core::fault::{Atom, DbOp, Nemesis, StoreOp};
 use tokio::sync::watch;
 
 use super::addrs::Addrs;
@@ -228,7 +228,7 @@ impl Nemesis for Containers<'_> {
             }
             Atom::NodeGone => self.store.deregister_node(true).await?,
             Atom::Shape(..) => self.shape(atom).await?,
-            Atom::ReplyDelay(..) | Atom::ClockRate(_) | Atom::IndexBack => {
+            Atom::ReplyDelay(..) | Atom::ClockRate(_) | Atom::IndexBack | Atom::DbUnready(_) => {
                 return Err(WorldError::Unsupported(format!(
                     "{atom:?} lives inside the store: only the simulator makes it"
                 )))
@@ -274,6 +274,12 @@ impl Nemesis for Containers<'_> {
 
     async fn store(&mut self, op: &StoreOp) -> Result<(), WorldError> {
         self.store.tamper(op).await
+    }
+
+    async fn database(&mut self, op: &DbOp) -> Result<(), WorldError> {
+        Err(WorldError::Unsupported(format!(
+            "{op:?}: a real database's leadership and crashes are its own; only the simulator makes them"
+        )))
     }
 
     async fn bounce(&mut self, node: &str) -> Result<(), WorldError> {

@@ -8,13 +8,14 @@
 //! the workloads and the nemesis, which need only that.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read as _, Seek, SeekFrom};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clusterlab_core::terms::Publication;
+use clusterlab_core::trace::EventKind;
 use clusterlab_core::view::{NodeState, NodeView, Taken, View, Window};
 use disco::journal::Line;
 use futures_util::future::join_all;
@@ -38,6 +39,8 @@ pub struct Ledger {
     pub reaches_store: BTreeSet<String>,
     /// Running nodes with no path to the store at all.
     pub severed: BTreeSet<String>,
+    /// Nodes stopped cleanly for good.
+    pub left: BTreeSet<String>,
     /// Every time a fault took the leader key from outside.
     pub taken: Vec<Taken>,
     /// Since when no fault has been in effect.
@@ -59,6 +62,9 @@ pub struct Observed {
     pub published: Vec<Publication>,
     /// Bootstraps the agents wrote down since the last sample.
     pub bootstraps: Vec<(Duration, String)>,
+    /// The rest of what the agents wrote down (phases, claims, their
+    /// databases starting and exiting), as trace events.
+    pub facts: Vec<(Duration, EventKind)>,
 }
 
 /// What an agent's status endpoint says: disco's member view.
@@ -76,6 +82,17 @@ async fn agent_peers(http: &reqwest::Client, ip: Ipv4Addr) -> Option<BTreeSet<St
             .filter_map(|n| n.as_str().map(str::to_string))
             .collect()
     })
+}
+
+/// What the journals gained since the last read.
+#[derive(Debug, Default)]
+pub struct Gained {
+    /// Leadership windows, in order.
+    pub published: Vec<Publication>,
+    /// Bootstrap commits.
+    pub bootstraps: Vec<(Duration, String)>,
+    /// Phases, claims, databases starting and exiting.
+    pub facts: Vec<(Duration, EventKind)>,
 }
 
 /// The name of an agent's journal in its node's shared folder.
@@ -105,8 +122,8 @@ impl Journals {
 
     /// What every journal gained since the last call: windows and
     /// bootstraps, each on the run's clock.
-    pub fn read(&mut self, rec: &Recorder) -> (Vec<Publication>, Vec<(Duration, String)>) {
-        let (mut published, mut bootstraps) = (Vec::new(), Vec::new());
+    pub fn read(&mut self, rec: &Recorder) -> Gained {
+        let (mut published, mut bootstraps, mut facts) = (Vec::new(), Vec::new(), Vec::new());
         for (node, path) in &self.files {
             let Ok(mut f) = std::fs::File::open(path) else {
                 continue;
@@ -130,6 +147,17 @@ impl Journals {
                 if line.bootstrap {
                     bootstraps.push((at, node.clone()));
                 }
+                if let Some(phase) = line.phase {
+                    let node = node.clone();
+                    facts.push((at, EventKind::Phase { node, phase }));
+                }
+                if line.claim {
+                    facts.push((at, EventKind::Claimed { node: node.clone() }));
+                }
+                if let Some(running) = line.database {
+                    let node = node.clone();
+                    facts.push((at, EventKind::Database { node, running }));
+                }
                 if let Some(w) = line.leader {
                     let w = w.map(|w| Window {
                         until: rec.since_mono(w.until_mono_ns),
@@ -142,7 +170,12 @@ impl Journals {
         }
         published.sort_by_key(|(at, _, _)| *at);
         bootstraps.sort();
-        (published, bootstraps)
+        facts.sort_by_key(|(at, _)| *at);
+        Gained {
+            published,
+            bootstraps,
+            facts,
+        }
     }
 
     /// The window `node` last wrote down, if it leads by it.
@@ -194,7 +227,11 @@ pub fn spawn(
                 }
             });
             let (answers, store_view) = tokio::join!(join_all(probes), store.view());
-            let (published, bootstraps) = journals.read(&rec);
+            let Gained {
+                published,
+                bootstraps,
+                facts,
+            } = journals.read(&rec);
             // A fault that began while this sample was taken may explain
             // what it saw: the sample is not quiet then.
             let quiet_since = {
@@ -211,6 +248,7 @@ pub fn spawn(
                 store: store_view,
                 reaches_store: ledger.reaches_store.clone(),
                 severed: ledger.severed.clone(),
+                left: ledger.left.clone(),
                 taken: ledger.taken.clone(),
                 quiet_since,
                 store_changed: ledger.store_changed,
@@ -232,6 +270,7 @@ pub fn spawn(
                 view,
                 published,
                 bootstraps,
+                facts,
             };
             latest_tx.send_replace(obs.clone());
             if all_tx.send(obs).is_err() {
@@ -268,7 +307,11 @@ mod tests {
             ms(1_000)
         )
         .unwrap();
-        let (published, bootstraps) = journals.read(&rec);
+        let Gained {
+            published,
+            bootstraps,
+            ..
+        } = journals.read(&rec);
         // Each commit counts: a node that bootstraps twice (restarted,
         // say) shows twice, where the status endpoint's role showed once.
         assert_eq!(bootstraps.len(), 2);
@@ -281,7 +324,7 @@ mod tests {
         assert!(near(w.until, 2_900) && w.token == 7, "{w:?}");
         assert_eq!(journals.window("n1"), Some(w));
         writeln!(f, "der\":null}}").unwrap();
-        let (published, _) = journals.read(&rec);
+        let published = journals.read(&rec).published;
         assert_eq!(published.len(), 1);
         assert_eq!(published[0].2, None);
         assert_eq!(journals.window("n1"), None);

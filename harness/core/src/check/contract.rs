@@ -31,6 +31,16 @@ pub const ETCD_MIN_TTL: Duration = Duration::from_secs(2);
 /// `raft_multiplier = 1`, as the harness runs it, about 1 s).
 pub const LEADER_ELECTION: Duration = Duration::from_secs(3);
 
+/// How long an agent may take to see that its database leads and to take
+/// the free leader key: the lab's promise for disco-agent (it asks its
+/// database four times a second), not a store's.
+pub const NOTICE: Duration = Duration::from_secs(1);
+
+/// How long a clean stop may take to remove a node's keys: a delete and a
+/// revoke, each a round trip; far below any lease, which is the point of
+/// stopping cleanly.
+pub const CLEAN_STOP: Duration = Duration::from_secs(2);
+
 /// The longest a lease (session) of `ttl` may outlive its last renewal on
 /// `store`, by the store's own documentation.
 pub fn longest_life(store: StoreKind, ttl: Duration) -> Duration {

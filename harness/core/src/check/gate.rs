@@ -13,6 +13,13 @@ pub const GATES: &[(&str, &str)] = &[
     ("registered", "`announced_equals_live`"),
     ("fencing", "`single_leader`"),
     ("stable", "`announced_equals_live`"),
+    ("leader-key-follows", "`leader_key_matches`"),
+    ("clean-stop", "`announced_equals_live`"),
+    ("claim-lapse", "`single_bootstrap`"),
+    (
+        "bounded-waits",
+        "always (where the agents report their phases)",
+    ),
     ("membership", "always"),
     ("one-leader", "`single_leader`"),
     ("leader-key", "`leader_key_matches`"),

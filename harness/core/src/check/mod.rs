@@ -100,6 +100,29 @@ impl Verdict {
     }
 }
 
+/// An agent's configured deadlines (`--startup-timeout`,
+/// `--join-timeout`, `--ready-timeout`), which its waits must keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waits {
+    /// Registration.
+    pub startup: Duration,
+    /// A pending bootstrap, someone to join, the database's preparation.
+    pub join: Duration,
+    /// A new database's readiness.
+    pub ready: Duration,
+}
+
+impl Default for Waits {
+    /// disco-agent's defaults.
+    fn default() -> Waits {
+        Waits {
+            startup: Duration::from_secs(600),
+            join: Duration::from_secs(120),
+            ready: Duration::from_secs(300),
+        }
+    }
+}
+
 /// What the checks know of the run beyond the views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context {
@@ -110,6 +133,8 @@ pub struct Context {
     /// How late the world may see a change: its observation period plus
     /// the time a probe takes.
     pub slack: Duration,
+    /// The deadlines the world gave its agents.
+    pub waits: Waits,
 }
 
 impl Context {
@@ -119,6 +144,7 @@ impl Context {
             store: scenario.discovery.kind,
             ttl: scenario.discovery.ttl,
             slack,
+            waits: Waits::default(),
         }
     }
 }
@@ -145,6 +171,11 @@ pub(crate) mod testing {
             store: StoreKind::Etcd,
             ttl: Duration::from_secs(3),
             slack: Duration::from_millis(500),
+            waits: super::Waits {
+                startup: Duration::from_secs(60),
+                join: Duration::from_secs(20),
+                ready: Duration::from_secs(10),
+            },
         }
     }
 

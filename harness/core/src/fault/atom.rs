@@ -44,6 +44,8 @@ pub enum Atom {
     /// The packets the first node (or store node) sends to the second
     /// (`None`: to anyone) are shaped: late, spread, held back, doubled.
     Shape(String, Option<String>, Shaping),
+    /// The node's database does not pass its ready probe.
+    DbUnready(String),
 }
 
 /// How a shaped link treats each packet, in whole numbers so that an atom
@@ -129,7 +131,8 @@ impl Atom {
             | Atom::Down(n)
             | Atom::Left(n)
             | Atom::ReplyLoss(n, _)
-            | Atom::ReplyDelay(n, _) => vec![n],
+            | Atom::ReplyDelay(n, _)
+            | Atom::DbUnready(n) => vec![n],
             Atom::Shape(a, b, _) => std::iter::once(a.as_str()).chain(b.as_deref()).collect(),
             Atom::StoreDown(_) | Atom::ClockRate(_) | Atom::IndexBack | Atom::NodeGone => {
                 Vec::new()

@@ -55,6 +55,18 @@ pub trait Nemesis {
 
     /// Does `op` to the discovery store from outside, at once.
     fn store(&mut self, op: &StoreOp) -> impl Future<Output = Result<(), Self::Error>>;
+
+    /// Does `op` to a node's database, at once.
+    fn database(&mut self, op: &DbOp) -> impl Future<Output = Result<(), Self::Error>>;
+}
+
+/// Something a node's database does on its own, at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbOp {
+    /// Its cluster's leadership moves to this node.
+    LeaderTo(String),
+    /// This node's database crashes.
+    Crash(String),
 }
 
 /// Something done to the discovery store from outside, at one instant.
@@ -81,6 +93,7 @@ struct Resolved {
     forever: Vec<Atom>,
     bounce: Vec<String>,
     ops: Vec<StoreOp>,
+    db: Vec<DbOp>,
 }
 
 /// A fault in effect.
@@ -237,6 +250,26 @@ impl Engine {
     /// or cut from it): their leases run out.
     pub fn severed(&self) -> &BTreeSet<String> {
         &self.severed
+    }
+
+    /// Nodes stopped cleanly for good (a `leave`).
+    pub fn left(&self) -> BTreeSet<String> {
+        self.nodes
+            .iter()
+            .filter(|n| self.ledger.holds(&Atom::Left((*n).clone())))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `a` and `b` reach each other: no cut, one-way cut or
+    /// isolation between them is in force.
+    pub fn reach(&self, a: &str, b: &str) -> bool {
+        let holds = |x: Atom| self.ledger.holds(&x);
+        !(holds(Atom::Isolate(a.to_string()))
+            || holds(Atom::Isolate(b.to_string()))
+            || holds(Atom::cut(a, b))
+            || holds(Atom::OneWay(a.to_string(), b.to_string()))
+            || holds(Atom::OneWay(b.to_string(), a.to_string())))
     }
 
     /// Since when no fault has been in effect (`None` while one is; for
@@ -461,6 +494,7 @@ impl Engine {
             forever,
             bounce,
             ops,
+            db,
         } = self.resolve(i, fault, leader.as_deref(), world).await;
         for atom in atoms.iter().chain(&forever) {
             if self.ledger.hold(atom) {
@@ -476,6 +510,9 @@ impl Engine {
         }
         for op in &ops {
             world.store(op).await?;
+        }
+        for op in &db {
+            world.database(op).await?;
         }
         for op in &ops {
             match op {
@@ -545,6 +582,7 @@ impl Engine {
         let mut forever = Vec::new();
         let mut bounce = Vec::new();
         let mut ops = Vec::new();
+        let mut db = Vec::new();
         let hit: Vec<String> = match &fault.action {
             Action::Heal => Vec::new(),
             Action::Crash { target } => {
@@ -683,6 +721,25 @@ impl Engine {
                 atoms.extend(names.iter().map(|n| Atom::StoreDown(n.clone())));
                 names
             }
+            Action::DbLeaderMove { target } => {
+                // One new leader: the first the targets resolve to.
+                let names: Vec<String> = running(each(target, &mut pick))
+                    .into_iter()
+                    .take(1)
+                    .collect();
+                db.extend(names.iter().map(|n| DbOp::LeaderTo(n.clone())));
+                names
+            }
+            Action::DbNotReady { target } => {
+                let names = each(target, &mut pick);
+                atoms.extend(names.iter().map(|n| Atom::DbUnready(n.clone())));
+                names
+            }
+            Action::DbCrash { target } => {
+                let names = running(each(target, &mut pick));
+                db.extend(names.iter().map(|n| DbOp::Crash(n.clone())));
+                names
+            }
         };
         let mut hit = hit;
         hit.sort();
@@ -693,6 +750,7 @@ impl Engine {
             forever,
             bounce,
             ops,
+            db,
         }
     }
 }
@@ -751,6 +809,9 @@ pub fn depends_on_leader(action: &Action) -> bool {
         | Action::Restart { target }
         | Action::Crash { target }
         | Action::Leave { target }
+        | Action::DbLeaderMove { target }
+        | Action::DbNotReady { target }
+        | Action::DbCrash { target }
         | Action::DeleteKey { target, .. }
         | Action::RevokeLease { target }
         | Action::DropReplies { target, .. }
@@ -840,6 +901,10 @@ mod tests {
         }
         async fn store(&mut self, op: &StoreOp) -> Result<(), Self::Error> {
             self.log.push(format!("store {op:?}"));
+            Ok(())
+        }
+        async fn database(&mut self, op: &DbOp) -> Result<(), Self::Error> {
+            self.log.push(format!("database {op:?}"));
             Ok(())
         }
     }

@@ -138,7 +138,7 @@ struct RawWorkload {
 }
 
 /// Every action a fault can name, for errors and hints.
-pub const ACTIONS: [&str; 27] = [
+pub const ACTIONS: [&str; 30] = [
     "isolate",
     "partition",
     "partition-one-way",
@@ -165,6 +165,9 @@ pub const ACTIONS: [&str; 27] = [
     "jitter",
     "reorder",
     "duplicate",
+    "db-leader-move",
+    "db-not-ready",
+    "db-crash",
     "heal",
 ];
 
@@ -926,7 +929,7 @@ impl Checker<'_> {
         // Fields that the action does not use are errors, not silently ignored.
         let used: &[&str] = match action {
             "isolate" | "cut-discovery" | "pause" | "kill" | "restart" | "crash" | "leave"
-            | "revoke-lease" => &["target"],
+            | "revoke-lease" | "db-leader-move" | "db-not-ready" | "db-crash" => &["target"],
             "packet-loss" | "drop-replies" => &["target", "rate"],
             "delay-replies" => &["target", "delay"],
             "delete-key" => &["key", "target"],
@@ -1043,6 +1046,15 @@ impl Checker<'_> {
                     Action::DropReplies { target, rate: r }
                 }
             }
+            "db-leader-move" => Action::DbLeaderMove {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "db-not-ready" => Action::DbNotReady {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "db-crash" => Action::DbCrash {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
             "crash" => Action::Crash {
                 target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
             },
@@ -1220,12 +1232,18 @@ impl Checker<'_> {
                 "change [discovery] kind, or use another fault",
             ));
         }
-        if matches!(act, Action::Crash { .. } | Action::Leave { .. }) {
+        if matches!(
+            act,
+            Action::Crash { .. }
+                | Action::Leave { .. }
+                | Action::DbLeaderMove { .. }
+                | Action::DbCrash { .. }
+        ) {
             if let Some(d) = &f.duration {
                 return Err(self.err(
                     d.span(),
-                    format!("`{action}` is for good and takes no `for`"),
-                    "use `kill` for a node that comes back",
+                    format!("`{action}` happens at one instant and takes no `for`"),
+                    "drop `for` (`kill` is a node that comes back after a while)",
                 ));
             }
         }

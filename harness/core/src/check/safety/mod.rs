@@ -1,7 +1,11 @@
 //! Safety checks: each must hold at every instant a world observes.
 
+pub mod bounded_waits;
+pub mod claim_lapse;
+pub mod clean_stop;
 pub mod fencing;
 pub mod leader_key_expiry;
+pub mod leader_key_follows;
 pub mod registered;
 pub mod single_bootstrap;
 pub mod single_leader;
@@ -55,6 +59,26 @@ pub fn enabled(expect: &Expect) -> Vec<Safety> {
         Safety {
             name: stable::NAME,
             check: stable::check,
+            judges_terms: false,
+        },
+        Safety {
+            name: leader_key_follows::NAME,
+            check: leader_key_follows::check,
+            judges_terms: false,
+        },
+        Safety {
+            name: clean_stop::NAME,
+            check: clean_stop::check,
+            judges_terms: false,
+        },
+        Safety {
+            name: claim_lapse::NAME,
+            check: claim_lapse::check,
+            judges_terms: false,
+        },
+        Safety {
+            name: bounded_waits::NAME,
+            check: bounded_waits::check,
             judges_terms: false,
         },
     ]
