@@ -32,6 +32,11 @@ use crate::node::{Node, NodeConfig, Starting};
 use crate::registry::Registry;
 use gate::Gate;
 
+/// How long the cleanup of a stop may take (resign, delete, revoke): well
+/// under Docker's 10 s grace before SIGKILL. A store that does not answer
+/// by then keeps the keys until their lease expires.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Who holds the leader key for this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaderMode {
@@ -273,16 +278,23 @@ async fn finish<R: Registry, Rp: Report>(
 ) {
     report.phase(Phase::Stopping);
     report.leadership(&Leadership::Follower { leader: None });
-    if let Some(g) = gate {
-        g.stop().await;
+    let cleanup = async {
+        if let Some(g) = gate {
+            g.stop().await;
+        }
+        if let Some(n) = node {
+            n.shutdown().await;
+        }
+        if let Some(s) = starting {
+            s.abandon().await;
+        }
+    };
+    match tokio::time::timeout(STOP_TIMEOUT, cleanup).await {
+        Ok(()) => info!("deregistered"),
+        Err(_) => tracing::warn!(
+            "the store did not answer the deregistration within {STOP_TIMEOUT:?}: the keys go with the lease"
+        ),
     }
-    if let Some(n) = node {
-        n.shutdown().await;
-    }
-    if let Some(s) = starting {
-        s.abandon().await;
-    }
-    info!("deregistered");
     report.phase(Phase::Stopped);
 }
 

@@ -60,6 +60,8 @@ pub struct Tracker {
     roles: BTreeMap<String, NodeRole>,
     members: BTreeMap<String, BTreeSet<String>>,
     leader_key: Option<Option<String>>,
+    /// Who reached the store in the last view.
+    reached: BTreeSet<String>,
     announced: BTreeSet<String>,
     created: BTreeMap<String, u64>,
 }
@@ -152,7 +154,9 @@ impl Tracker {
             }
             if view.left.contains(n) && !h.left_since.contains_key(n) {
                 h.left_since.insert(n.clone(), view.at);
-                if view.severed.contains(n) || view.store.is_none() {
+                // It could deregister only if it reached a working store
+                // (unhindered) when it stopped.
+                if !self.reached.contains(n) || view.store.is_none() {
                     h.unclean.insert(n.clone());
                 }
             }
@@ -179,6 +183,7 @@ impl Tracker {
             .filter(|n| view.nodes.get(*n).is_some_and(|v| v.state == NodeState::Up))
             .collect();
         h.unannounced_since.retain(|n, _| must.contains(n));
+        self.reached.clone_from(&view.reaches_store);
         // The database's leader, reaching the store, and a key that names
         // someone else: since when (a new leader starts the count again).
         let behind = view.leader().filter(|l| {

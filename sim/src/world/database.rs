@@ -136,9 +136,9 @@ impl Databases {
         });
     }
 
-    /// `node`'s database takes its cluster's leadership, if it could lead.
-    pub fn move_leader(&self, node: &str) {
-        let at = now();
+    /// `node`'s database takes its cluster's leadership at `at`, if it
+    /// could lead (running, ready).
+    pub fn move_leader(&self, node: &str, at: Duration) {
         self.with(|i| {
             if !i.ready(node, at) {
                 return;

@@ -374,7 +374,7 @@ impl Nemesis for SimNemesis<'_, '_> {
 
     async fn database(&mut self, op: &DbOp) -> Result<(), Infallible> {
         match op {
-            DbOp::LeaderTo(n) => self.dbs.move_leader(n),
+            DbOp::LeaderTo(n) => self.dbs.move_leader(n, self.now),
             DbOp::Crash(n) => self.dbs.crash(n),
         }
         Ok(())
