@@ -217,3 +217,84 @@ fn calls_whose_replies_were_lost_are_unknown_and_placed_by_their_readers() {
     }
     assert!(placed > 0, "no unknown write was ever seen by a reader");
 }
+
+/// The agent over the simulated database, under the database's own
+/// faults (sim-database-faults): every invariant holds over seeds; the
+/// leader key follows the leadership the database moved on its own; the
+/// crashed database's agent was started again; the bootstrap waited for
+/// readiness.
+#[test]
+fn the_agent_holds_under_its_databases_faults() {
+    let s = scenario("sim-database-faults");
+    for seed in 0..6 {
+        let out = world::run(&s, seed).unwrap();
+        assert!(
+            out.outcome.passed,
+            "seed {seed}: {:#?}",
+            out.outcome.failures().collect::<Vec<_>>()
+        );
+        let events = &out.trace.events;
+        let fired = |action: &str| {
+            events.iter().find_map(|e| match &e.kind {
+                EventKind::FaultStart {
+                    action: a, nodes, ..
+                } if a == action => Some((e.at_ms, nodes.clone())),
+                _ => None,
+            })
+        };
+        let (moved_at, moved_to) = fired("db-leader-move").expect("the move fired");
+        let followed = events.iter().any(|e| {
+            e.at_ms >= moved_at
+                && e.at_ms < moved_at + 5_000
+                && matches!(&e.kind, EventKind::LeaderKey { node: Some(n) } if *n == moved_to[0])
+        });
+        assert!(followed, "seed {seed}: the key followed to {moved_to:?}");
+        let (crashed_at, crashed) = fired("db-crash").expect("the crash fired");
+        let restarted = events.iter().any(|e| {
+            e.at_ms > crashed_at
+                && matches!(&e.kind, EventKind::Database { node, running: true } if *node == crashed[0])
+        });
+        assert!(restarted, "seed {seed}: {crashed:?}'s agent started again");
+        let boot = events
+            .iter()
+            .find_map(|e| matches!(e.kind, EventKind::Bootstrap { .. }).then_some(e.at_ms));
+        assert!(
+            boot.is_some_and(|b| b >= 4_000),
+            "seed {seed}: committed once ready, at {boot:?}"
+        );
+    }
+}
+
+/// A bootstrapper's database that stays unready past the agent's ready
+/// timeout: the claim is given up and the database stopped by the
+/// deadline (bounded-waits, claim-lapse), the cluster is bootstrapped
+/// once, later, by a node whose database is ready.
+#[test]
+fn a_bootstrap_that_never_gets_ready_gives_way_by_its_deadline() {
+    let s = inline(
+        "never-ready",
+        "[[faults]]\nat = \"0s\"\naction = \"db-not-ready\"\ntarget = [\"n1\", \"n2\", \"n3\"]\nfor = \"70s\"\nduring_formation = true",
+    );
+    for seed in 0..2 {
+        let out = world::run(&s, seed).unwrap();
+        assert!(
+            out.outcome.passed,
+            "seed {seed}: {:#?}",
+            out.outcome.failures().collect::<Vec<_>>()
+        );
+        let gave_up = out.trace.events.iter().any(|e| {
+            matches!(&e.kind, EventKind::Database { running: false, .. }) && e.at_ms < 70_000
+        });
+        assert!(gave_up, "seed {seed}: a claimant stopped its database by the deadline");
+        let boots: Vec<u64> = out
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| matches!(e.kind, EventKind::Bootstrap { .. }).then_some(e.at_ms))
+            .collect();
+        assert!(
+            boots.len() == 1 && boots[0] >= 70_000,
+            "seed {seed}: one commit, once a database was ready: {boots:?}"
+        );
+    }
+}

@@ -109,7 +109,9 @@ impl Tracker {
             EventKind::Claimed { node } => {
                 h.lapsed.remove(node);
             }
-            EventKind::ClaimLapsed { node } => {
+            // Only a database still running under a lapsed claim is
+            // judged: one that stopped before has done what it must.
+            EventKind::ClaimLapsed { node } if h.databases.contains(node) => {
                 h.lapsed.insert(node.clone(), at);
             }
             EventKind::Database { node, running } => {
@@ -117,6 +119,7 @@ impl Tracker {
                     h.databases.insert(node.clone());
                 } else {
                     h.databases.remove(node);
+                    h.lapsed.remove(node);
                 }
             }
             _ => {}

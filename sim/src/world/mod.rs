@@ -190,9 +190,10 @@ pub fn simulate(
         join: node::JOIN_TIMEOUT,
         ready: node::READY_TIMEOUT,
     });
-    // The node whose bootstrap claim is pending, if any: the one a lapse
-    // of the bootstrap key takes.
-    let mut claimant: Option<String> = None;
+    // Whose uncommitted claim the bootstrap key holds, as of the last
+    // step: the one a lapse of the key takes.
+    let mut claim: Option<String> = None;
+    let mut claim_seen = u64::MAX;
     let bootstrap_key = keys.bootstrap();
     let mut net = Net::default();
     let record = |events: Vec<Timed>| {
@@ -228,24 +229,26 @@ pub fn simulate(
         sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
         let now = sim.elapsed();
         for (at, fact) in board.take_facts() {
-            if let EventKind::Claimed { node } = &fact {
-                claimant = Some(node.clone());
-            }
             record(vec![referee.agent(at, fact)]);
         }
         for (at, node) in board.take_bootstraps() {
-            if claimant.as_ref() == Some(&node) {
-                claimant = None;
-            }
             record(vec![referee.bootstrap(at, &node)]);
         }
         for key in modelled.take_lapsed() {
             if key == bootstrap_key {
-                if let Some(node) = claimant.take() {
+                if let Some(node) = claim.take() {
                     record(vec![referee.agent(now, EventKind::ClaimLapsed { node })]);
                 }
             }
             recorder.store_deleted(&key, before, now);
+        }
+        if modelled.version() != claim_seen {
+            claim_seen = modelled.version();
+            claim = modelled
+                .get(&bootstrap_key)
+                .map(|r| disco::bootstrap::BootstrapRecord::parse(&r.value))
+                .filter(|r| !r.committed)
+                .map(|r| r.node);
         }
         dbs.elect(
             now,
@@ -357,10 +360,10 @@ impl Observer {
                         .map(|m| m.iter().cloned().collect());
                     // A node whose agent runs a database: the database's
                     // own view; a baseline's node: disco's, as the database.
-                    let members = match self.dbs.members(n) {
-                        Some(m) => Some(m.into_iter().collect()),
-                        None if self.dbs.runs(n) => None,
-                        None => peers.clone(),
+                    let members = if self.dbs.known(n) {
+                        self.dbs.members(n).map(|m| m.into_iter().collect())
+                    } else {
+                        peers.clone()
                     };
                     let view = NodeView {
                         state: engine.state(n),
