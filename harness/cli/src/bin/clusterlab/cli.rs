@@ -32,6 +32,14 @@ pub enum Command {
         /// A `history.jsonl`, or a run folder holding one.
         history: PathBuf,
     },
+    /// Combine the verdict files of a sweep's shards (`sim --shard K/M`):
+    /// the combined verdict and every failing seed with its replay; exit 0
+    /// pass, 1 a seed failed, 2 a shard missing or a file unreadable.
+    Merge {
+        /// Verdict files, or folders searched for them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Check scenario files (default: every shipped one); exit 2 on any error.
     Validate {
         /// Files to check.
@@ -74,9 +82,29 @@ pub struct SimArgs {
     /// Fault schedules: the scenario's own, or generated and shrunk on failure.
     #[arg(long, value_enum, default_value = "scenario")]
     pub schedule: Schedule,
-    /// Where results go: <OUT>/<scenario>/<run-id>/.
+    /// Where results go: <OUT>/<scenario>/<run-id>/, and a sweep's
+    /// verdict file <OUT>/<scenario>/sweep/.
     #[arg(long, value_name = "DIR", default_value = "target/clusterlab")]
     pub out: PathBuf,
+    /// Run only shard K of M of the seeds (seeds K-1, K-1+M, ...), on one
+    /// machine of a CI matrix, and write its verdict file for
+    /// `clusterlab merge`.
+    #[arg(long, value_name = "K/M", value_parser = parse_shard, conflicts_with = "seed")]
+    pub shard: Option<(u64, u64)>,
+}
+
+/// `K/M` with 1 <= K <= M.
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("{s:?} is not a shard: write K/M with 1 <= K <= M, e.g. 2/4");
+    let (k, m) = s.split_once('/').ok_or_else(bad)?;
+    let (k, m): (u64, u64) = (
+        k.trim().parse().map_err(|_| bad())?,
+        m.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || m == 0 || k > m {
+        return Err(bad());
+    }
+    Ok((k, m))
 }
 
 /// Where a simulated run's faults come from.

@@ -1,23 +1,21 @@
 //! `clusterlab`: run, simulate, list and validate scenario files.
 
 mod cli;
+mod merge;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use clap::Parser;
-use clusterlab::{catalog, Lab, Progress, Scenario, Schedule, Strategy, World};
-use clusterlab_sim::schedule;
-use clusterlab_sim::world::Simulated;
+use clusterlab::{catalog, Lab, Progress, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use cli::{Cli, Command};
 
 /// Exit code for bad input: a scenario that does not validate, an unknown
 /// scenario name, a world that cannot run here.
-const BAD_INPUT: u8 = 2;
+pub(crate) const BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -61,8 +59,9 @@ fn main() -> ExitCode {
             let Some(loaded) = load_all(&dir, std::slice::from_ref(&args.scenario)) else {
                 return ExitCode::from(BAD_INPUT);
             };
-            simulate(&loaded[0], &args)
+            sim::simulate(&loaded[0], &args)
         }
+        Command::Merge { paths } => merge::merge(&paths),
     }
 }
 
@@ -229,7 +228,7 @@ fn list(dir: &std::path::Path) -> ExitCode {
 }
 
 /// Prints a run's summary line and report folder.
-fn print(done: &clusterlab::Done) {
+pub(crate) fn print(done: &clusterlab::Done) {
     match &done.dir {
         Some(dir) => println!("{}  ({})", done.outcome.summary(), dir.display()),
         None => println!("{}", done.outcome.summary()),
@@ -308,209 +307,5 @@ async fn interrupted() -> &'static str {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => "interrupted",
         _ = term.recv() => "terminated",
-    }
-}
-
-/// `clusterlab sim`: one seed replayed with its full reports, or many seeds
-/// in parallel with the command that replays each failure alone.
-fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
-    if let Err(reason) = s.supports(World::Sim) {
-        println!("SKIP  {} [sim]: {reason}", s.name);
-        return ExitCode::SUCCESS;
-    }
-    let strategy = Strategy::parse(&args.strategy).expect("clap checked the strategy");
-    let generated = matches!(args.schedule, cli::Schedule::Generated);
-    let replay = |seed: u64| {
-        format!(
-            "clusterlab sim {} --strategy {}{} --seed {seed}",
-            s.name,
-            args.strategy,
-            if generated {
-                " --schedule generated"
-            } else {
-                ""
-            }
-        )
-    };
-    if let Some(seed) = args.seed {
-        return replay_one(s, args, strategy, seed, generated);
-    }
-    // A seed the simulator would refuse is refused before any runs (a
-    // generated schedule replaces the scenario's faults: its runs say).
-    if let Err(e) = clusterlab_sim::world::limit(s) {
-        if !generated {
-            eprintln!("clusterlab: {e}");
-            return ExitCode::from(BAD_INPUT);
-        }
-    }
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let bar = ProgressBar::new(args.seeds);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} seeds, {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_message("0 failed");
-    // The elapsed time moves every second even while a long seed runs.
-    bar.enable_steady_tick(std::time::Duration::from_secs(1));
-    let next = AtomicU64::new(0);
-    let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
-    let unsupported = Mutex::new(None);
-    let started = std::time::Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= args.seeds || unsupported.lock().expect("lock").is_some() {
-                    return;
-                }
-                let failed = if generated {
-                    match schedule::check(s, strategy, seed) {
-                        Ok(Ok(_)) => None,
-                        Ok(Err(found)) => Some(format!(
-                            "{}\n      shrunk schedule:\n{}",
-                            failed_checks(&found.run),
-                            indent(&schedule::to_toml(&found.faults))
-                        )),
-                        Err(e) => {
-                            *unsupported.lock().expect("lock") = Some(e.to_string());
-                            return;
-                        }
-                    }
-                } else {
-                    match clusterlab_sim::world::run_with(s, seed, strategy) {
-                        Ok(run) if run.outcome.passed => None,
-                        Ok(run) => Some(failed_checks(&run)),
-                        Err(e) => {
-                            *unsupported.lock().expect("lock") = Some(e.to_string());
-                            return;
-                        }
-                    }
-                };
-                if let Some(f) = failed {
-                    let mut all = failures.lock().expect("failures lock");
-                    all.push((seed, f));
-                    bar.set_message(format!("{} failed", all.len()));
-                }
-                bar.inc(1);
-            });
-        }
-    });
-    bar.finish_and_clear();
-    if let Some(e) = unsupported.into_inner().expect("lock") {
-        eprintln!("clusterlab: {}: {e}", s.name);
-        return ExitCode::from(BAD_INPUT);
-    }
-    let mut failures = failures.into_inner().expect("failures lock");
-    failures.sort_by_key(|(seed, _)| *seed);
-    let secs = started.elapsed().as_secs_f64();
-    for (seed, what) in &failures {
-        println!(
-            "FAIL  {} seed {seed}: {what}\n      replay: {}",
-            s.name,
-            replay(*seed)
-        );
-    }
-    println!(
-        "{}  {} [sim{}] {} seeds, {} failed, {:.1}s on {workers} threads ({:.0} seeds/min)",
-        if failures.is_empty() { "PASS" } else { "FAIL" },
-        s.name,
-        if generated {
-            ", generated schedules"
-        } else {
-            ""
-        },
-        args.seeds,
-        failures.len(),
-        secs,
-        args.seeds as f64 / secs * 60.0
-    );
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
-}
-
-/// The failed checks of a run, each by its own name: `name: detail; ...`.
-fn failed_checks(run: &Simulated) -> String {
-    run.outcome
-        .failures()
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("        {l}\n"))
-        .collect::<String>()
-}
-
-/// One seed, with its full reports. A generated schedule is shrunk if it
-/// fails, and the shrunk run is the one reported.
-fn replay_one(
-    s: &Scenario,
-    args: &cli::SimArgs,
-    strategy: Strategy,
-    seed: u64,
-    generated: bool,
-) -> ExitCode {
-    let scenario = if generated {
-        let faults = match schedule::check(s, strategy, seed) {
-            Err(e) => {
-                eprintln!("clusterlab: {e}");
-                return ExitCode::from(BAD_INPUT);
-            }
-            Ok(Ok(_)) => schedule::generated(s.discovery.kind, seed),
-            Ok(Err(found)) => {
-                println!(
-                    "seed {seed}: the generated schedule fails; shrunk to:\n{}",
-                    schedule::to_toml(&found.faults)
-                );
-                found.faults
-            }
-        };
-        let mut g = schedule::with_faults(s, faults);
-        g.name = s.name.clone();
-        g
-    } else {
-        s.clone()
-    };
-    let lab = Lab::sim()
-        .seed(seed)
-        .strategy(strategy)
-        .reports(&args.out)
-        .schedule(if generated {
-            Schedule::Generated
-        } else {
-            Schedule::Scenario
-        })
-        .run_id(if generated {
-            format!("generated-seed-{seed}")
-        } else {
-            format!("seed-{seed}")
-        });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let done = rt.block_on(lab.run_full(&scenario));
-    match done {
-        Ok(done) => {
-            print(&done);
-            for c in done.outcome.failures() {
-                println!("      {} at {} ms: {}", c.name, c.at_ms, c.detail);
-            }
-            if done.outcome.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => {
-            eprintln!("clusterlab: {}: {e}", s.name);
-            ExitCode::from(BAD_INPUT)
-        }
     }
 }
