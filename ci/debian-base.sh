@@ -2,9 +2,10 @@
 # Builds a Debian base image offline: a root filesystem made by debootstrap
 # (minbase) from the mirror this machine's apt uses, with the given
 # packages, then `docker import`ed (no registry is needed). The tag is a
-# hash of the name, suite, packages, options and this script, so an
-# unchanged base is never rebuilt; the tag is written to
-# .cache/images/<name>.tag for the harness.
+# hash of the name, suite, packages, options and $recipe (raise it when a
+# change here changes what is built), so an unchanged base is never
+# rebuilt; the tag is written to $cache/images/<name>.tag (ci/cache.sh) for
+# the harness. `clusterlab setup` runs it from a copy embedded in the binary.
 #
 #   bash ci/debian-base.sh NAME SUITE PKG,PKG,... [--prune GLOB]... [--change 'DOCKERFILE LINE']...
 #
@@ -12,7 +13,8 @@
 # package made that the image must not carry. --change is passed to
 # `docker import -c`.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+recipe=2
 [ $# -ge 3 ] || { echo "usage: $0 NAME SUITE PACKAGES [--prune GLOB]... [--change LINE]..." >&2; exit 2; }
 name=$1 suite=$2 packages=$3
 shift 3
@@ -26,20 +28,21 @@ while [ $# -gt 0 ]; do
 done
 log() { printf '%s: %s\n' "$name" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$name" "$*" >&2; exit 2; }
-source "$root/ci/mirror.sh"
+source "$here/mirror.sh"
+source "$here/cache.sh"
 
-hash=$( { echo "$name $suite $packages ${prune[*]:-} ${changes[*]:-}"; cat "$0"; } | sha256sum | cut -c1-16)
+hash=$(echo "recipe $recipe: $name $suite $packages ${prune[*]:-} ${changes[*]:-}" | sha256sum | cut -c1-16)
 tag="clusterlab/$name:$hash"
-mkdir -p "$root/.cache/images"
+mkdir -p "$cache/images"
 if docker image inspect "$tag" >/dev/null 2>&1; then
-  echo "$tag" >"$root/.cache/images/$name.tag"
+  echo "$tag" >"$cache/images/$name.tag"
   log "present: $tag"
   exit 0
 fi
-command -v debootstrap >/dev/null || die "debootstrap is missing; run bash ci/setup.sh"
+command -v debootstrap >/dev/null || die "debootstrap is missing; install it (apt-get install debootstrap) or run bash ci/setup.sh"
 mirror=$(find_mirror | head -n1)
 [ -n "$mirror" ] || die "no Debian mirror in this machine's apt configuration"
-work=$(mktemp -d "$root/.cache/images/rootfs.XXXXXX")
+work=$(mktemp -d "$cache/images/rootfs.XXXXXX")
 # debootstrap mounts proc and sys (and may bind /dev) in the root while it
 # runs: if it is stopped midway, unmount them before removing anything.
 cleanup() {
@@ -62,5 +65,5 @@ for p in "${prune[@]}"; do
 done
 tar -C "$work/root" -c . | docker import "${changes[@]}" - "$tag" >/dev/null \
   || die "docker import of the root filesystem failed"
-echo "$tag" >"$root/.cache/images/$name.tag"
+echo "$tag" >"$cache/images/$name.tag"
 log "built $tag in $(( $(date +%s) - started )) s, $(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%d MB", $1/1e6}')"

@@ -15,7 +15,8 @@ case "$kind" in etcd|consul) ;; *) echo "demo: unknown store '$kind' (use etcd o
 cd "$root"
 bash ci/setup.sh
 cargo build --quiet -p disco --bin disco-agent
-bin="$root/.cache/servers/bin"
+source "$root/ci/cache.sh"
+bin="$cache/servers/bin"
 agent="$root/target/debug/disco-agent"
 work=$(mktemp -d)
 pids=()

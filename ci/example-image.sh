@@ -4,11 +4,12 @@
 # `consul` as its entrypoint, and no disco-agent. The generic scenario
 # generic-consul.toml runs it, so that CI proves the `generic` kind on an
 # image clusterlab knows only through a scenario file. Built in seconds
-# from .cache/servers (ci/setup.sh); docker's cache makes a rebuild free.
+# from the cache's servers (ci/setup.sh); docker's cache makes a rebuild free.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-consul="$root/.cache/servers/bin/consul"
+source "$root/ci/cache.sh"
+consul="$cache/servers/bin/consul"
 tag=clusterlab-example/consul:1.8
 die() { printf 'example-image: error: %s\n' "$*" >&2; exit 2; }
 [ -x "$consul" ] || die "$consul is missing; run bash ci/setup.sh"

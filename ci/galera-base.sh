@@ -5,6 +5,6 @@
 # its own (harness/containers/images/galera-node.sh), and a joiner receives
 # the cluster's state from a donor.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-exec bash "$root/ci/debian-base.sh" galera-base bookworm mariadb-server,galera-4,rsync,procps,iproute2 \
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+exec bash "$here/debian-base.sh" galera-base bookworm mariadb-server,galera-4,rsync,procps,iproute2 \
   --prune 'var/lib/mysql'

@@ -4,8 +4,8 @@
 # runs its own initdb. The harness adds disco-agent and the Patroni
 # configuration on top (harness/containers/src/image/stock.rs).
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-exec bash "$root/ci/debian-base.sh" patroni-base bookworm \
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+exec bash "$here/debian-base.sh" patroni-base bookworm \
   postgresql,patroni,python3-etcd3,python3-consul,python3-etcd \
   --prune 'var/lib/postgresql/*' \
   --change 'USER postgres' --change 'WORKDIR /var/lib/postgresql'

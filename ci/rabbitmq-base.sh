@@ -5,6 +5,6 @@
 # writes the configuration and the Erlang cookie when a node starts
 # (harness/containers/src/world/kind/rabbitmq.rs).
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-exec bash "$root/ci/debian-base.sh" rabbitmq-base bookworm rabbitmq-server \
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+exec bash "$here/debian-base.sh" rabbitmq-base bookworm rabbitmq-server \
   --prune 'var/lib/rabbitmq/mnesia'

@@ -3,6 +3,6 @@
 # needs), with its own etcd and Consul peer-discovery plugins
 # (ci/debian-base.sh); the same start script as 3.10 runs on it.
 set -euo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-exec bash "$root/ci/debian-base.sh" rabbitmq4-base trixie rabbitmq-server \
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+exec bash "$here/debian-base.sh" rabbitmq4-base trixie rabbitmq-server \
   --prune 'var/lib/rabbitmq/mnesia'

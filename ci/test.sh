@@ -38,6 +38,10 @@ esac
 
 bash ci/setup.sh --no-bases
 mkdir -p target
+docker info >/dev/null 2>&1 || die "Docker is not reachable (${DOCKER_HOST:-unix:///var/run/docker.sock}): start it (systemctl start docker) or set DOCKER_HOST; \`clusterlab doctor\` checks the rest"
+# The tests never fetch: what they need is in the cache now (a missing
+# piece is an error naming the command that fetches it).
+export CLUSTERLAB_OFFLINE=1
 
 # --- which container tests run, and the images they need --------------------
 shards=$(bash ci/tiers.sh count)
@@ -74,9 +78,18 @@ cargo test --workspace --no-run --quiet --message-format=json-render-diagnostics
   | sed -E 's/.*"manifest_path":"([^"]*)\/Cargo.toml".*"target":\{[^}]*"name":"([^"]*)".*"executable":"([^"]*)".*/\1 \2 \3/' \
   >target/test-binaries
 [ -s target/test-binaries ] || die "cargo test --no-run listed no test binary"
+# The binaries as a user installs them, for the install test: cargo
+# install from this target folder reuses the build above.
+rm -rf target/install
+for package in harness/cli disco; do
+  CARGO_TARGET_DIR="$root/target" cargo install --debug --locked --offline --quiet \
+    --path "$package" --root target/install 2>target/install.log \
+    || { cat target/install.log; die "cargo install --path $package failed (log above)"; }
+done
+export CLUSTERLAB_INSTALLED="$root/target/install/bin"
 
 # The binaries that start containers; every other one runs beside them.
-docker_binaries=" image nemesis run scenarios "
+docker_binaries=" image nemesis run install scenarios "
 # The first group's CPU-bound binaries: they run first, under the lock.
 cpu_binaries=" baselines world differential linearizability "
 

@@ -285,7 +285,10 @@ fn a_bootstrap_that_never_gets_ready_gives_way_by_its_deadline() {
         let gave_up = out.trace.events.iter().any(|e| {
             matches!(&e.kind, EventKind::Database { running: false, .. }) && e.at_ms < 70_000
         });
-        assert!(gave_up, "seed {seed}: a claimant stopped its database by the deadline");
+        assert!(
+            gave_up,
+            "seed {seed}: a claimant stopped its database by the deadline"
+        );
         let boots: Vec<u64> = out
             .trace
             .events

@@ -261,3 +261,90 @@ fn huge_times_are_refused_not_run_for_ever() {
         );
     }
 }
+
+/// From a folder with no `scenarios/`, the shipped scenarios are the ones
+/// compiled in: listed, simulated and validated by name.
+#[test]
+fn shipped_scenarios_work_from_any_folder() {
+    let empty = tempfile::tempdir().unwrap();
+    let run_in = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(empty.path())
+            .env_remove("CLUSTERLAB_SCENARIOS")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let shipped = std::fs::read_dir(root().join("scenarios"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    let (code, out, err) = run_in(&["list"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), shipped, "{out}");
+    let (code, out, err) = run_in(&["validate"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(&format!("{shipped} valid, 0 invalid")),
+        "{out}"
+    );
+    assert!(out.contains("ok    <shipped>/quick.toml"), "{out}");
+    let (code, out, err) = run_in(&["sim", "quick", "--seeds", "2"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("PASS  quick [sim] 2 seeds"), "{out}");
+}
+
+/// `doctor` names each missing piece with its fix and exits 1; `setup`
+/// refuses an unknown kind; a run whose servers are not in the cache, with
+/// fetching off, says which command fetches them (exit 2, nothing started).
+#[test]
+fn doctor_and_setup_name_what_is_missing() {
+    let out = Command::new(BIN)
+        .arg("doctor")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("MISSING  docker")
+            && l.contains("cannot reach the Docker daemon (unix:///nonexistent/docker.sock)")),
+        "{text}"
+    );
+    assert!(text.contains("fix: start the daemon"), "{text}");
+
+    let (code, _, err) = run(&["setup", "mongodb"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("unknown kind \"mongodb\"") && err.contains("etcd, consul"),
+        "{err}"
+    );
+
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "quick"])
+        .current_dir(root())
+        .env("CLUSTERLAB_CACHE", cache.path())
+        .env("CLUSTERLAB_OFFLINE", "1")
+        .env_remove("CLUSTERLAB_SERVERS_BIN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("etcd or consul is not in the cache and CLUSTERLAB_OFFLINE is set")
+            && err.contains("run `clusterlab setup`"),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Real etcd and Consul servers for tests: each test starts its own process
 //! on its own loopback ports and data dir, and the process is killed when the
-//! handle drops. Binaries come from `ci/setup.sh` (Debian packages).
+//! handle drops. Binaries come from Debian packages into the user cache
+//! ([`cache`]; `ci/setup.sh` or `clusterlab setup` fetch them).
 //!
 //! A dev-dependency of every crate whose tests need a real store (disco's
 //! backend tests, the simulator's differential tests, the benches), so that
@@ -9,6 +10,7 @@
 //! [`stall`] puts a proxy in front of one whose connections can go silent.
 
 pub mod acl;
+pub mod cache;
 pub mod faulty;
 pub mod pki;
 pub mod stall;
@@ -25,17 +27,12 @@ use disco::backend::{ConsulRegistry, Credentials, EtcdRegistry};
 
 use tokio::time::Instant;
 
-/// Where `ci/setup.sh` puts the server binaries.
+/// A server binary in the cache ([`cache::servers_bin`]).
 pub fn server_bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CLUSTERLAB_SERVERS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/servers/bin")
-        });
-    let p = dir.join(name);
+    let p = cache::servers_bin().join(name);
     assert!(
         p.exists(),
-        "{} is missing: run `bash ci/setup.sh` first (it fetches etcd and consul from Debian's packages)",
+        "{} is missing: run `bash ci/setup.sh` (or `clusterlab setup`), which fetches etcd and consul from Debian's packages",
         p.display()
     );
     p

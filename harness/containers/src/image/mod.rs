@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod recipe;
+pub mod setup;
 pub mod stock;
 
 pub use build::{ensure, Built, ImageError};

@@ -3,22 +3,16 @@
 //! `clusterlab/patroni`, `disco-agent` and a Patroni configuration on the
 //! Debian root filesystem `ci/patroni-base.sh` imports; `clusterlab/rabbitmq`,
 //! a start script on the one `ci/rabbitmq-base.sh` imports; and
-//! `clusterlab/generic`, a user's image with `disco-agent` layered on.
+//! `clusterlab/generic`, a user's image with `disco-agent` layered on. The
+//! servers and bases are fetched and built on first use ([`setup`]).
 
 use std::path::PathBuf;
 
+use clusterlab_servers::cache;
+
 use super::build::ImageError;
 use super::recipe::Recipe;
-
-/// Where `ci/setup.sh` put the server binaries (`$CLUSTERLAB_SERVERS_BIN`
-/// overrides).
-pub fn servers_bin() -> PathBuf {
-    std::env::var_os("CLUSTERLAB_SERVERS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/servers/bin")
-        })
-}
+use super::setup;
 
 /// The `disco-agent` binary: `$CLUSTERLAB_DISCO_AGENT`, else the one cargo
 /// built beside this executable (`target/<profile>/disco-agent`).
@@ -38,7 +32,9 @@ pub fn disco_agent() -> Result<PathBuf, ImageError> {
         .ok_or_else(|| ImageError::Input {
             path: PathBuf::from("disco-agent"),
             reason: format!(
-                "not found beside {}; run `cargo build -p disco --bin disco-agent` or set CLUSTERLAB_DISCO_AGENT",
+                "not found beside {}; install it there (`cargo install --path disco`, or \
+                 `cargo install --git <clusterlab's repository> disco`), build it in this \
+                 checkout (`cargo build -p disco --bin disco-agent`) or set CLUSTERLAB_DISCO_AGENT",
                 exe.display()
             ),
         })
@@ -47,33 +43,20 @@ pub fn disco_agent() -> Result<PathBuf, ImageError> {
 /// `clusterlab/etcd`: etcd 3.5 and disco-agent.
 pub fn etcd() -> Result<Recipe, ImageError> {
     Recipe::new("clusterlab/etcd")
-        .binary(&servers_bin().join("etcd"), "usr/local/bin/etcd")?
+        .binary(&setup::servers()?.join("etcd"), "usr/local/bin/etcd")?
         .binary(&disco_agent()?, "usr/local/bin/disco-agent")
 }
 
 /// `clusterlab/consul`: consul 1.8 and disco-agent.
 pub fn consul() -> Result<Recipe, ImageError> {
     Recipe::new("clusterlab/consul")
-        .binary(&servers_bin().join("consul"), "usr/local/bin/consul")?
+        .binary(&setup::servers()?.join("consul"), "usr/local/bin/consul")?
         .binary(&disco_agent()?, "usr/local/bin/disco-agent")
 }
 
-/// The tag of the Debian base image `ci/<name>.sh` built (through
-/// `ci/debian-base.sh`, which `ci/setup.sh` runs).
-fn base(name: &str) -> Result<String, ImageError> {
-    let file =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../.cache/images/{name}.tag"));
-    std::fs::read_to_string(&file)
-        .map(|t| t.trim().to_string())
-        .map_err(|e| ImageError::Input {
-            path: file,
-            reason: format!("{e}; run `bash ci/setup.sh`, which builds the {name} image"),
-        })
-}
-
-/// The tag of the Patroni base image `ci/patroni-base.sh` built.
+/// The tag of the Patroni base image (`ci/patroni-base.sh`).
 pub fn patroni_base() -> Result<String, ImageError> {
-    base("patroni-base")
+    setup::base("patroni-base")
 }
 
 /// `clusterlab/rabbitmq`: RabbitMQ `release` (3.10 from bookworm, 4.0 from
@@ -81,13 +64,13 @@ pub fn patroni_base() -> Result<String, ImageError> {
 /// `ci/rabbitmq4-base.sh`) and the script that configures and starts a
 /// node; no disco-agent.
 pub fn rabbitmq(release: Option<&str>) -> Result<Recipe, ImageError> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images/rabbitmq-node.sh");
+    let script = setup::image_file("rabbitmq-node.sh")?;
     let base_name = match release {
         Some("4.0") => "rabbitmq4-base",
         _ => "rabbitmq-base",
     };
     Recipe::new("clusterlab/rabbitmq")
-        .on(&base(base_name)?)
+        .on(&setup::base(base_name)?)
         .file(&script, "usr/local/bin/rabbitmq-node")
 }
 
@@ -95,9 +78,9 @@ pub fn rabbitmq(release: Option<&str>) -> Result<Recipe, ImageError> {
 /// (`ci/galera-base.sh`), disco-agent, and the script that starts a node
 /// with the role the agent resolved.
 pub fn galera() -> Result<Recipe, ImageError> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images/galera-node.sh");
+    let script = setup::image_file("galera-node.sh")?;
     Recipe::new("clusterlab/galera")
-        .on(&base("galera-base")?)
+        .on(&setup::base("galera-base")?)
         .file(&disco_agent()?, "usr/local/bin/disco-agent")?
         .file(&script, "usr/local/bin/galera-node")
 }
@@ -105,12 +88,12 @@ pub fn galera() -> Result<Recipe, ImageError> {
 /// `clusterlab/patroni`: PostgreSQL, Patroni and disco-agent, with
 /// Patroni's leader lock TTL set to `ttl_secs` in `/etc/patroni.yml`.
 pub fn patroni(ttl_secs: u64) -> Result<Recipe, ImageError> {
-    let template = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("images/patroni.yml");
+    let template = setup::image_file("patroni.yml")?;
     let text = std::fs::read_to_string(&template).map_err(|e| ImageError::Input {
         path: template.clone(),
         reason: e.to_string(),
     })?;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/images");
+    let dir = cache::root().join("images");
     let conf = dir.join(format!("patroni-ttl{ttl_secs}.yml"));
     std::fs::create_dir_all(&dir)
         .and_then(|_| std::fs::write(&conf, text.replace("ttl: 10", &format!("ttl: {ttl_secs}"))))
@@ -139,7 +122,7 @@ pub const GENERIC_AGENT: [&str; 4] = [
 /// that a rebuilt image gets a new tag) with `disco-agent` under
 /// `/opt/clusterlab` and its entrypoint cleared.
 pub fn generic(image: &str, id: &str) -> Result<Recipe, ImageError> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/images");
+    let dir = cache::root().join("images");
     let safe: String = id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())

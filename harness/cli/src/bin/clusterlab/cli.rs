@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(version)]
 pub struct Cli {
-    /// Folder of shipped scenarios (default: $CLUSTERLAB_SCENARIOS or ./scenarios).
+    /// Folder of scenarios named by name (default: $CLUSTERLAB_SCENARIOS, else
+    /// ./scenarios, else the ones shipped in the binary).
     #[arg(long, global = true, value_name = "DIR")]
     pub scenario_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -40,6 +41,17 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Fetch the servers and build the Debian bases of KINDS now (default:
+    /// every kind), as a run would on first use; into the user cache
+    /// ($CLUSTERLAB_CACHE, else $XDG_CACHE_HOME/clusterlab).
+    Setup {
+        /// etcd, consul, generic, patroni, rabbitmq, rabbitmq4, galera.
+        kinds: Vec<String>,
+    },
+    /// Check what the container world needs on this machine (Docker, root,
+    /// iptables, nsenter, kernel features, the cache), with the fix for
+    /// each missing piece; exit 1 if one is missing.
+    Doctor,
     /// Check scenario files (default: every shipped one); exit 2 on any error.
     Validate {
         /// Files to check.

@@ -1,9 +1,12 @@
 //! `clusterlab`: run, simulate, list and validate scenario files.
 
 mod cli;
+mod doctor;
 mod merge;
+mod setup;
 mod sim;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,13 +39,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let dir = cli
-        .scenario_dir
-        .clone()
-        .unwrap_or_else(catalog::default_dir);
+    // A user's command may fetch what a scenario needs; tests and library
+    // users get an error naming `clusterlab setup` instead.
+    clusterlab_containers::image::setup::fetch_on_first_use(true);
+    let dir = cli.scenario_dir.clone().or_else(catalog::default_dir);
+    let dir = dir.as_deref();
     match cli.command {
-        Command::Validate { files } => validate(&dir, files),
-        Command::List => list(&dir),
+        Command::Validate { files } => validate(dir, files),
+        Command::List => list(dir),
         Command::Check { history } => check_history(&history),
         Command::Run(args) => {
             let names = if args.scenarios.is_empty() {
@@ -50,18 +54,20 @@ fn main() -> ExitCode {
             } else {
                 args.scenarios.clone()
             };
-            let Some(loaded) = load_all(&dir, &names) else {
+            let Some(loaded) = load_all(dir, &names) else {
                 return ExitCode::from(BAD_INPUT);
             };
             run_containers(&loaded, &args)
         }
         Command::Sim(args) => {
-            let Some(loaded) = load_all(&dir, std::slice::from_ref(&args.scenario)) else {
+            let Some(loaded) = load_all(dir, std::slice::from_ref(&args.scenario)) else {
                 return ExitCode::from(BAD_INPUT);
             };
             sim::simulate(&loaded[0], &args)
         }
         Command::Merge { paths } => merge::merge(&paths),
+        Command::Setup { kinds } => setup::setup(&kinds),
+        Command::Doctor => doctor::doctor(),
     }
 }
 
@@ -131,11 +137,11 @@ fn check_history(path: &std::path::Path) -> ExitCode {
 }
 
 /// Loads every named scenario, printing each error; `None` if any failed.
-fn load_all(dir: &std::path::Path, names: &[String]) -> Option<Vec<Scenario>> {
+fn load_all(dir: Option<&std::path::Path>, names: &[String]) -> Option<Vec<Scenario>> {
     let mut ok = Vec::new();
     let mut failed = false;
     for n in names {
-        match clusterlab_scenario::load(&catalog::resolve(n, dir)) {
+        match catalog::load(n, dir) {
             Ok(s) => ok.push(s),
             Err(e) => {
                 eprintln!("{:?}", miette::Report::new(*e));
@@ -146,12 +152,12 @@ fn load_all(dir: &std::path::Path, names: &[String]) -> Option<Vec<Scenario>> {
     (!failed).then_some(ok)
 }
 
-/// The scenario files in `dir`, or exit 2 with a hint.
-fn shipped(dir: &std::path::Path) -> Result<Vec<PathBuf>, ExitCode> {
-    catalog::files_in(dir).map_err(|e| {
+/// Every scenario in `dir` (or shipped), or exit 2 with a hint.
+fn shipped(dir: Option<&std::path::Path>) -> Result<Vec<catalog::Loaded>, ExitCode> {
+    catalog::all(dir).map_err(|e| {
         eprintln!(
             "clusterlab: cannot read {}: {e}; pass --scenario-dir DIR or set CLUSTERLAB_SCENARIOS",
-            dir.display()
+            dir.map_or_else(|| "the scenarios".into(), |d| d.display().to_string())
         );
         ExitCode::from(BAD_INPUT)
     })
@@ -166,34 +172,37 @@ fn world_names(s: &Scenario, sep: &str) -> String {
         .join(sep)
 }
 
-fn validate(dir: &std::path::Path, files: Vec<PathBuf>) -> ExitCode {
-    let files = if files.is_empty() {
+fn validate(dir: Option<&std::path::Path>, files: Vec<PathBuf>) -> ExitCode {
+    let loaded = if files.is_empty() {
         match shipped(dir) {
             Ok(f) => f,
             Err(code) => return code,
         }
     } else {
         files
+            .iter()
+            .map(|f| (f.display().to_string(), clusterlab_scenario::load(f)))
+            .collect()
     };
     let mut bad = 0;
-    for f in &files {
-        match clusterlab_scenario::load(f) {
+    let total = loaded.len();
+    for (f, s) in loaded {
+        match s {
             Ok(s) => {
                 println!(
-                    "ok    {} ({}; {} faults)",
-                    f.display(),
+                    "ok    {f} ({}; {} faults)",
                     world_names(&s, ", "),
                     s.faults.len()
                 );
             }
             Err(e) => {
                 bad += 1;
-                println!("FAIL  {}", f.display());
+                println!("FAIL  {f}");
                 eprintln!("{:?}", miette::Report::new(*e));
             }
         }
     }
-    println!("{} valid, {} invalid", files.len() - bad, bad);
+    println!("{} valid, {} invalid", total - bad, bad);
     if bad > 0 {
         ExitCode::from(BAD_INPUT)
     } else {
@@ -201,22 +210,29 @@ fn validate(dir: &std::path::Path, files: Vec<PathBuf>) -> ExitCode {
     }
 }
 
-fn list(dir: &std::path::Path) -> ExitCode {
-    let files = match shipped(dir) {
+fn list(dir: Option<&std::path::Path>) -> ExitCode {
+    let loaded = match shipped(dir) {
         Ok(f) => f,
         Err(code) => return code,
     };
     let mut code = ExitCode::SUCCESS;
-    for f in files {
-        match clusterlab_scenario::load(&f) {
+    let mut out = std::io::stdout().lock();
+    for (_, s) in loaded {
+        match s {
             Ok(s) => {
-                println!(
+                // A closed pipe (`clusterlab list | head`) ends the listing.
+                if writeln!(
+                    out,
                     "{:<28} {:<16} {:>5}s  {}",
                     s.name,
                     world_names(&s, ","),
                     s.duration.as_secs(),
                     s.description
-                );
+                )
+                .is_err()
+                {
+                    return code;
+                }
             }
             Err(e) => {
                 eprintln!("{e}");
