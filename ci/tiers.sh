@@ -54,8 +54,9 @@ case "${1:-}" in
         patroni) echo patroni ;;
         galera) echo galera ;;
         rabbitmq) if [ "$(cluster_value "$f" release)" = 4.0 ]; then echo rabbitmq4; else echo rabbitmq; fi ;;
-        generic) case "$(cluster_value "$f" image)" in clusterlab-example/*) echo example ;; esac ;;
       esac
+      # A user-style image (ci/example-image.sh), for the store or the nodes.
+      if grep -q '^image = "clusterlab-example/' "$f"; then echo example; fi
     done | sort -u | tr '\n' ' '
     ;;
   *) echo "tiers.sh: smoke | shard K | all | count | pick | why K | bases TEST..." >&2; exit 2 ;;

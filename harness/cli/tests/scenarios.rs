@@ -393,6 +393,83 @@ async fn generic_consul() {
     shipped("generic-consul").await;
 }
 
+/// quick on a user's etcd image (`ci/example-image.sh`, standing in for a
+/// registry's) for the store and the nodes: the lab layers disco-agent
+/// onto the nodes' copy and starts `etcd` from the image's PATH.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_images() {
+    let done = shipped("user-images").await;
+    // The nodes ran the layered image, not the lab's own clusterlab/etcd.
+    let labels = Command::new("docker")
+        .args([
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}",
+            "clusterlab/server",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&labels.stdout).contains("clusterlab/server"),
+        "no layered node image: {done:?}"
+    );
+}
+
+/// A named image must be on this machine (the lab never pulls) and carry
+/// the server it starts; either error names the scenario's line, and
+/// nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_image_must_be_here_and_carry_its_server() {
+    let text = |store: &str, nodes: &str| {
+        format!(
+            "description = \"x\"\nworlds = [\"containers\"]\n[excluded]\nsim = \"a test\"\n\
+             [discovery]\nkind = \"etcd\"\nimage = \"{store}\"\n\
+             [cluster]\nkind = \"etcd\"\nnodes = 1\nimage = \"{nodes}\"\n"
+        )
+    };
+    for (store, nodes, line, wanted) in [
+        (
+            "clusterlab-example/etcd:3.5",
+            "registry.invalid/etcd:never-pulled",
+            "mine.toml:11:9",
+            "is not on this machine, and clusterlab never pulls",
+        ),
+        (
+            "clusterlab-example/etcd:3.5",
+            "clusterlab-example/consul:1.8",
+            "mine.toml:11:9",
+            "has no `etcd` on its PATH",
+        ),
+        (
+            "clusterlab-example/consul:1.8",
+            "clusterlab-example/etcd:3.5",
+            "mine.toml:7:9",
+            "has no `etcd` on its PATH",
+        ),
+    ] {
+        let s = clusterlab_scenario::parse("mine.toml", "mine", &text(store, nodes)).unwrap();
+        let run_id = format!("t-image-check-{}", std::process::id());
+        let err = Lab::containers()
+            .run_id(&run_id)
+            .run_full(&s)
+            .await
+            .expect_err("a run on a missing or unfit image");
+        let err = err.to_string();
+        assert!(err.contains(line) && err.contains(wanted), "{err}");
+        let left = Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=clusterlab.run={run_id}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(left.stdout.is_empty(), "left behind: {:?}", left);
+    }
+}
+
 /// RabbitMQ's own etcd peer discovery (no disco-agent): three nodes
 /// started at once form one cluster.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,6 +59,20 @@ pub struct Discovery {
     /// each cluster's certificate a user, or Consul's ACLs in default-deny
     /// with a token per cluster; either may touch only its own keys.
     pub auth: bool,
+    /// The store's image (`image = "..."`): a user's, e.g. one from a
+    /// registry, run with its `etcd` or `consul` found on its PATH. `None`:
+    /// the lab's own, built from Debian's packages.
+    pub image: Option<Image>,
+}
+
+/// An image a scenario names, and where it names it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Image {
+    /// The image reference, as `docker image inspect` takes it.
+    pub name: String,
+    /// `file:line:column` of the `image` key's value, for messages about it
+    /// at run time (whether the image is here, what it lacks).
+    pub at: String,
 }
 
 /// What kind of database cluster is built.
@@ -156,6 +170,9 @@ pub struct Cluster {
     pub nodes: Vec<String>,
     /// For `generic`: how to run and probe it.
     pub generic: Option<Generic>,
+    /// The nodes' image, for `generic` (required), `etcd` and `consul` (a
+    /// user's image with the server on its PATH; `None`: the lab's own).
+    pub image: Option<Image>,
     /// For `rabbitmq`: which release (one of [`RABBITMQ_RELEASES`];
     /// `None`: the first).
     pub release: Option<String>,

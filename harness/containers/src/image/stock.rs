@@ -122,22 +122,34 @@ pub const GENERIC_AGENT: [&str; 4] = [
 /// that a rebuilt image gets a new tag) with `disco-agent` under
 /// `/opt/clusterlab` and its entrypoint cleared.
 pub fn generic(image: &str, id: &str) -> Result<Recipe, ImageError> {
+    layered("clusterlab/generic", image, id, true)
+}
+
+/// `name`: the user's `image` (whose image id is `id`, so that a rebuilt
+/// image gets a new tag) with its entrypoint cleared, so that the lab's
+/// command runs as given, and, with `agent`, `disco-agent` under
+/// `/opt/clusterlab` (run it as [`GENERIC_AGENT`]).
+pub fn layered(name: &str, image: &str, id: &str, agent: bool) -> Result<Recipe, ImageError> {
     let dir = cache::root().join("images");
     let safe: String = id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .take(24)
         .collect();
-    let stamp = dir.join(format!("generic-base-{safe}.id"));
+    let stamp = dir.join(format!("layered-base-{safe}.id"));
     std::fs::create_dir_all(&dir)
         .and_then(|_| std::fs::write(&stamp, format!("{image} {id}\n")))
         .map_err(|e| ImageError::Input {
             path: stamp.clone(),
             reason: e.to_string(),
         })?;
-    Recipe::new("clusterlab/generic")
+    let recipe = Recipe::new(name)
         .on(image)
         .without_entrypoint()
-        .file(&stamp, "opt/clusterlab/base-image")?
-        .private_binary(&disco_agent()?, "opt/clusterlab")
+        .file(&stamp, "opt/clusterlab/base-image")?;
+    if agent {
+        recipe.private_binary(&disco_agent()?, "opt/clusterlab")
+    } else {
+        Ok(recipe)
+    }
 }

@@ -11,6 +11,7 @@
 pub mod addrs;
 pub mod exits;
 pub mod history;
+pub mod images;
 pub mod kind;
 pub mod messages;
 pub mod nemesis;
@@ -35,7 +36,7 @@ use clusterlab_core::trace::{EventKind, Trace};
 use clusterlab_core::view::View;
 use clusterlab_scenario::{Scenario, WorkloadKind};
 
-use crate::image::{self, ImageError};
+use crate::image::ImageError;
 use crate::nemesis::NemesisError;
 use crate::run::{Run, RunError};
 use addrs::Addrs;
@@ -138,31 +139,10 @@ pub async fn run(
         tracing::info!(scenario = %scenario.name, "{msg}");
     };
     say("building images");
-    let base_id = match &kind {
-        Kind::Generic(g) => Some(
-            crate::docker::image_id(docker, &g.image)
-                .await
-                .map_err(|e| WorldError::Unsupported(e.to_string()))?
-                .ok_or_else(|| {
-                    WorldError::Unsupported(format!(
-                        "image {} is not present locally and clusterlab does not pull; `docker pull {}` (or load it) first",
-                        g.image, g.image
-                    ))
-                })?,
-        ),
-        _ => None,
-    };
-    let node_image = image::ensure(docker, &kind.recipe(scenario, base_id.as_deref())?)
-        .await?
-        .tag;
-    let store_image = match scenario.discovery.kind {
-        clusterlab_scenario::StoreKind::Etcd => {
-            image::ensure(docker, &image::stock::etcd()?).await?.tag
-        }
-        clusterlab_scenario::StoreKind::Consul => {
-            image::ensure(docker, &image::stock::consul()?).await?.tag
-        }
-    };
+    let images::Images {
+        node: node_image,
+        store: store_image,
+    } = images::resolve(docker, scenario, &kind, &opts.run_id).await?;
     let run = Run::start(docker.clone(), &opts.run_id).await?;
     let result = drive(&run, kind, scenario, opts, &node_image, &store_image, &say).await;
     let mut logs = BTreeMap::new();
@@ -414,7 +394,7 @@ async fn drive_inner(
             creds: Vec::new(),
             ..store.url()
         };
-        let mut argv = vec!["/usr/local/bin/disco-agent".to_string()];
+        let mut argv = kind.agent_entry(scenario);
         argv.extend(kind::agent_flags(scenario, rogue::NODE, &url));
         argv.extend(["--advertise", "rogue:1"].map(str::to_string));
         argv

@@ -61,6 +61,7 @@ pub enum Client {
 /// name each is reachable by.
 fn command(
     kind: StoreKind,
+    bin: &str,
     name: &str,
     names: &[String],
     dns: &dyn Fn(&str) -> String,
@@ -79,7 +80,7 @@ fn command(
                 .collect::<Vec<_>>()
                 .join(",");
             let mut argv = v(&[
-                "/usr/local/bin/etcd",
+                bin,
                 "--name",
                 name,
                 "--data-dir",
@@ -129,7 +130,7 @@ fn command(
             // With TLS: consul.json (secrets.rs) turns plain HTTP off,
             // HTTPS on with client certificates, and ACLs.
             let mut argv = v(&[
-                "/usr/local/bin/consul",
+                bin,
                 "agent",
                 "-server",
                 "-node",
@@ -172,7 +173,13 @@ impl Store {
         let tls = secrets.is_some();
         let files = secrets.map(Secrets::store_files).unwrap_or_default();
         for name in &names {
-            let argv = command(d.kind, name, &names, &|n| run.container(n), tls);
+            // A user's image has its server wherever its PATH says.
+            let bin = match (d.kind, &d.image) {
+                (kind, Some(_)) => super::images::server(kind).to_string(),
+                (StoreKind::Etcd, None) => "/usr/local/bin/etcd".to_string(),
+                (StoreKind::Consul, None) => "/usr/local/bin/consul".to_string(),
+            };
+            let argv = command(d.kind, &bin, name, &names, &|n| run.container(n), tls);
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
             run.start_container_with(name, image, &argv, &files).await?;
         }

@@ -57,6 +57,7 @@ struct RawDiscovery {
     cluster: Option<Spanned<String>>,
     tls: Option<Spanned<bool>>,
     auth: Option<Spanned<bool>>,
+    image: Option<Spanned<String>>,
 }
 
 fn one() -> Spanned<u32> {
@@ -69,7 +70,7 @@ struct RawCluster {
     kind: Spanned<ClusterKind>,
     nodes: Spanned<u32>,
     names: Option<Spanned<Vec<String>>>,
-    image: Option<String>,
+    image: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
     port: Option<u16>,
     probe: Option<RawProbe>,
@@ -243,6 +244,23 @@ impl Checker<'_> {
     fn err(&self, span: Range<usize>, message: String, hint: &str) -> Box<ScenarioError> {
         let hint = (!hint.is_empty()).then(|| hint.to_string());
         Box::new(ScenarioError::at(self.file, self.text, span, message, hint))
+    }
+
+    /// An image reference: one word, named with where it is written.
+    fn image(&self, i: &Spanned<String>) -> Check<Image> {
+        let name = i.get_ref().trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(self.err(
+                i.span(),
+                format!("{:?} is not an image reference", i.get_ref()),
+                "e.g. image = \"quay.io/coreos/etcd:v3.5.16\" (a local tag or one pulled beforehand)",
+            ));
+        }
+        let at = ScenarioError::at(self.file, self.text, i.span(), String::new(), None);
+        Ok(Image {
+            name: name.to_string(),
+            at: format!("{}:{}:{}", at.file, at.line, at.column),
+        })
     }
 
     /// Narrows `span` to the `nth` quoted occurrence of `word` inside it.
@@ -547,6 +565,7 @@ impl Checker<'_> {
                 "add tls = true to [discovery]",
             ));
         }
+        let image = d.image.as_ref().map(|i| self.image(i)).transpose()?;
         Ok(Discovery {
             kind: d.kind,
             nodes,
@@ -555,6 +574,7 @@ impl Checker<'_> {
             cluster,
             tls,
             auth,
+            image,
         })
     }
 
@@ -674,7 +694,12 @@ impl Checker<'_> {
             Some(Generic {
                 agent,
                 http,
-                image: c.image.ok_or_else(|| missing("image"))?,
+                image: c
+                    .image
+                    .as_ref()
+                    .ok_or_else(|| missing("image"))?
+                    .get_ref()
+                    .clone(),
                 command: command.into_inner(),
                 port: c.port.ok_or_else(|| missing("port"))?,
                 probe: Probe {
@@ -703,6 +728,17 @@ impl Checker<'_> {
             }
             None
         };
+        let image = c.image.as_ref().map(|i| self.image(i)).transpose()?;
+        if let (Some(i), ClusterKind::Patroni | ClusterKind::Rabbitmq | ClusterKind::Galera) =
+            (&c.image, kind)
+        {
+            return Err(self.err(
+                i.span(),
+                format!("`image` is not supported for {kind:?} clusters"),
+                "their nodes run the lab's scripts on its Debian-built image; remove `image`, \
+                 or run your image as kind = \"generic\"",
+            ));
+        }
         let release = match &c.release {
             None => None,
             Some(r)
@@ -740,6 +776,7 @@ impl Checker<'_> {
             kind,
             nodes,
             generic,
+            image,
             release,
             ca_bundle,
         })

@@ -13,7 +13,7 @@ use super::{Answer, DbView};
 
 /// The agent flags and consul command of the node reachable as `host`, in
 /// a cluster of `n`.
-pub fn agent_args(host: &str, n: usize) -> Vec<String> {
+pub fn agent_args(host: &str, n: usize, bin: &str) -> Vec<String> {
     [
         "--advertise",
         &format!("{host}:8301"),
@@ -22,7 +22,7 @@ pub fn agent_args(host: &str, n: usize) -> Vec<String> {
         "--leader-match",
         "\"leader\":\"true\"",
         "--",
-        "/usr/local/bin/consul",
+        bin,
         "agent",
         "-server",
         "-node",

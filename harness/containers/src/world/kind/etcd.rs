@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use super::{Answer, DbView};
 
-/// The agent flags and etcd command of the node reachable as `host`.
-pub fn agent_args(host: &str) -> Vec<String> {
+/// The agent flags and etcd command of the node reachable as `host`,
+/// starting etcd as `bin`.
+pub fn agent_args(host: &str, bin: &str) -> Vec<String> {
     let peer = format!("http://{host}:2380");
     [
         "--advertise",
@@ -28,7 +29,7 @@ pub fn agent_args(host: &str) -> Vec<String> {
         "--ready-probe",
         "http://127.0.0.1:2379/health",
         "--",
-        "/usr/local/bin/etcd",
+        bin,
         "--name",
         "{id}",
         "--data-dir",

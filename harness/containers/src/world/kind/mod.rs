@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use clusterlab_scenario::{ClusterKind, Generic, Scenario};
 
-use crate::image::{stock, ImageError, Recipe};
+use crate::image::stock::{self, GENERIC_AGENT};
+use crate::image::{ImageError, Recipe};
 
 /// The port every node's agent serves its own view on (`--status-port`).
 pub const STATUS_PORT: u16 = 7979;
@@ -118,6 +119,16 @@ impl Kind {
     /// user's image, whose id is `base_id`.
     pub fn recipe(&self, scenario: &Scenario, base_id: Option<&str>) -> Result<Recipe, ImageError> {
         match self {
+            // On a user's image (`image = ...`): the agent layered on.
+            Kind::Etcd | Kind::Consul if base_id.is_some() => {
+                let image = scenario.cluster.image.as_ref().map_or("", |i| &i.name);
+                stock::layered(
+                    "clusterlab/server",
+                    image,
+                    base_id.unwrap_or_default(),
+                    true,
+                )
+            }
             Kind::Etcd => stock::etcd(),
             Kind::Consul => stock::consul(),
             Kind::Patroni => stock::patroni(patroni::lock_ttl(scenario).as_secs()),
@@ -147,24 +158,31 @@ impl Kind {
     ) -> Vec<String> {
         let d = &scenario.discovery;
         let lab = || agent_flags(scenario, node, store);
-        let agent = "/usr/local/bin/disco-agent".to_string();
+        let agent = self.agent_entry(scenario);
+        // On a user's image the server is wherever its PATH has it.
+        let user_image = scenario.cluster.image.is_some();
+        let bin = |stock: &'static str, name: &'static str| if user_image { name } else { stock };
         match self {
             Kind::Rabbitmq => rabbitmq::command(store, &d.cluster, host),
             Kind::Generic(g) => generic::command(g, lab(), host),
-            Kind::Etcd => [vec![agent], lab(), etcd::agent_args(host)].concat(),
+            Kind::Etcd => [
+                agent,
+                lab(),
+                etcd::agent_args(host, bin("/usr/local/bin/etcd", "etcd")),
+            ]
+            .concat(),
             Kind::Consul => [
-                vec![agent],
+                agent,
                 lab(),
-                consul::agent_args(host, scenario.cluster.nodes.len()),
+                consul::agent_args(
+                    host,
+                    scenario.cluster.nodes.len(),
+                    bin("/usr/local/bin/consul", "consul"),
+                ),
             ]
             .concat(),
-            Kind::Patroni => [
-                vec![agent],
-                lab(),
-                patroni::agent_args(host, &d.cluster, store),
-            ]
-            .concat(),
-            Kind::Galera => [vec![agent], lab(), galera::agent_args(host, &d.cluster)].concat(),
+            Kind::Patroni => [agent, lab(), patroni::agent_args(host, &d.cluster, store)].concat(),
+            Kind::Galera => [agent, lab(), galera::agent_args(host, &d.cluster)].concat(),
         }
     }
 
@@ -223,8 +241,19 @@ impl Kind {
         }
     }
 
-    /// Whether the image's own `/usr/local/bin/disco-agent` is the node's
-    /// entry (a rogue node can be one of them).
+    /// How the node image runs `disco-agent`: the stock images' own
+    /// `/usr/local/bin/disco-agent`, or the one layered onto a user's image
+    /// through its own loader.
+    pub fn agent_entry(&self, scenario: &Scenario) -> Vec<String> {
+        if matches!(self, Kind::Generic(_)) || scenario.cluster.image.is_some() {
+            GENERIC_AGENT.iter().map(|s| s.to_string()).collect()
+        } else {
+            vec!["/usr/local/bin/disco-agent".to_string()]
+        }
+    }
+
+    /// Whether the node's entry is the agent under the lab's own flags (a
+    /// rogue node can be one of them).
     pub fn runs_disco_agent(&self) -> bool {
         !matches!(self, Kind::Rabbitmq | Kind::Generic(_))
     }
