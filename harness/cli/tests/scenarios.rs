@@ -77,13 +77,16 @@ async fn run_scenario(s: &Scenario) -> Done {
         .reports(out_dir())
         .run_full(s)
         .await
-        .unwrap();
+        // One line: what is missing (Docker, an image) and its fix.
+        .unwrap_or_else(|e| panic!("{}: {e}", s.name));
     println!(
         "{}  ({})",
         done.outcome.summary(),
         done.dir.as_ref().unwrap().display()
     );
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let (c, n) = run::labelled(&docker, &format!("{}={run_id}", run::RUN_LABEL))
         .await
         .unwrap();
@@ -623,7 +626,9 @@ async fn rabbitmq_consul_cut_discovery_then_kill() {
 async fn seed_system(name: &str) {
     let s = clusterlab::load(root().join(format!("scenarios/{name}.toml"))).unwrap();
     let image = &s.cluster.generic.as_ref().expect("a generic kind").image;
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     if clusterlab_containers::docker::has_image(&docker, image)
         .await
         .unwrap()
@@ -787,7 +792,9 @@ async fn interrupting_clusterlab_run_leaves_nothing() {
     // child left behind (its process is dead), and hide a teardown that
     // failed.
     let _turn = SLOTS.acquire_many(2).await.unwrap();
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let out = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_clusterlab"))
         .args(["run", "quick", "--out", out.path().to_str().unwrap()])

@@ -46,7 +46,9 @@ fn chain_rules(n: &Node) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_cut_exactly_what_they_say_and_heal_undoes_them() {
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let tag = image::ensure(&docker, &stock::etcd().unwrap())
         .await
         .unwrap()

@@ -35,7 +35,9 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test]
 async fn teardown_removes_every_container_and_network() {
     let _turn = SERIAL.lock().await;
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let tag = etcd_image(&docker).await;
     let id = format!("t-teardown-{}", std::process::id());
     let run = Run::start(docker.clone(), &id).await.unwrap();
@@ -49,14 +51,18 @@ async fn teardown_removes_every_container_and_network() {
 #[tokio::test]
 async fn a_panicking_run_still_leaves_nothing() {
     let _turn = SERIAL.lock().await;
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let tag = etcd_image(&docker).await;
     let id = format!("t-panic-{}", std::process::id());
     let (id2, tag2) = (id.clone(), tag.clone());
     let joined = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let docker = clusterlab_containers::docker::connect().await.unwrap();
+            let docker = clusterlab_containers::docker::connect()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             let run = Run::start(docker, &id2).await.unwrap();
             run.start_container("n1", &tag2, ETCD).await.unwrap();
             panic!("a check failed");
@@ -70,7 +76,9 @@ async fn a_panicking_run_still_leaves_nothing() {
 #[tokio::test]
 async fn dead_runs_are_reaped_and_live_ones_kept() {
     let _turn = SERIAL.lock().await;
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     // A run owned by a process that has exited.
     let mut child = Command::new("true").spawn().unwrap();
     let dead_pid = child.id();
@@ -142,7 +150,9 @@ fn wait_exit(
 #[tokio::test]
 async fn ctrl_c_tears_the_run_down() {
     let _turn = SERIAL.lock().await;
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let (mut child, id) = hold_run();
     assert_eq!(resources(&docker, &id).await, (1, 1));
     nix::sys::signal::kill(
@@ -162,7 +172,9 @@ async fn ctrl_c_tears_the_run_down() {
 #[tokio::test]
 async fn a_killed_run_is_reaped_by_the_next_one() {
     let _turn = SERIAL.lock().await;
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let (mut child, id) = hold_run();
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
@@ -188,7 +200,9 @@ async fn a_killed_run_is_reaped_by_the_next_one() {
 #[tokio::test]
 async fn a_kill_that_finds_its_container_dead_claims_no_exit() {
     let _turn = SERIAL.lock().await;
-    let docker = clusterlab_containers::docker::connect().await.unwrap();
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let tag = etcd_image(&docker).await;
     let id = format!("t-kill-dead-{}", std::process::id());
     let run = Run::start(docker.clone(), &id).await.unwrap();
