@@ -25,7 +25,8 @@ bases() { [ "$with_bases" = 0 ] || bash "$root/ci/bases.sh"; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# --- tools: protoc (etcd-client's build), iptables+nsenter+ip (nemesis, shaper tests), curl --
+# --- tools: protoc (etcd-client's build), iptables+nsenter+ip (nemesis, shaper tests), curl,
+# debootstrap (the Debian bases), chromium (the report's browser test) --------------------
 missing=()
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v dpkg-deb >/dev/null || missing+=(dpkg)
@@ -39,6 +40,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -q >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed; run it by hand to see why"
+fi
+
+# The browser test of report.html (harness/core/tests/report_html.rs):
+# headless, so none of the desktop the package recommends.
+if ! command -v chromium >/dev/null; then
+  log "installing chromium"
+  as_root apt-get update -q >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
+    || die "apt-get install chromium failed; run it by hand to see why"
 fi
 
 bash "$root/ci/servers.sh"

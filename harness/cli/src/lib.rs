@@ -85,6 +85,7 @@ pub struct Lab {
     schedule: Schedule,
     run_id: Option<String>,
     progress: Option<OnProgress>,
+    typed: Option<String>,
 }
 
 impl std::fmt::Debug for Lab {
@@ -107,6 +108,7 @@ impl Lab {
             strategy: Strategy::Disco,
             schedule: Schedule::Scenario,
             run_id: None,
+            typed: None,
             progress: None,
         }
     }
@@ -151,6 +153,38 @@ impl Lab {
     pub fn schedule(mut self, schedule: Schedule) -> Lab {
         self.schedule = schedule;
         self
+    }
+
+    /// How the user named the scenario (a name or a path): the replay
+    /// command in `report.html` names it so (default: the scenario's name).
+    pub fn typed_as(mut self, typed: impl Into<String>) -> Lab {
+        self.typed = Some(typed.into());
+        self
+    }
+
+    /// The command that replays a run of `scenario` with `outcome`'s seed.
+    fn replay(&self, scenario: &Scenario, outcome: &Outcome) -> String {
+        let typed = self.typed.clone().unwrap_or_else(|| scenario.name.clone());
+        let arg = if typed.contains(char::is_whitespace) {
+            format!("{typed:?}")
+        } else {
+            typed
+        };
+        match self.world {
+            World::Containers => format!("clusterlab run {arg} --seed {}", outcome.seed),
+            World::Sim => format!(
+                "clusterlab sim {arg}{}{} --seed {}",
+                match self.strategy {
+                    Strategy::Disco => String::new(),
+                    s => format!(" --strategy {}", s.as_str()),
+                },
+                match self.schedule {
+                    Schedule::Generated => " --schedule generated",
+                    Schedule::Scenario => "",
+                },
+                outcome.seed
+            ),
+        }
     }
 
     /// The run id (default: time and process id; `seed-N` in the simulator).
@@ -206,6 +240,8 @@ impl Lab {
                         if let Some(logs) = logs.as_ref().filter(|_| !outcome.passed) {
                             report::write_logs(&dir, logs)?;
                         }
+                        let replay = self.replay(scenario, &outcome);
+                        report::write_page(&dir, scenario, &outcome, &trace, &replay)?;
                         Ok(dir)
                     })
                     .map_err(|source| Error::Reports {

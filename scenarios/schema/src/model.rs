@@ -707,6 +707,9 @@ pub struct Scenario {
     pub workload: Option<Workload>,
     /// The checks.
     pub expect: Expect,
+    /// The file's text, as written (the reports show it).
+    #[serde(skip)]
+    pub source: String,
 }
 
 impl Scenario {

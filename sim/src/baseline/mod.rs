@@ -34,6 +34,15 @@ impl Strategy {
             _ => None,
         }
     }
+
+    /// Its name on the command line ([`Strategy::parse`] reads it back).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Disco => "disco",
+            Strategy::Naive => "naive",
+            Strategy::RqliteStyle => "rqlite-style",
+        }
+    }
 }
 
 /// What a simulated node is given: who it is, its cluster's keys and TTL,

@@ -1,10 +1,13 @@
 //! Per-run reports, the same for every world: in
 //! `<out>/<scenario>/<run-id>/` (and a `latest` link beside it) the files
 //! `results.json`, `junit.xml`, `events.jsonl` and `timeline.svg` (and
-//! `history.jsonl` when a workload recorded operations); and, for
-//! a failed run, each container's output in `logs/`.
+//! `history.jsonl` when a workload recorded operations); for a failed run,
+//! each container's output in `logs/`; and `report.html`, the page that
+//! shows all of it ([`html`]).
 
+pub mod html;
 pub mod junit;
+pub mod plot;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
@@ -69,4 +72,40 @@ pub fn write_logs(
         std::fs::write(logs_dir.join(format!("{name}.log")), text)?;
     }
     Ok(())
+}
+
+/// Writes `<dir>/report.html` (after the other reports and the logs, which
+/// it shows and links); returns its path.
+pub fn write_page(
+    dir: &Path,
+    scenario: &Scenario,
+    outcome: &Outcome,
+    trace: &Trace,
+    replay: &str,
+) -> std::io::Result<PathBuf> {
+    let mut logs: Vec<String> = std::fs::read_dir(dir.join("logs"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".log"))
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    logs.sort();
+    let page = html::Page {
+        scenario,
+        outcome,
+        trace,
+        timeline: std::fs::read_to_string(dir.join("timeline.svg")).ok(),
+        logs,
+        replay: replay.to_string(),
+    };
+    let path = dir.join("report.html");
+    std::fs::write(&path, html::render(&page))?;
+    Ok(path)
 }

@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::history::{from_events, linearizable};
 use crate::trace::{EventKind, NodeRole, Trace};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const ROW: u32 = 34;
 
@@ -133,7 +134,12 @@ pub fn render(path: &Path, title: &str, nodes: &[String], trace: &Trace) -> Resu
 
     let rows = nodes.len() + 1; // + the leader-key row
     let top_h = 124 + ROW * rows as u32;
-    let height = top_h + 220;
+    // No writer, no write-latency panel (the simulator records none).
+    let height = if writes.is_empty() {
+        top_h + 1
+    } else {
+        top_h + 220
+    };
     let root = SVGBackend::new(path, (1200, height)).into_drawing_area();
     let err = |e: DrawingAreaErrorKind<_>| format!("drawing {}: {e:?}", path.display());
     root.fill(&WHITE).map_err(err)?;
@@ -218,11 +224,19 @@ pub fn render(path: &Path, title: &str, nodes: &[String], trace: &Trace) -> Resu
                 )))
                 .map_err(err)?;
         }
+        // Near the right edge the label ends at the line instead of
+        // starting there, so that it is not cut off.
+        let style = ("sans-serif", 12).into_font().color(&red);
+        let style = if *t > end * 0.7 {
+            style.pos(Pos::new(HPos::Right, VPos::Top))
+        } else {
+            style
+        };
         chart
             .draw_series(std::iter::once(Text::new(
                 format!("failed {label}"),
                 (*t, 0.15 + 0.3 * (i % 3) as f64),
-                ("sans-serif", 12).into_font().color(&red),
+                style,
             )))
             .map_err(err)?;
     }
@@ -314,6 +328,10 @@ pub fn render(path: &Path, title: &str, nodes: &[String], trace: &Trace) -> Resu
     }
 
     // Write latency.
+    if writes.is_empty() {
+        root.present().map_err(err)?;
+        return Ok(());
+    }
     let max_lat = writes.iter().map(|w| w.1).fold(1.0, f64::max) * 1.1;
     let mut lat = ChartBuilder::on(&bottom)
         .caption(
@@ -346,7 +364,8 @@ pub fn render(path: &Path, title: &str, nodes: &[String], trace: &Trace) -> Resu
 
 /// The first non-linearizable window of the run's history, when a
 /// `linearizable` check found one (failed, or expected and found).
-fn anomaly(trace: &Trace) -> Option<linearizable::Anomaly> {
+/// The history's smallest non-linearizable window, if the run found one.
+pub(crate) fn anomaly(trace: &Trace) -> Option<linearizable::Anomaly> {
     let found = trace.events.iter().any(|e| {
         matches!(&e.kind, EventKind::Check { name, detail, .. }
             if name == crate::history::judge::NAME && detail.contains("not linearizable"))

@@ -338,6 +338,7 @@ impl Checker<'_> {
             faults,
             workload,
             expect,
+            source: self.text.to_string(),
         };
         let needed = s.last_heal() + s.expect.converge_within;
         s.duration = match raw.duration {

@@ -57,7 +57,7 @@ fn main() -> ExitCode {
             let Some(loaded) = load_all(dir, &names) else {
                 return ExitCode::from(BAD_INPUT);
             };
-            run_containers(&loaded, &args)
+            run_containers(&loaded, &names, &args)
         }
         Command::Sim(args) => {
             let Some(loaded) = load_all(dir, std::slice::from_ref(&args.scenario)) else {
@@ -246,7 +246,12 @@ fn list(dir: Option<&std::path::Path>) -> ExitCode {
 /// Prints a run's summary line and report folder.
 pub(crate) fn print(done: &clusterlab::Done) {
     match &done.dir {
-        Some(dir) => println!("{}  ({})", done.outcome.summary(), dir.display()),
+        Some(dir) => println!(
+            "{}  ({})\n      report: {}",
+            done.outcome.summary(),
+            dir.display(),
+            dir.join("report.html").display()
+        ),
         None => println!("{}", done.outcome.summary()),
     }
 }
@@ -255,15 +260,16 @@ pub(crate) fn print(done: &clusterlab::Done) {
 /// is reported as skipped (never as passed); every run writes its reports,
 /// plus the containers' logs when it fails. Ctrl-C or SIGTERM stops the
 /// run and removes its containers before exiting.
-fn run_containers(scenarios: &[Scenario], args: &cli::RunArgs) -> ExitCode {
+fn run_containers(scenarios: &[Scenario], typed: &[String], args: &cli::RunArgs) -> ExitCode {
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async {
         let mut failed = false;
-        for s in scenarios {
+        for (s, typed) in scenarios.iter().zip(typed) {
             let bar = progress(s);
             let shown = bar.clone();
             let name = s.name.clone();
             let mut lab = Lab::containers()
+                .typed_as(typed)
                 .reports(&args.out)
                 .keep(args.keep)
                 .progress(move |p| match p {

@@ -232,6 +232,7 @@ fn replay_one(
         s.clone()
     };
     let lab = Lab::sim()
+        .typed_as(&args.scenario)
         .seed(seed)
         .strategy(strategy)
         .reports(&args.out)
