@@ -33,8 +33,9 @@ fn op(kind: Type, client: u64, f: Func, value: Option<serde_json::Value>, us: u6
 }
 
 /// n1 leads; a write of 1 to k7 is acknowledged at 2.01 s, then n2 reads
-/// k7 as absent (stale) at 3 s; a lost write; the checks fail at 4 s.
-fn failing_trace() -> Trace {
+/// k7 at 3 s: as absent (stale) when `stale`, and the check fails at 4 s;
+/// else as 1, and it passes.
+fn trace(stale: bool) -> Trace {
     let mut t = Trace::default();
     for n in ["n1", "n2", "n3"] {
         t.push(
@@ -76,7 +77,11 @@ fn failing_trace() -> Trace {
             Type::Ok,
             1,
             Func::Read,
-            Some(serde_json::Value::Null),
+            Some(if stale {
+                serde_json::Value::Null
+            } else {
+                1.into()
+            }),
             3_004_000,
         ),
     );
@@ -99,8 +104,12 @@ fn failing_trace() -> Trace {
         ms(4000),
         EventKind::Check {
             name: "linearizable".into(),
-            passed: false,
-            detail: "k7 is not linearizable: read absent after write 1 acknowledged".into(),
+            passed: !stale,
+            detail: if stale {
+                "k7 is not linearizable: read absent after write 1 acknowledged".into()
+            } else {
+                "3 keys linearizable".into()
+            },
             nodes: vec!["n2".into()],
             found: Vec::new(),
         },
@@ -113,13 +122,14 @@ fn scenario() -> clusterlab_scenario::Scenario {
     clusterlab_scenario::load(Path::new(p)).unwrap()
 }
 
-/// Writes the failing run's reports (with a node's log) and returns the
-/// page's path and text.
-fn failing_page(out: &Path) -> (PathBuf, String) {
+/// Writes a run's reports (with a node's log) and returns the page's path
+/// and text.
+fn page(out: &Path, stale: bool) -> (PathBuf, String) {
     let s = scenario();
-    let trace = failing_trace();
-    let o = Outcome::from_trace(&s, World::Containers, "r-fail", 11, &trace);
-    assert!(!o.passed);
+    let trace = trace(stale);
+    let id = if stale { "r-fail" } else { "r-pass" };
+    let o = Outcome::from_trace(&s, World::Containers, id, 11, &trace);
+    assert_eq!(o.passed, !stale);
     let dir = report::write_run(out, &s, &o, &trace).unwrap();
     let logs = [("n2".to_string(), "n2 was cut off\n".to_string())].into();
     report::write_logs(&dir, &logs).unwrap();
@@ -127,6 +137,10 @@ fn failing_page(out: &Path) -> (PathBuf, String) {
     assert_eq!(page, dir.join("report.html"));
     let text = std::fs::read_to_string(&page).unwrap();
     (page, text)
+}
+
+fn failing_page(out: &Path) -> (PathBuf, String) {
+    page(out, true)
 }
 
 #[test]
@@ -172,70 +186,181 @@ fn the_page_shows_why_a_run_failed() {
 /// page: its visible text holds the failed check's name and instant and the
 /// anomaly table, the console has no error, and a screenshot is kept in
 /// `target/report-screenshots/` for a person to look at.
-#[test]
-fn a_browser_shows_the_failing_run() {
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .unwrap_or_else(|| {
-            panic!("chromium is missing: apt-get install chromium (bash ci/setup.sh installs it)")
-        });
-    let out = tempfile::tempdir().unwrap();
-    let (page, _) = failing_page(out.path());
-    let url = format!("file://{}", page.display());
-    let profile = tempfile::tempdir().unwrap();
-    let run = |extra: &[&str]| {
-        Command::new(chromium)
+/// Headless Chromium (Debian's package): the page's DOM after load, what
+/// the console printed, and a screenshot.
+struct Browser {
+    bin: &'static str,
+    profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        let bin = ["chromium", "chromium-browser"]
+            .into_iter()
+            .find(|c| {
+                Command::new(c)
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "chromium is missing: apt-get install chromium (bash ci/setup.sh installs it)"
+                )
+            });
+        Browser {
+            bin,
+            profile: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, page: &Path, extra: &[&str]) -> std::process::Output {
+        let out = Command::new(self.bin)
             .args([
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
                 "--hide-scrollbars",
             ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--user-data-dir={}", self.profile.path().display()))
             .args(["--enable-logging=stderr", "--v=0"])
             .args(extra)
-            .arg(&url)
+            .arg(format!("file://{}", page.display()))
             .output()
-            .unwrap()
-    };
-    let dom = run(&["--dump-dom"]);
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The DOM after load; fails on a script error in the console.
+    fn dom(&self, page: &Path) -> String {
+        let out = self.run(page, &["--dump-dom"]);
+        let console = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !console
+                .lines()
+                .any(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error"))),
+            "script errors in {}: {console}",
+            page.display()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A screenshot under target/report-screenshots/, kept as an artifact.
+    fn shoot(&self, page: &Path, name: &str, size: &str) {
+        let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../report-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        let shot = shots.join(name);
+        let _ = std::fs::remove_file(&shot);
+        self.run(
+            page,
+            &[
+                &format!("--screenshot={}", shot.display()),
+                &format!("--window-size={size}"),
+            ],
+        );
+        let png = std::fs::read(&shot).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "a screenshot of {}",
+            page.display()
+        );
+    }
+}
+
+#[test]
+fn a_browser_shows_a_failing_and_a_passing_run_and_their_index() {
+    let browser = Browser::new();
+    let out = tempfile::tempdir().unwrap();
+    let (failing, _) = page(out.path(), true);
+    let dom = browser.dom(&failing);
+    assert!(dom.contains("<td>linearizable</td><td>FAILED</td><td>4.000 s</td>"));
+    assert!(dom.contains("id=\"anomaly\""));
+    browser.shoot(&failing, "failing-run.png", "1250,2200");
+
+    let (passing, _) = page(out.path(), false);
+    let dom = browser.dom(&passing);
+    assert!(dom.contains("PASS"), "the verdict is shown");
     assert!(
-        dom.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dom.stderr)
+        dom.contains("<td>linearizable</td><td>passed</td>"),
+        "the check is listed"
     );
-    let dom_text = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom_text.contains("<td>linearizable</td><td>FAILED</td><td>4.000 s</td>"));
-    assert!(dom_text.contains("id=\"anomaly\""));
-    let console = String::from_utf8_lossy(&dom.stderr);
     assert!(
-        !console
-            .lines()
-            .any(|l| l.contains("CONSOLE") && l.contains("Uncaught")),
-        "script errors: {console}"
+        !dom.contains("id=\"anomaly\""),
+        "no anomaly window in a passing run"
     );
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../report-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let shot = shots.join("failing-run.png");
-    let _ = std::fs::remove_file(&shot);
-    let taken = run(&[
-        &format!("--screenshot={}", shot.display()),
-        "--window-size=1250,2200",
-    ]);
-    assert!(
-        taken.status.success(),
-        "{}",
-        String::from_utf8_lossy(&taken.stderr)
+    browser.shoot(&passing, "passing-run.png", "1250,1400");
+
+    let (index, n) = report::index::write(out.path()).unwrap();
+    assert_eq!(n, 2);
+    let dom = browser.dom(&index);
+    for link in ["quick/r-fail/report.html", "quick/r-pass/report.html"] {
+        assert!(
+            dom.contains(&format!("href=\"{link}\"")),
+            "{link} in the index"
+        );
+    }
+    browser.shoot(&index, "index.png", "1250,800");
+}
+
+#[test]
+fn the_index_lists_runs_newest_first_with_their_figures_by_run() {
+    let out = tempfile::tempdir().unwrap();
+    let s = scenario();
+    let base = std::time::UNIX_EPOCH + Duration::from_secs(1_796_565_045);
+    for (i, (id, failover, stale)) in [
+        ("r-a", 900, false),
+        ("r-b", 1200, true),
+        ("r-c", 700, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = trace(stale);
+        let mut o = Outcome::from_trace(&s, World::Containers, id, i as u64, &t);
+        o.failover_ms = Some(failover);
+        let dir = report::write_run(out.path(), &s, &o, &t).unwrap();
+        let results = std::fs::File::options()
+            .write(true)
+            .open(dir.join("results.json"))
+            .unwrap();
+        results
+            .set_modified(base + Duration::from_secs(60 * i as u64))
+            .unwrap();
+    }
+    // Not runs: another tool's folder, and a file that is not an outcome.
+    std::fs::create_dir_all(out.path().join("other/x")).unwrap();
+    std::fs::write(out.path().join("other/x/results.json"), "{}").unwrap();
+
+    let (page, n) = report::index::write(out.path()).unwrap();
+    assert_eq!(
+        n, 3,
+        "the three runs, not the latest link nor the other folder"
     );
-    let png = std::fs::read(&shot).unwrap();
+    let html = std::fs::read_to_string(page).unwrap();
+    let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s} in the index"));
     assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 20_000,
-        "a screenshot of the page"
+        at(">r-c<") < at(">r-b<") && at(">r-b<") < at(">r-a<"),
+        "newest first"
+    );
+    assert!(
+        html.contains("<td>2026-12-06 13:52:45</td>"),
+        "the date in UTC"
+    );
+    assert!(
+        html.contains("<td class=\"verdict\">FAIL</td><td>1200 ms</td>"),
+        "r-b failed with its failover"
+    );
+    assert!(
+        html.contains("quick: failover by run"),
+        "the scenario's failover plot"
+    );
+    assert!(
+        html.contains("run r-b (2026-12-06 13:51:45, containers): 1200 ms"),
+        "each run's dot says which run"
     );
 }

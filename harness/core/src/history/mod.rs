@@ -8,8 +8,10 @@
 //! compare-and-set whose compare failed is `fail`) or `unknown` (a timeout,
 //! a lost connection: it may or may not have happened, at any time after
 //! its invocation). Histories written by other tools can be checked too;
-//! the format is in the README.
+//! the format is in the README, and Jepsen's EDN is read and written
+//! ([`edn`]).
 
+pub mod edn;
 pub mod generate;
 pub mod judge;
 pub mod linearizable;

@@ -3,9 +3,10 @@
 //! `results.json`, `junit.xml`, `events.jsonl` and `timeline.svg` (and
 //! `history.jsonl` when a workload recorded operations); for a failed run,
 //! each container's output in `logs/`; and `report.html`, the page that
-//! shows all of it ([`html`]).
+//! shows all of it ([`html`]). Over many runs, `index.html` ([`index`]).
 
 pub mod html;
+pub mod index;
 pub mod junit;
 pub mod plot;
 pub mod timeline;

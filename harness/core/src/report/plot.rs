@@ -77,7 +77,22 @@ pub fn esc(s: &str) -> String {
 
 /// Opens the SVG and draws its frame: title, axes, ticks and the shaded
 /// fault windows.
-fn frame(out: &mut String, title: &str, end: f64, ymax: f64, unit: &str, faults: &[Window]) {
+/// The x axis: seconds of a run, or runs counted from 1.
+#[derive(Clone, Copy, PartialEq)]
+enum Axis {
+    Seconds,
+    Runs,
+}
+
+fn frame(
+    out: &mut String,
+    title: &str,
+    x_axis: (f64, Axis),
+    ymax: f64,
+    unit: &str,
+    faults: &[Window],
+) {
+    let (end, axis) = x_axis;
     let x = |t: f64| LEFT + (W - LEFT - RIGHT) * t / end;
     let _ = write!(
         out,
@@ -104,12 +119,14 @@ fn frame(out: &mut String, title: &str, end: f64, ymax: f64, unit: &str, faults:
         r##"<line x1="{LEFT}" y1="{y0}" x2="{}" y2="{y0}" stroke="#444"/><line x1="{LEFT}" y1="{y0}" x2="{LEFT}" y2="{y1}" stroke="#444"/>"##,
         W - RIGHT
     );
-    let step = nice_step(end / 10.0);
-    let mut t = 0.0;
+    let (mut t, step, suffix) = match axis {
+        Axis::Seconds => (0.0, nice_step(end / 10.0), "s"),
+        Axis::Runs => (1.0, nice_step(end / 10.0).max(1.0), ""),
+    };
     while t <= end + 1e-9 {
         let _ = write!(
             out,
-            r##"<text x="{:.1}" y="{}" class="tick" text-anchor="middle">{t}s</text>"##,
+            r##"<text x="{:.1}" y="{}" class="tick" text-anchor="middle">{t}{suffix}</text>"##,
             x(t),
             H - 10.0
         );
@@ -150,11 +167,20 @@ fn short(v: f64) -> String {
 
 /// Latency over time: one dot per operation at its invocation.
 pub fn latency(title: &str, points: &[Point], end: f64, faults: &[Window]) -> String {
-    let end = end.max(1.0);
+    dots(title, points, (end.max(1.0), Axis::Seconds), faults)
+}
+
+/// A figure (ms) of each run, run `t` at x = `t` (from 1), up to `end`.
+pub fn by_run(title: &str, points: &[Point], end: f64) -> String {
+    dots(title, points, (end.max(2.0), Axis::Runs), &[])
+}
+
+fn dots(title: &str, points: &[Point], x_axis: (f64, Axis), faults: &[Window]) -> String {
+    let end = x_axis.0;
     // Headroom above the slowest, so that its dot is not on the frame.
     let ymax = (points.iter().map(|p| p.ms).fold(1.0f64, f64::max) * 1.15).min(60_000.0);
     let mut out = String::new();
-    frame(&mut out, title, end, ymax, " ms", faults);
+    frame(&mut out, title, x_axis, ymax, " ms", faults);
     let x = |t: f64| LEFT + (W - LEFT - RIGHT) * t / end;
     let y = |ms: f64| (H - BOTTOM) - (H - TOP - BOTTOM) * ms.min(ymax) / ymax;
     for p in points {
@@ -188,7 +214,7 @@ pub fn rate(title: &str, points: &[Point], end: f64, faults: &[Window]) -> Strin
         .unwrap_or(1)
         .max(1) as f64;
     let mut out = String::new();
-    frame(&mut out, title, end, ymax, "/s", faults);
+    frame(&mut out, title, (end, Axis::Seconds), ymax, "/s", faults);
     let x = |t: f64| LEFT + (W - LEFT - RIGHT) * t / end;
     let bar_h = |n: u32| (H - TOP - BOTTOM) * n as f64 / ymax;
     for (i, c) in counts.iter().enumerate() {

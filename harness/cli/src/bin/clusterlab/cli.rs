@@ -30,8 +30,29 @@ pub enum Command {
     /// Check a recorded operation history for linearizability (per key):
     /// exit 0 valid, 1 anomaly, 2 bad input, 3 undecided (search budget).
     Check {
+        /// A `history.jsonl`, a run folder holding one, or a Jepsen
+        /// `.edn` register history (its key: the file's name).
+        history: PathBuf,
+    },
+    /// Write a run's register history in another checker's format: one
+    /// Jepsen EDN file per key (`--jepsen`), for Knossos or elle-cli.
+    Export {
         /// A `history.jsonl`, or a run folder holding one.
         history: PathBuf,
+        /// Jepsen's EDN (the only format so far).
+        #[arg(long, required = true)]
+        jepsen: bool,
+        /// Where the files go (default: `jepsen/` beside the history).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Write DIR/index.html: every run under DIR newest first (scenario,
+    /// world, seed, verdict, failover, convergence, writes lost, date)
+    /// with links, and each scenario's failover and convergence by run.
+    Report {
+        /// A results folder (`--out` of run and sim).
+        #[arg(default_value = "target/clusterlab")]
+        dir: PathBuf,
     },
     /// Combine the verdict files of a sweep's shards (`sim --shard K/M`):
     /// the combined verdict and every failing seed with its replay; exit 0

@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor;
+mod history;
 mod merge;
 mod setup;
 mod sim;
@@ -47,7 +48,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { files } => validate(dir, files),
         Command::List => list(dir),
-        Command::Check { history } => check_history(&history),
+        Command::Check { history } => history::check(&history),
+        Command::Export { history, out, .. } => history::export(&history, out.as_deref()),
         Command::Run(args) => {
             let names = if args.scenarios.is_empty() {
                 vec!["quick".to_string()]
@@ -66,74 +68,34 @@ fn main() -> ExitCode {
             sim::simulate(&loaded[0], &args)
         }
         Command::Merge { paths } => merge::merge(&paths),
+        Command::Report { dir } => report(&dir),
         Command::Setup { kinds } => setup::setup(&kinds),
         Command::Doctor => doctor::doctor(),
     }
 }
 
-/// `clusterlab check`: the linearizability verdict on a saved history.
-fn check_history(path: &std::path::Path) -> ExitCode {
-    use clusterlab_core::history::{self, linearizable, verdict::Judgement};
-    let file = if path.is_dir() {
-        path.join("history.jsonl")
-    } else {
-        path.to_path_buf()
-    };
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
+/// `clusterlab report`: the index over a results folder.
+fn report(dir: &std::path::Path) -> ExitCode {
+    match clusterlab_core::report::index::write(dir) {
+        Ok((_, 0)) => {
+            eprintln!(
+                "clusterlab report: no run under {} (a run writes <DIR>/<scenario>/<run-id>/results.json); give the --out folder of `clusterlab run` or `sim`",
+                dir.display()
+            );
+            ExitCode::from(BAD_INPUT)
+        }
+        Ok((page, n)) => {
+            println!("{n} runs: {}", page.display());
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!(
-                "clusterlab check: cannot read {}: {e}; give a history.jsonl or a run folder holding one",
-                file.display()
+                "clusterlab report: cannot index {}: {e}; give the --out folder of `clusterlab run` or `sim`",
+                dir.display()
             );
-            return ExitCode::from(BAD_INPUT);
+            ExitCode::from(BAD_INPUT)
         }
-    };
-    let ops = match history::parse(&file.display().to_string(), &text) {
-        Ok(ops) => ops,
-        Err(e) => {
-            eprintln!("clusterlab check: {e}");
-            return ExitCode::from(BAD_INPUT);
-        }
-    };
-    let started = std::time::Instant::now();
-    let judged = Judgement::of(&ops, linearizable::Budget::default());
-    for r in &judged.sets {
-        println!("{}", r.summary());
     }
-    for a in judged.anomalies() {
-        println!("{}", linearizable::table(a));
-    }
-    for reason in judged.undecided() {
-        println!("unknown: {reason}");
-    }
-    let bad = judged.anomalies().count();
-    let bad_sets = judged.bad_sets().count();
-    let unknown = judged.undecided().count();
-    let word = if bad > 0 {
-        "NOT LINEARIZABLE"
-    } else if bad_sets > 0 {
-        "SET ANOMALY"
-    } else if unknown > 0 {
-        "UNKNOWN"
-    } else {
-        "LINEARIZABLE"
-    };
-    println!(
-        "{word}  {}: {} operations on {} keys, {} keys with anomalies, {unknown} undecided, checked in {:.2?}",
-        file.display(),
-        ops.len(),
-        judged.registers.len() + judged.sets.len(),
-        bad + bad_sets,
-        started.elapsed()
-    );
-    ExitCode::from(if bad + bad_sets > 0 {
-        1
-    } else if unknown > 0 {
-        3
-    } else {
-        0
-    })
 }
 
 /// Loads every named scenario, printing each error; `None` if any failed.
