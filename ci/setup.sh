@@ -6,8 +6,9 @@
 # installed system-wide except the tools. Last, the Debian base images
 # (Patroni, RabbitMQ, Galera) are built if missing (ci/bases.sh), unless
 # --no-bases is given (ci/test.sh builds only the ones it needs beside the
-# compile; `clusterlab run` builds a scenario's on first use). Idempotent: a
-# second run with everything in place does no network I/O.
+# compile; `clusterlab run` builds a scenario's on first use). With
+# --test-tools it also installs what only the tests use (chromium, mdbook).
+# Idempotent: a second run with everything in place does no network I/O.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,11 +17,14 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 2; }
 
 with_bases=1
-case "${1:-}" in
-  --no-bases) with_bases=0 ;;
-  "") ;;
-  *) die "unknown option $1 (the only one is --no-bases)" ;;
-esac
+test_tools=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-bases) with_bases=0 ;;
+    --test-tools) test_tools=1 ;;
+    *) die "unknown option $arg (options: --no-bases, --test-tools)" ;;
+  esac
+done
 bases() { [ "$with_bases" = 0 ] || bash "$root/ci/bases.sh"; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -42,13 +46,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     || die "apt-get install ${missing[*]} failed; run it by hand to see why"
 fi
 
-# The browser test of report.html (harness/core/tests/report_html.rs):
-# headless, so none of the desktop the package recommends.
-if ! command -v chromium >/dev/null; then
+# --test-tools: what only the tests need (ci/test.sh), not the main job.
+# Chromium for the browser test of report.html (harness/core/tests/
+# report_html.rs), headless, so none of the desktop the package
+# recommends; mdbook for the book (docs/), without its server and search
+# (a minute and a half to build instead of several).
+if [ "$test_tools" = 1 ] && ! command -v chromium >/dev/null; then
   log "installing chromium"
   as_root apt-get update -q >/dev/null
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
     || die "apt-get install chromium failed; run it by hand to see why"
+fi
+if [ "$test_tools" = 1 ] && ! command -v mdbook >/dev/null; then
+  log "installing mdbook 0.5.4 (cargo install, about 1.5 min)"
+  cargo install --quiet --locked --no-default-features --version 0.5.4 mdbook \
+    || die "cargo install mdbook failed; run it by hand to see why"
 fi
 
 bash "$root/ci/servers.sh"

@@ -36,7 +36,7 @@ case "${1:-}" in
   *) die "unknown option $1 (options: --all, --shard K)" ;;
 esac
 
-bash ci/setup.sh --no-bases
+bash ci/setup.sh --no-bases --test-tools
 mkdir -p target
 docker info >/dev/null 2>&1 || die "Docker is not reachable (${DOCKER_HOST:-unix:///var/run/docker.sock}): start it (systemctl start docker) or set DOCKER_HOST; \`clusterlab doctor\` checks the rest"
 # The tests never fetch: what they need is in the cache now (a missing
@@ -69,6 +69,9 @@ echo "== Debian base images: ${bases:-none needed}, building beside the compile 
 
 echo "== cargo fmt --check"
 cargo fmt --all --check
+echo "== the book: mdbook build docs (target/book; its links: tests/book.rs)"
+mdbook build docs --dest-dir ../target/book >target/book.log 2>&1 \
+  || { cat target/book.log; die "mdbook build docs failed (log above)"; }
 echo "== cargo clippy ($(since) in)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test --no-run ($(since) in)"

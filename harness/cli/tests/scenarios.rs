@@ -369,7 +369,7 @@ async fn consul_consistent_reads() {
 }
 
 /// A finding: Patroni 3.0.2 on etcd3 loses acknowledged rows after an
-/// isolated primary comes back (README, findings); the scenario expects it.
+/// isolated primary comes back (docs/src/findings.md); the scenario expects it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn patroni_set_partition() {
     shipped("patroni-set-partition").await;
@@ -493,7 +493,7 @@ async fn rabbitmq4_etcd_formation() {
 }
 
 /// A finding: RabbitMQ 4.0.5 with Consul discovery does not boot without a
-/// CA bundle (README, findings); the scenario expects it.
+/// CA bundle (docs/src/findings.md); the scenario expects it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq4_consul_formation() {
     let done = shipped("rabbitmq4-consul-formation").await;
@@ -601,7 +601,7 @@ async fn rabbitmq_consul_store_cut_during_formation() {
 }
 
 /// A finding: etcd cut away from every RabbitMQ node during formation
-/// kills the nodes at boot (README, findings); the scenario expects it.
+/// kills the nodes at boot (docs/src/findings.md); the scenario expects it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_etcd_store_cut_during_formation() {
     let done = shipped("rabbitmq-etcd-store-cut-during-formation").await;
@@ -670,7 +670,7 @@ async fn patroni_etcd_failover() {
 }
 
 /// A finding: RabbitMQ 3.10's `ignore` partition handling leaves the
-/// cluster split after a 90 s cut is healed (README, findings); the
+/// cluster split after a 90 s cut is healed (docs/src/findings.md); the
 /// scenario expects it. About 4.5 minutes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rabbitmq_etcd_long_partition() {

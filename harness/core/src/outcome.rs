@@ -361,7 +361,7 @@ mod tests {
             check: check.into(),
             kind: kind.into(),
             key: key.map(str::to_string),
-            reference: "README, findings".into(),
+            reference: "docs/src/findings.md".into(),
         }
     }
 
@@ -407,7 +407,7 @@ mod tests {
         assert!(o.passed);
         assert!(o.checks[1]
             .detail
-            .starts_with("expected finding (README, findings): 1 lost"));
+            .starts_with("expected finding (docs/src/findings.md): 1 lost"));
     }
 
     /// Before the change a finding matched its check's name only: any

@@ -178,8 +178,8 @@ pub struct Cluster {
     pub release: Option<String>,
     /// For `rabbitmq`: the nodes' systems carry a CA bundle, as the official
     /// RabbitMQ images do; Debian's package does not depend on one, and
-    /// 4.0.5's Consul discovery does not boot without it (README,
-    /// findings). `false`: the package's declared dependencies only.
+    /// 4.0.5's Consul discovery does not boot without it (docs/src/findings.md).
+    /// `false`: the package's declared dependencies only.
     pub ca_bundle: bool,
 }
 

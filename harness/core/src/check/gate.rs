@@ -1,11 +1,11 @@
 //! When each check runs: the `[expect]` key that turns it on, or what else
 //! decides. Written once, read by the code that runs the checks
 //! ([`super::safety::enabled`], [`super::liveness::evaluate`]) and held to
-//! the README's table of checks by a test, so the two cannot disagree.
+//! the book's table of checks (docs/src/checks.md) by a test, so the two cannot disagree.
 
 use clusterlab_scenario::Expect;
 
-/// Each check, and when it runs, in the README's words.
+/// Each check, and when it runs, in the book's words (docs/src/checks.md).
 pub const GATES: &[(&str, &str)] = &[
     ("single-leader", "`single_leader`"),
     ("single-bootstrap", "`single_bootstrap`"),

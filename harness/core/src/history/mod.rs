@@ -8,7 +8,7 @@
 //! compare-and-set whose compare failed is `fail`) or `unknown` (a timeout,
 //! a lost connection: it may or may not have happened, at any time after
 //! its invocation). Histories written by other tools can be checked too;
-//! the format is in the README, and Jepsen's EDN is read and written
+//! the format is in docs/src/histories.md, and Jepsen's EDN is read and written
 //! ([`edn`]).
 
 pub mod edn;

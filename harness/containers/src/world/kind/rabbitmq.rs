@@ -52,7 +52,7 @@ pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// ca_bundle = true`): a CA bundle holding one authority made for the run.
 /// Nothing is verified against it (the stores speak plain HTTP and gRPC
 /// here); 4.0.5's discovery client needs only that a bundle is there
-/// (README, findings).
+/// (docs/src/findings.md).
 pub fn files(ca_bundle: bool) -> Vec<(String, Vec<u8>)> {
     if !ca_bundle {
         return Vec::new();
