@@ -30,7 +30,7 @@ bases() { [ "$with_bases" = 0 ] || bash "$root/ci/bases.sh"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- tools: protoc (etcd-client's build), iptables+nsenter+ip (nemesis, shaper tests), curl,
-# debootstrap (the Debian bases), chromium (the report's browser test) --------------------
+# debootstrap (the Debian bases) ------------------------------------------------------------
 missing=()
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v dpkg-deb >/dev/null || missing+=(dpkg)

@@ -187,6 +187,13 @@ pub fn schedule(kind: StoreKind) -> impl Strategy<Value = Vec<Fault>> {
 /// generated schedule may lose no leader at all.
 pub fn with_faults(base: &Scenario, faults: Vec<Fault>) -> Scenario {
     let mut s = base.clone();
+    // What a report shows as the scenario: the file, then what ran instead
+    // of its faults.
+    s.source = format!(
+        "{}\n# The file's [[faults]] above did not run: this generated schedule did.\n{}",
+        base.source.trim_end(),
+        to_toml(&faults)
+    );
     s.faults = faults;
     s.expect.failover_within = None;
     s.duration = s.last_heal() + s.expect.converge_within;

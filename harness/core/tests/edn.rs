@@ -191,3 +191,102 @@ fn the_book_shows_the_hand_written_history_verbatim() {
         "docs/src/histories.md must show tests/data/jepsen-register.edn verbatim"
     );
 }
+
+/// One event of client `c` on `key` at `us`.
+fn ev(kind: Type, c: u64, f: Func, key: &str, value: Option<Json>, us: u64) -> Event {
+    Event {
+        kind,
+        client: c,
+        f,
+        key: key.into(),
+        value,
+        from: None,
+        to: None,
+        time_us: us,
+        node: None,
+    }
+}
+
+#[test]
+fn the_writer_writes_jepsens_lines_exactly() {
+    let cas = |kind| Event {
+        from: Some(Json::from(1)),
+        to: Some(Json::from("x\"y\n")),
+        ..ev(kind, 9, Func::Cas, "k", None, 0)
+    };
+    let events = vec![
+        ev(Type::Invoke, 7, Func::Write, "k", Some(Json::from(1)), 1),
+        ev(Type::Unknown, 7, Func::Write, "k", None, 2),
+        ev(Type::Invoke, 9, Func::Read, "k", None, 3),
+        ev(Type::Ok, 9, Func::Read, "k", Some(Json::Null), 4),
+        Event {
+            time_us: 5,
+            ..cas(Type::Invoke)
+        },
+        Event {
+            time_us: 6,
+            ..cas(Type::Fail)
+        },
+        ev(Type::Invoke, 7, Func::Read, "k", None, 7),
+        ev(Type::Ok, 7, Func::Read, "k", Some(Json::from(1)), 8),
+        // A set: its adds and its reads are not a register's.
+        ev(Type::Invoke, 9, Func::Add, "s", Some(Json::from(3)), 9),
+        ev(Type::Ok, 9, Func::Add, "s", None, 10),
+        ev(Type::Invoke, 9, Func::Read, "s", None, 11),
+        ev(
+            Type::Ok,
+            9,
+            Func::Read,
+            "s",
+            Some(serde_json::json!([3])),
+            12,
+        ),
+    ];
+    let files = edn::write(&events);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        ["k"],
+        "the set's key is left out"
+    );
+    let expected = "\
+;; clusterlab history of key \"k\"
+{:type :invoke, :f :write, :value 1, :process 0, :time 1000}
+{:type :info, :f :write, :value 1, :process 0, :time 2000}
+{:type :invoke, :f :read, :value nil, :process 2, :time 3000}
+{:type :ok, :f :read, :value nil, :process 2, :time 4000}
+{:type :invoke, :f :cas, :value [1 \"x\\\"y\\n\"], :process 2, :time 5000}
+{:type :fail, :f :cas, :value [1 \"x\\\"y\\n\"], :process 2, :time 6000}
+{:type :invoke, :f :read, :value nil, :process 1, :time 7000}
+{:type :ok, :f :read, :value 1, :process 1, :time 8000}
+";
+    assert_eq!(
+        files["k"], expected,
+        "client 7 goes on as a new process (1) after its :info"
+    );
+    let back = edn::read("k.edn", "k", &files["k"]).unwrap();
+    assert_eq!(
+        back[4].1.to,
+        Some(Json::from("x\"y\n")),
+        "the string reads back"
+    );
+}
+
+#[test]
+fn times_a_few_nanoseconds_apart_stay_ordered() {
+    let text = "\
+{:type :invoke, :f :write, :value 1, :process 0, :time 1000100}
+{:type :ok, :f :write, :value 1, :process 0, :time 1000200}
+{:type :invoke, :f :read, :value nil, :process 1, :time 1000300}
+{:type :ok, :f :read, :value 1, :process 1, :time 1000400}
+";
+    let times: Vec<u64> = edn::read("t.edn", "k", text)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.time_us)
+        .collect();
+    assert_eq!(
+        times,
+        [1000, 1001, 1002, 1003],
+        "the read began after the write ended"
+    );
+}

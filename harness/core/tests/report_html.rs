@@ -205,7 +205,7 @@ impl Browser {
             })
             .unwrap_or_else(|| {
                 panic!(
-                    "chromium is missing: apt-get install chromium (bash ci/setup.sh installs it)"
+                    "chromium is missing: apt-get install chromium (bash ci/setup.sh --test-tools installs it, as ci/test.sh does)"
                 )
             });
         Browser {
@@ -284,7 +284,10 @@ fn a_browser_shows_a_failing_and_a_passing_run_and_their_index() {
 
     let (passing, _) = page(out.path(), false);
     let dom = browser.dom(&passing);
-    assert!(dom.contains("PASS"), "the verdict is shown");
+    assert!(
+        dom.contains("<span class=\"verdict pass\">PASS</span>"),
+        "the verdict is shown"
+    );
     assert!(
         dom.contains("<td>linearizable</td><td>passed</td>"),
         "the check is listed"
@@ -356,11 +359,11 @@ fn the_index_lists_runs_newest_first_with_their_figures_by_run() {
         "r-b failed with its failover"
     );
     assert!(
-        html.contains("quick: failover by run"),
+        html.contains("quick [containers]: failover by run"),
         "the scenario's failover plot"
     );
     assert!(
-        html.contains("run r-b (2026-12-06 13:51:45, containers): 1200 ms"),
+        html.contains("run r-b (2026-12-06 13:51:45): 1200 ms"),
         "each run's dot says which run"
     );
 }

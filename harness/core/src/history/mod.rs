@@ -163,28 +163,26 @@ fn canon(v: &serde_json::Value) -> Value {
 /// Reads a history, pairing each invocation with its client's completion.
 /// Operations still open at the end are unknown.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Op>, BadHistory> {
-    let bad = |line: usize, what: String, fix: &'static str| BadHistory {
-        file: file.to_string(),
-        line,
-        what,
-        fix,
-    };
+    from_events(file, events(file, text)?)
+}
+
+/// The events of a `history.jsonl`, each with its 1-based line.
+pub fn events(file: &str, text: &str) -> Result<Vec<(usize, Event)>, BadHistory> {
     let mut events = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         if raw.trim().is_empty() {
             continue;
         }
-        let e: Event = serde_json::from_str(raw).map_err(|err| {
-            bad(
-                line,
-                format!("not a history event: {err}"),
-                "one JSON object per line: {\"type\":\"invoke\",\"client\":1,\"f\":\"write\",\"key\":\"k\",\"value\":3,\"time_us\":10}",
-            )
+        let e: Event = serde_json::from_str(raw).map_err(|err| BadHistory {
+            file: file.to_string(),
+            line,
+            what: format!("not a history event: {err}"),
+            fix: "one JSON object per line: {\"type\":\"invoke\",\"client\":1,\"f\":\"write\",\"key\":\"k\",\"value\":3,\"time_us\":10}",
         })?;
         events.push((line, e));
     }
-    from_events(file, events)
+    Ok(events)
 }
 
 /// Pairs events (with their 1-based lines) into operations.

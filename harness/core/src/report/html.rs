@@ -31,6 +31,8 @@ pub struct Page<'a> {
     pub logs: Vec<String>,
     /// The command that replays this run.
     pub replay: String,
+    /// The other reports beside the page (only the ones written).
+    pub files: Vec<&'static str>,
 }
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1180px}\
@@ -87,11 +89,16 @@ pub fn render(p: &Page) -> String {
         }
         out.push_str("</p>");
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "<h2>Scenario</h2><pre id=\"scenario\">{}</pre><p>Also here: <a href=\"results.json\">results.json</a>, <a href=\"events.jsonl\">events.jsonl</a>, <a href=\"junit.xml\">junit.xml</a>, <a href=\"timeline.svg\">timeline.svg</a>.</p></body></html>",
+        "<h2>Scenario</h2><pre id=\"scenario\">{}</pre><p>Also here:",
         esc(&p.scenario.source)
     );
+    for (i, f) in p.files.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(out, "{sep} <a href=\"{f}\">{f}</a>");
+    }
+    out.push_str(".</p></body></html>\n");
     out
 }
 

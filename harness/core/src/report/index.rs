@@ -132,16 +132,24 @@ pub fn render(runs: &[Run]) -> String {
         );
     }
     out.push_str("</table>");
-    // One section per scenario with at least two measured runs.
-    let mut names: Vec<&str> = runs.iter().map(|r| r.outcome.scenario.as_str()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
+    // One section per scenario and world (a simulated failover is not a
+    // container one) with at least two measured runs.
+    let mut groups: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| (r.outcome.scenario.as_str(), r.outcome.world.as_str()))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    for (name, world) in groups {
         // Oldest first, left to right.
         let mine: Vec<&Run> = runs
             .iter()
             .rev()
-            .filter(|r| r.outcome.scenario == name && r.outcome.skipped.is_none())
+            .filter(|r| {
+                r.outcome.scenario == name
+                    && r.outcome.world.as_str() == world
+                    && r.outcome.skipped.is_none()
+            })
             .collect();
         let series = |f: fn(&Outcome) -> Option<u64>| -> Vec<Point> {
             mine.iter()
@@ -155,12 +163,7 @@ pub fn render(runs: &[Run]) -> String {
                         } else {
                             Class::Failed
                         },
-                        label: format!(
-                            "run {} ({}, {}): {v} ms",
-                            r.outcome.run_id,
-                            utc(r.date),
-                            r.outcome.world.as_str()
-                        ),
+                        label: format!("run {} ({}): {v} ms", r.outcome.run_id, utc(r.date)),
                     })
                 })
                 .collect()
@@ -169,12 +172,13 @@ pub fn render(runs: &[Run]) -> String {
         if failover.len() < 2 && convergence.len() < 2 {
             continue;
         }
-        let _ = write!(out, "<h2 class=\"trend\">{}</h2>", esc(name));
+        let title = format!("{name} [{world}]");
+        let _ = write!(out, "<h2 class=\"trend\">{}</h2>", esc(&title));
         let end = mine.len() as f64 + 1.0;
         for (what, points) in [("failover", failover), ("convergence", convergence)] {
             if points.len() >= 2 {
-                let title = format!("{name}: {what} by run, oldest first (red: a failed run)");
-                out.push_str(&plot::by_run(&title, &points, end));
+                let caption = format!("{title}: {what} by run, oldest first (red: a failed run)");
+                out.push_str(&plot::by_run(&caption, &points, end));
             }
         }
     }

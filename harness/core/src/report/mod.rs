@@ -105,6 +105,16 @@ pub fn write_page(
         timeline: std::fs::read_to_string(dir.join("timeline.svg")).ok(),
         logs,
         replay: replay.to_string(),
+        files: [
+            "results.json",
+            "junit.xml",
+            "events.jsonl",
+            "history.jsonl",
+            "timeline.svg",
+        ]
+        .into_iter()
+        .filter(|f| dir.join(f).is_file())
+        .collect(),
     };
     let path = dir.join("report.html");
     std::fs::write(&path, html::render(&page))?;

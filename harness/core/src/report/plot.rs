@@ -41,7 +41,8 @@ impl Class {
 pub struct Point {
     /// Invocation, seconds from the run's start.
     pub t: f64,
-    /// Latency in milliseconds (an unknown one: until the run's end).
+    /// Latency in milliseconds (an operation that never returned: until
+    /// the run's end).
     pub ms: f64,
     /// How it ended.
     pub class: Class,
@@ -75,8 +76,6 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Opens the SVG and draws its frame: title, axes, ticks and the shaded
-/// fault windows.
 /// The x axis: seconds of a run, or runs counted from 1.
 #[derive(Clone, Copy, PartialEq)]
 enum Axis {
@@ -84,6 +83,8 @@ enum Axis {
     Runs,
 }
 
+/// Opens the SVG and draws its frame: title, axes, ticks and the shaded
+/// fault windows.
 fn frame(
     out: &mut String,
     title: &str,
@@ -119,18 +120,28 @@ fn frame(
         r##"<line x1="{LEFT}" y1="{y0}" x2="{}" y2="{y0}" stroke="#444"/><line x1="{LEFT}" y1="{y0}" x2="{LEFT}" y2="{y1}" stroke="#444"/>"##,
         W - RIGHT
     );
-    let (mut t, step, suffix) = match axis {
+    let (first, step, suffix) = match axis {
         Axis::Seconds => (0.0, nice_step(end / 10.0), "s"),
         Axis::Runs => (1.0, nice_step(end / 10.0).max(1.0), ""),
     };
-    while t <= end + 1e-9 {
+    // Each tick from its index (no float sums: 0.30000000000000004), with
+    // the decimals the step needs.
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10()).ceil() as usize
+    };
+    for k in 0.. {
+        let t = first + k as f64 * step;
+        if t > end + 1e-9 {
+            break;
+        }
         let _ = write!(
             out,
-            r##"<text x="{:.1}" y="{}" class="tick" text-anchor="middle">{t}{suffix}</text>"##,
+            r##"<text x="{:.1}" y="{}" class="tick" text-anchor="middle">{t:.decimals$}{suffix}</text>"##,
             x(t),
             H - 10.0
         );
-        t += step;
     }
     let _ = write!(
         out,

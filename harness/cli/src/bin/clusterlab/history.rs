@@ -99,7 +99,8 @@ pub fn check(path: &Path) -> ExitCode {
     })
 }
 
-/// `clusterlab export --jepsen`: one EDN file per register key.
+/// `clusterlab export --jepsen`: one EDN file per register key, written
+/// only from a history the checker itself would accept.
 pub fn export(path: &Path, out: Option<&Path>) -> ExitCode {
     let file = file_of(path);
     let text = match read("export", &file) {
@@ -107,22 +108,15 @@ pub fn export(path: &Path, out: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     let name = file.display().to_string();
-    let mut events: Vec<Event> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    let events = match history::events(&name, &text)
+        .and_then(|events| history::from_events(&name, events.clone()).map(|_| events))
+    {
+        Ok(events) => events.into_iter().map(|(_, e)| e).collect::<Vec<Event>>(),
+        Err(e) => {
+            eprintln!("clusterlab export: {e}");
+            return ExitCode::from(BAD_INPUT);
         }
-        match serde_json::from_str(line) {
-            Ok(e) => events.push(e),
-            Err(e) => {
-                eprintln!(
-                    "clusterlab export: {name}:{}: not a history event: {e} (fix: give the lab's history.jsonl)",
-                    i + 1
-                );
-                return ExitCode::from(BAD_INPUT);
-            }
-        }
-    }
+    };
     let dir = out.map(Path::to_path_buf).unwrap_or_else(|| {
         file.parent()
             .unwrap_or_else(|| Path::new("."))
@@ -137,19 +131,9 @@ pub fn export(path: &Path, out: Option<&Path>) -> ExitCode {
         eprintln!("clusterlab export: cannot create {}: {e}", dir.display());
         return ExitCode::from(BAD_INPUT);
     }
+    let mut taken = std::collections::BTreeSet::new();
     for (key, edn) in files {
-        // A key is a file name: anything outside [A-Za-z0-9._-] becomes `_`.
-        let safe: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let target = dir.join(format!("{safe}.edn"));
+        let target = dir.join(format!("{}.edn", file_name(&key, &mut taken)));
         if let Err(e) = std::fs::write(&target, edn) {
             eprintln!("clusterlab export: cannot write {}: {e}", target.display());
             return ExitCode::from(BAD_INPUT);
@@ -157,4 +141,44 @@ pub fn export(path: &Path, out: Option<&Path>) -> ExitCode {
         println!("{}  (key {key})", target.display());
     }
     ExitCode::SUCCESS
+}
+
+/// A key as a file name: anything outside `[A-Za-z0-9._-]` becomes `_`, and
+/// a name already `taken` (two keys that differ only there) gets `-2`, `-3`.
+fn file_name(key: &str, taken: &mut std::collections::BTreeSet<String>) -> String {
+    let mut safe: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() || safe.starts_with('.') {
+        safe.insert(0, '_');
+    }
+    let mut name = safe.clone();
+    let mut n = 1;
+    while !taken.insert(name.clone()) {
+        n += 1;
+        name = format!("{safe}-{n}");
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name;
+
+    #[test]
+    fn keys_that_sanitise_alike_get_their_own_files() {
+        let mut taken = Default::default();
+        let names: Vec<String> = ["a/b", "a:b", "a_b", "", ".hidden"]
+            .iter()
+            .map(|k| file_name(k, &mut taken))
+            .collect();
+        assert_eq!(names, ["a_b", "a_b-2", "a_b-3", "_", "_.hidden"]);
+    }
 }

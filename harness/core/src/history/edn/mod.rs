@@ -12,24 +12,37 @@
 //! fresh process number there. Reading skips what is not a client's
 //! register operation (`:process :nemesis`, `:f :start`, ...).
 
-use std::collections::BTreeMap;
+mod reader;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
 use super::{BadHistory, Event, Func, Type};
+use reader::{Edn, Reader};
 
-/// The register histories of `events`, one EDN text per key (set
-/// operations are left out: they are not a register's).
+/// The register histories of `events`, one EDN text per key. A set's key
+/// (any `add` on it) is left out, its reads too: it is not a register.
+/// Processes are numbered densely from 0: a client's first, then a new
+/// one at each `:info` it gets.
 pub fn write(events: &[Event]) -> BTreeMap<String, String> {
+    let sets: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e.f == Func::Add)
+        .map(|e| e.key.as_str())
+        .collect();
     let mut files: BTreeMap<String, String> = BTreeMap::new();
-    let mut next = events.iter().map(|e| e.client).max().unwrap_or(0) + 1;
+    let mut next = 0u64;
     // The lab's client -> its current Jepsen process.
     let mut process: BTreeMap<u64, u64> = BTreeMap::new();
     // The invocation each open process made, for its completion's value.
     let mut open: BTreeMap<u64, &Event> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.f != Func::Add) {
-        let p = *process.entry(e.client).or_insert(e.client);
+    for e in events.iter().filter(|e| !sets.contains(e.key.as_str())) {
+        let p = *process.entry(e.client).or_insert_with(|| {
+            next += 1;
+            next - 1
+        });
         let (kind, invoke) = match e.kind {
             Type::Invoke => {
                 open.insert(e.client, e);
@@ -63,9 +76,9 @@ pub fn write(events: &[Event]) -> BTreeMap<String, String> {
             ),
             Func::Add => unreachable!("filtered above"),
         };
-        let out = files
-            .entry(e.key.clone())
-            .or_insert_with(|| format!(";; clusterlab history of key {}\n", e.key));
+        let out = files.entry(e.key.clone()).or_insert_with(|| {
+            format!(";; clusterlab history of key {}\n", reader::string(&e.key))
+        });
         let _ = writeln!(
             out,
             "{{:type :{kind}, :f :{f}, :value {value}, :process {p}, :time {}}}",
@@ -79,7 +92,7 @@ pub fn write(events: &[Event]) -> BTreeMap<String, String> {
 fn json(v: Option<&Json>) -> String {
     match v {
         None | Some(Json::Null) => "nil".into(),
-        Some(Json::String(s)) => format!("{s:?}"),
+        Some(Json::String(s)) => reader::string(s),
         Some(other) => other.to_string(),
     }
 }
@@ -95,11 +108,7 @@ pub fn read(file: &str, key: &str, text: &str) -> Result<Vec<(usize, Event)>, Ba
         fix,
     };
     let mut forms = Vec::new();
-    let mut r = Reader {
-        text,
-        at: 0,
-        line: 1,
-    };
+    let mut r = Reader::new(text);
     while let Some(line) = r.skip_space() {
         let form = r.form().map_err(|what| {
             bad(
@@ -114,6 +123,8 @@ pub fn read(file: &str, key: &str, text: &str) -> Result<Vec<(usize, Event)>, Ba
         }
     }
     let mut events = Vec::new();
+    // The last event's time, in ns as read and in µs as kept.
+    let mut last: Option<(i64, u64)> = None;
     for (line, form) in forms {
         let Edn::Map(fields) = form else {
             return Err(bad(
@@ -150,8 +161,24 @@ pub fn read(file: &str, key: &str, text: &str) -> Result<Vec<(usize, Event)>, Ba
                 ))
             }
         };
+        if *client < 0 {
+            return Err(bad(
+                line,
+                format!(":process {client} is negative"),
+                "number client processes from 0",
+            ));
+        }
         let time_us = match get("time") {
-            Some(Edn::Int(ns)) if *ns >= 0 => *ns as u64 / 1000,
+            // Microseconds here; two events a few ns apart stay ordered.
+            Some(Edn::Int(ns)) if *ns >= 0 => {
+                let us = *ns as u64 / 1000;
+                let us = match last {
+                    Some((last_ns, last_us)) if *ns > last_ns && us <= last_us => last_us + 1,
+                    _ => us,
+                };
+                last = Some((*ns, us));
+                us
+            }
             _ => {
                 return Err(bad(
                     line,
@@ -162,7 +189,7 @@ pub fn read(file: &str, key: &str, text: &str) -> Result<Vec<(usize, Event)>, Ba
         };
         let scalar = |v: Option<&Edn>| -> Result<Option<Json>, BadHistory> {
             v.map_or(Ok(Some(Json::Null)), |v| {
-                v.json().map(Some).ok_or_else(|| {
+                json_of(v).map(Some).ok_or_else(|| {
                     bad(
                         line,
                         format!("{v:?} is not a register value"),
@@ -208,182 +235,21 @@ pub fn read(file: &str, key: &str, text: &str) -> Result<Vec<(usize, Event)>, Ba
     Ok(events)
 }
 
-/// The part of EDN a history uses.
-#[derive(Debug, Clone, PartialEq)]
-enum Edn {
-    Nil,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Keyword(String),
-    Symbol(String),
-    Vector(Vec<Edn>),
-    Map(Vec<(Edn, Edn)>),
-}
-
-impl Edn {
-    /// A register value as JSON, if it is a scalar.
-    fn json(&self) -> Option<Json> {
-        Some(match self {
-            Edn::Nil => Json::Null,
-            Edn::Bool(b) => Json::Bool(*b),
-            Edn::Int(i) => Json::from(*i),
-            Edn::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number)?,
-            Edn::Str(s) => Json::String(s.clone()),
-            _ => return None,
-        })
-    }
-}
-
-/// A reader over EDN text that counts lines.
-struct Reader<'a> {
-    text: &'a str,
-    at: usize,
-    line: usize,
-}
-
-impl Reader<'_> {
-    fn peek(&self) -> Option<char> {
-        self.text[self.at..].chars().next()
-    }
-
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.at += c.len_utf8();
-        if c == '\n' {
-            self.line += 1;
-        }
-        Some(c)
-    }
-
-    /// Skips whitespace, commas and comments; the line of what follows, if
-    /// anything does.
-    fn skip_space(&mut self) -> Option<usize> {
-        while let Some(c) = self.peek() {
-            if c == ';' {
-                while self.peek().is_some_and(|c| c != '\n') {
-                    self.bump();
-                }
-            } else if c.is_whitespace() || c == ',' {
-                self.bump();
-            } else {
-                return Some(self.line);
-            }
-        }
-        None
-    }
-
-    fn form(&mut self) -> Result<Edn, String> {
-        self.skip_space().ok_or("the text ends inside a form")?;
-        match self.peek().unwrap_or(' ') {
-            '{' => {
-                self.bump();
-                let items = self.until('}')?;
-                if items.len() % 2 == 1 {
-                    return Err("a map with a key and no value".into());
-                }
-                let mut it = items.into_iter();
-                let mut pairs = Vec::new();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    pairs.push((k, v));
-                }
-                Ok(Edn::Map(pairs))
-            }
-            '[' | '(' => {
-                let close = if self.bump() == Some('[') { ']' } else { ')' };
-                Ok(Edn::Vector(self.until(close)?))
-            }
-            '"' => {
-                self.bump();
-                let mut s = String::new();
-                loop {
-                    match self.bump().ok_or("a string that never ends")? {
-                        '"' => return Ok(Edn::Str(s)),
-                        '\\' => s.push(match self.bump().ok_or("a string that never ends")? {
-                            'n' => '\n',
-                            't' => '\t',
-                            'r' => '\r',
-                            c => c,
-                        }),
-                        c => s.push(c),
-                    }
-                }
-            }
-            c if "}])".contains(c) => Err(format!("an unexpected {c:?}")),
-            _ => {
-                let start = self.at;
-                while self
-                    .peek()
-                    .is_some_and(|c| !c.is_whitespace() && !",;{}[]()\"".contains(c))
-                {
-                    self.bump();
-                }
-                let word = &self.text[start..self.at];
-                Ok(match word {
-                    "nil" => Edn::Nil,
-                    "true" => Edn::Bool(true),
-                    "false" => Edn::Bool(false),
-                    _ if word.starts_with(':') => Edn::Keyword(word[1..].into()),
-                    _ => {
-                        let digits = word.trim_end_matches(['N', 'M']);
-                        if let Ok(i) = digits.parse() {
-                            Edn::Int(i)
-                        } else if let Ok(f) = digits.parse() {
-                            Edn::Float(f)
-                        } else {
-                            Edn::Symbol(word.into())
-                        }
-                    }
-                })
-            }
-        }
-    }
-
-    /// Forms up to the closing `close`.
-    fn until(&mut self, close: char) -> Result<Vec<Edn>, String> {
-        let mut items = Vec::new();
-        loop {
-            self.skip_space().ok_or(format!("a missing {close:?}"))?;
-            if self.peek() == Some(close) {
-                self.bump();
-                return Ok(items);
-            }
-            items.push(self.form()?);
-        }
-    }
+/// A register value as JSON, if it is a scalar.
+fn json_of(v: &Edn) -> Option<Json> {
+    Some(match v {
+        Edn::Nil => Json::Null,
+        Edn::Bool(b) => Json::Bool(*b),
+        Edn::Int(i) => Json::from(*i),
+        Edn::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number)?,
+        Edn::Str(s) => Json::String(s.clone()),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forms_are_read_with_their_lines() {
-        let mut r = Reader {
-            text: "; a comment\n{:a 1, :b [nil \"x\\\"y\" 2.5 true]}\n",
-            at: 0,
-            line: 1,
-        };
-        assert_eq!(r.skip_space(), Some(2));
-        let f = r.form().unwrap();
-        assert_eq!(
-            f,
-            Edn::Map(vec![
-                (Edn::Keyword("a".into()), Edn::Int(1)),
-                (
-                    Edn::Keyword("b".into()),
-                    Edn::Vector(vec![
-                        Edn::Nil,
-                        Edn::Str("x\"y".into()),
-                        Edn::Float(2.5),
-                        Edn::Bool(true)
-                    ])
-                ),
-            ])
-        );
-        assert_eq!(r.skip_space(), None);
-    }
 
     #[test]
     fn bad_edn_names_its_line() {
