@@ -165,26 +165,13 @@ impl Lab {
     /// The command that replays a run of `scenario` with `outcome`'s seed.
     fn replay(&self, scenario: &Scenario, outcome: &Outcome) -> String {
         let typed = self.typed.clone().unwrap_or_else(|| scenario.name.clone());
-        let arg = if typed.contains(char::is_whitespace) {
-            format!("{typed:?}")
-        } else {
-            typed
-        };
-        match self.world {
-            World::Containers => format!("clusterlab run {arg} --seed {}", outcome.seed),
-            World::Sim => format!(
-                "clusterlab sim {arg}{}{} --seed {}",
-                match self.strategy {
-                    Strategy::Disco => String::new(),
-                    s => format!(" --strategy {}", s.as_str()),
-                },
-                match self.schedule {
-                    Schedule::Generated => " --schedule generated",
-                    Schedule::Scenario => "",
-                },
-                outcome.seed
-            ),
-        }
+        replay_command(
+            self.world,
+            &typed,
+            self.strategy.as_str(),
+            self.schedule == Schedule::Generated,
+            outcome.seed,
+        )
     }
 
     /// The run id (default: time and process id; `seed-N` in the simulator).
@@ -317,4 +304,67 @@ pub fn run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     format!("{ms}-{}", std::process::id())
+}
+
+/// The command that replays one run: the scenario as the user typed it
+/// (quoted for a POSIX shell when it needs to be), the seed, and in the
+/// simulator a strategy other than disco and a generated schedule.
+pub fn replay_command(
+    world: World,
+    typed: &str,
+    strategy: &str,
+    generated: bool,
+    seed: u64,
+) -> String {
+    let arg = shell_quote(typed);
+    match world {
+        World::Containers => format!("clusterlab run {arg} --seed {seed}"),
+        World::Sim => format!(
+            "clusterlab sim {arg}{}{} --seed {seed}",
+            if strategy == Strategy::Disco.as_str() {
+                String::new()
+            } else {
+                format!(" --strategy {strategy}")
+            },
+            if generated {
+                " --schedule generated"
+            } else {
+                ""
+            },
+        ),
+    }
+}
+
+/// `s` as one word of a POSIX shell: as it is when it holds only safe
+/// characters, else in single quotes.
+fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./,:=+@%".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    #[test]
+    fn replays_name_what_was_typed_quoted_for_the_shell() {
+        assert_eq!(
+            replay_command(World::Containers, "quick", "disco", false, 7),
+            "clusterlab run quick --seed 7"
+        );
+        assert_eq!(
+            replay_command(World::Sim, "dir/my file.toml", "naive", true, 3),
+            "clusterlab sim 'dir/my file.toml' --strategy naive --schedule generated --seed 3"
+        );
+        assert_eq!(
+            replay_command(World::Sim, "it's$HOME`x`.toml", "disco", false, 0),
+            "clusterlab sim 'it'\\''s$HOME`x`.toml' --seed 0"
+        );
+    }
 }

@@ -17,24 +17,6 @@ use crate::cli;
 use crate::merge::{Failure, Verdict};
 use crate::BAD_INPUT;
 
-/// The command that replays `seed` of this sweep alone, naming the
-/// scenario as the user typed it.
-pub fn replay(typed: &str, strategy: &str, generated: bool, seed: u64) -> String {
-    let arg = if typed.contains(char::is_whitespace) {
-        format!("{typed:?}")
-    } else {
-        typed.to_string()
-    };
-    format!(
-        "clusterlab sim {arg} --strategy {strategy}{} --seed {seed}",
-        if generated {
-            " --schedule generated"
-        } else {
-            ""
-        }
-    )
-}
-
 /// Runs `clusterlab sim` on the loaded scenario `s`.
 pub fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
     if let Err(reason) = s.supports(World::Sim) {
@@ -125,7 +107,9 @@ pub fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
     let mut failures = failures.into_inner().expect("failures lock");
     failures.sort_by_key(|(seed, _)| *seed);
     let secs = started.elapsed().as_secs_f64();
-    let replay_of = |seed| replay(&args.scenario, &args.strategy, generated, seed);
+    let replay_of = |seed| {
+        clusterlab::replay_command(World::Sim, &args.scenario, &args.strategy, generated, seed)
+    };
     for (seed, what) in &failures {
         println!(
             "FAIL  {} seed {seed}: {what}\n      replay: {}",
