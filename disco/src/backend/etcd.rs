@@ -401,7 +401,13 @@ impl Registry for EtcdRegistry {
             });
         }
         let (g, mut c) = self.conn.current(Client::lease_client);
-        let resp = self.call(g, c.grant(secs, None)).await?;
+        // At most half the lease's life: a grant sent into a cut would
+        // otherwise wait the whole request deadline (5 s, longer than a
+        // short TTL) on a connection that never answers, and a node whose
+        // lease lapsed must be back within a TTL of the store answering.
+        let resp = self
+            .call_within(g, self.timeout.min(ttl / 2), c.grant(secs, None))
+            .await?;
         if !resp.error().is_empty() {
             return Err(RegistryError::Rejected {
                 kind: KIND,
@@ -484,8 +490,15 @@ impl Registry for EtcdRegistry {
         lease: Option<&LeaseId>,
     ) -> Result<Revision, RegistryError> {
         let opts = put_opts(lease)?;
+        // A put on a lease gets at most half its life, as a grant does.
+        let deadline = lease
+            .and_then(|l| lease_num(l).ok())
+            .and_then(|id| self.ttl_of(id))
+            .map_or(self.timeout, |ttl| self.timeout.min(ttl / 2));
         let (g, mut c) = self.conn.current(Client::kv_client);
-        let resp = self.call(g, c.put(key, value, opts)).await?;
+        let resp = self
+            .call_within(g, deadline, c.put(key, value, opts))
+            .await?;
         Ok(rev(resp.header().map_or(0, |h| h.revision())))
     }
 
