@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 /// The installed `bin` folder (a temporary one when copied here).
 fn installed(scratch: &Path) -> PathBuf {
     if let Some(bin) = std::env::var_os("CLUSTERLAB_INSTALLED") {
@@ -35,19 +37,14 @@ fn installed(scratch: &Path) -> PathBuf {
 /// point it back at this checkout, and never fetching (a test sends no
 /// traffic off this machine: the cache is filled by `ci/setup.sh`).
 fn clusterlab(bin: &Path, cwd: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(bin.join("clusterlab"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CLUSTERLAB_SCENARIOS")
-        .env_remove("CLUSTERLAB_DISCO_AGENT")
-        .env_remove("CLUSTERLAB_SERVERS_BIN")
-        .env("CLUSTERLAB_OFFLINE", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    common::output(
+        Command::new(bin.join("clusterlab"))
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("CLUSTERLAB_SCENARIOS")
+            .env_remove("CLUSTERLAB_DISCO_AGENT")
+            .env_remove("CLUSTERLAB_SERVERS_BIN")
+            .env("CLUSTERLAB_OFFLINE", "1"),
     )
 }
 

@@ -5,19 +5,16 @@
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_clusterlab");
 
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env("CLUSTERLAB_OFFLINE", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    common::output(
+        Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .env("CLUSTERLAB_OFFLINE", "1"),
     )
 }
 
