@@ -210,8 +210,13 @@ async fn run<R: Registry>(
 
         // Keep alive until the store says the lease is gone. A renewal may
         // take at most the interval: past it there would be no time to
-        // retry before the lease runs out.
-        let mut next = Instant::now() + interval;
+        // retry before the lease runs out. The first is due an interval
+        // after the grant was sent, as every later one is after its own
+        // renewal: counted from the registration's end, a slow grant and
+        // put (store links jittering by hundreds of ms) left the lease's
+        // certain life, counted from `sent`, ending before the first
+        // renewal's answer came back, and a bootstrap claim on it lapsed.
+        let mut next = sent + interval;
         // The key itself is watched from the first renewal on: a deletion
         // from outside is mended when the store reports it.
         let mut own: Option<Watch> = None;
