@@ -593,3 +593,39 @@ async fn the_nodes_of_a_cluster_retry_their_watches_apart() {
         "the two nodes retried {spread} ms apart at most: in lockstep ({gaps:?})"
     );
 }
+
+/// A registration the store answers slowly (grant and put 1.2 s each, TTL
+/// 3 s) leaves the lease certainly alive from the moment it is announced:
+/// the first renewal is due a third of the TTL after the grant was sent.
+/// Counted from the put's answer, the lease's certain life (0.9 TTL from the
+/// grant's sending, 2.7 s) ended before the first renewal (3.4 s), and a
+/// bootstrapper's claim on it lapsed at once (jitter-cold-start in
+/// containers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_registration_keeps_its_lease_certainly_alive() {
+    let s = support::Server::etcd().await;
+    let (r, control) = Faulty::new(s.etcd_registry().await);
+    control.always("grant", Fault::Delay(Duration::from_millis(1200)));
+    control.always("put", Fault::Delay(Duration::from_millis(1200)));
+    let a = Announcement::start(
+        r,
+        Keys::new("disco", "slow"),
+        AnnounceConfig {
+            node: "a".into(),
+            address: "a:1".into(),
+            ttl: Duration::from_secs(3),
+        },
+    );
+    let lease = a.subscribe();
+    a.registered(Duration::from_secs(10)).await.unwrap();
+    // Two TTLs of watching: at every sample the lease is certainly alive.
+    let end = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < end {
+        let state = lease.borrow().clone();
+        assert!(
+            state.as_ref().is_some_and(|l| l.is_valid()),
+            "the lease's certain life ran out while it was being renewed: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -33,6 +33,9 @@ pub enum Fault {
     /// changes in between (a deletion followed by a rewrite) are never seen
     /// one by one.
     Coalesce(Duration),
+    /// For a call: it waits this long before it goes to the store, as a
+    /// request on a slow link does.
+    Delay(Duration),
 }
 
 #[derive(Debug, Default)]
@@ -146,6 +149,10 @@ impl<R: Registry> Faulty<R> {
             Some(Fault::Refuse) => refused(),
             Some(Fault::LeaseLost) => Err(RegistryError::LeaseLost("faulty".into())),
             Some(Fault::Reject) => Err(self.rejected()),
+            Some(Fault::Delay(d)) => {
+                tokio::time::sleep(d).await;
+                call.await
+            }
             // A watch's fault; other calls pass.
             Some(Fault::Coalesce(_)) => call.await,
         }
@@ -306,7 +313,8 @@ impl<R: Registry> Registry for Faulty<R> {
                                 }
                             }
                         },
-                        // A dropped reply ends the stream after its first snapshot.
+                        // A dropped reply ends the stream after its first
+                        // snapshot (a delay is a call's fault, not a watch's).
                         _ => {}
                     }
                 }))
