@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use clusterlab_containers::nemesis::shaper::Shaper;
-use clusterlab_containers::nemesis::testbed::Testbed;
+use clusterlab_containers::netfault::shaper::Shaper;
+use clusterlab_containers::netfault::testbed::Testbed;
 use clusterlab_core::fault::Shaping;
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clusterlab_containers::image::{self, stock};
-use clusterlab_containers::nemesis::{self, rules, Node};
+use clusterlab_containers::netfault::{self, rules, Node};
 use clusterlab_containers::run::Run;
 use clusterlab_core::fault::Atom;
 
@@ -34,7 +34,7 @@ fn chain_rules(n: &Node) -> usize {
             "iptables",
             "-w",
             "-S",
-            nemesis::netns::CHAIN,
+            netfault::netns::CHAIN,
         ])
         .output()
         .unwrap();
@@ -154,7 +154,7 @@ async fn faults_cut_exactly_what_they_say_and_heal_undoes_them() {
     );
     assert!(reach(Some(n2), n1) && reach(Some(n3), n2));
     apply(&isolated);
-    nemesis::heal(&nodes).unwrap();
+    netfault::heal(&nodes).unwrap();
     assert!(reach(Some(n2), n1), "heal flushes whatever is left");
 
     run.teardown().await.unwrap();

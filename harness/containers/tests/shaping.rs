@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use clusterlab_containers::nemesis::shaper::Shaper;
-use clusterlab_containers::nemesis::testbed::{Testbed, ADDRS};
+use clusterlab_containers::netfault::shaper::Shaper;
+use clusterlab_containers::netfault::testbed::{Testbed, ADDRS};
 use clusterlab_core::fault::Shaping;
 
 const MS: u64 = 1000;

@@ -12,7 +12,7 @@ use clusterlab_scenario::{Expect, Scenario};
 use crate::check::safety::{self, Safety};
 use crate::check::{failover, liveness, Context, Found, Verdict, Violation};
 use crate::trace::{EventKind, Trace};
-use crate::tracker::{History, Tracker};
+use crate::tracker::{Past, Tracker};
 use crate::view::View;
 
 /// The name of the check that says whether every liveness check held in
@@ -69,8 +69,8 @@ impl Referee {
     }
 
     /// What the checks know of the past.
-    pub fn history(&self) -> &History {
-        self.tracker.history()
+    pub fn past(&self) -> &Past {
+        self.tracker.past()
     }
 
     /// A node bootstrapped at `at`.
@@ -123,7 +123,7 @@ impl Referee {
             if self.broken.contains_key(s.name) {
                 continue;
             }
-            if let Some(v) = (s.check)(view, self.tracker.history(), &self.ctx) {
+            if let Some(v) = (s.check)(view, self.tracker.past(), &self.ctx) {
                 out.push((v.at, v.event()));
                 self.broken.insert(s.name, v);
             }
@@ -168,7 +168,7 @@ impl Referee {
         if self.converged_at.is_some() {
             return true;
         }
-        let verdicts = liveness::evaluate(view, self.tracker.history(), &self.expect);
+        let verdicts = liveness::evaluate(view, self.tracker.past(), &self.expect);
         if verdicts.iter().all(|v| v.passed) {
             let since = *self.holding_since.get_or_insert(view.at);
             self.verdicts = verdicts;
@@ -209,7 +209,7 @@ impl Referee {
         let mut out = Vec::new();
         for s in &self.safety {
             if !self.broken.contains_key(s.name) {
-                let terms = self.tracker.history().terms.all();
+                let terms = self.tracker.past().terms.all();
                 let detail = if s.judges_terms {
                     let nodes: std::collections::BTreeSet<&str> =
                         terms.iter().map(|t| t.node.as_str()).collect();

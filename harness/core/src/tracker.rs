@@ -14,7 +14,7 @@ use crate::view::{NodeState, NodeView, View};
 
 /// What the checks may know of the past.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct History {
+pub struct Past {
     /// Since when each down node has been down.
     pub down_since: BTreeMap<String, Duration>,
     /// Since when each running node has had no path to the store at all.
@@ -56,7 +56,7 @@ pub struct History {
 /// The tracker of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Tracker {
-    history: History,
+    past: Past,
     roles: BTreeMap<String, NodeRole>,
     members: BTreeMap<String, BTreeSet<String>>,
     leader_key: Option<Option<String>>,
@@ -84,15 +84,15 @@ impl Tracker {
     }
 
     /// What the checks may know of the past.
-    pub fn history(&self) -> &History {
-        &self.history
+    pub fn past(&self) -> &Past {
+        &self.past
     }
 
     /// A node bootstrapped a new cluster at `at`.
     pub fn bootstrap(&mut self, at: Duration, node: &str) -> EventKind {
-        self.history.bootstraps.push((at, node.to_string()));
-        if self.history.lapsed.contains_key(node) {
-            self.history.lapsed_commits.push((at, node.to_string()));
+        self.past.bootstraps.push((at, node.to_string()));
+        if self.past.lapsed.contains_key(node) {
+            self.past.lapsed_commits.push((at, node.to_string()));
         }
         EventKind::Bootstrap { node: node.into() }
     }
@@ -101,7 +101,7 @@ impl Tracker {
     /// [`EventKind::Claimed`], [`EventKind::ClaimLapsed`],
     /// [`EventKind::Database`]); other events are left alone.
     pub fn agent(&mut self, at: Duration, e: &EventKind) {
-        let h = &mut self.history;
+        let h = &mut self.past;
         match e {
             EventKind::Phase { node, phase } => {
                 h.phases.insert(node.clone(), (phase.clone(), at));
@@ -129,14 +129,14 @@ impl Tracker {
     /// `node` published at `at` its leadership window (`None`: it does
     /// not lead); the next view's checks judge the terms it changed.
     pub fn published(&mut self, at: Duration, node: &str, window: Option<Window>) {
-        self.history.terms.publish(at, node, window);
+        self.past.terms.publish(at, node, window);
     }
 
     /// Takes in `view`; returns what changed since the last one, as events
     /// at `view.at`.
     pub fn observe(&mut self, view: &View) -> Vec<EventKind> {
         let mut out = Vec::new();
-        let h = &mut self.history;
+        let h = &mut self.past;
         h.changed_terms = h.terms.take_changed().into_iter().cloned().collect();
         for (n, v) in &view.nodes {
             let role = role_of(v);
@@ -282,7 +282,7 @@ mod tests {
         let first = t.observe(&view(0, NodeState::Up, true, &["n1"]));
         assert_eq!(first.len(), 3, "role, members, leader key: {first:?}");
         assert!(t.observe(&view(1, NodeState::Up, true, &["n1"])).is_empty());
-        assert!(t.history().served.contains("n1"));
+        assert!(t.past().served.contains("n1"));
         let down = t.observe(&view(2, NodeState::Down, false, &["n1"]));
         assert_eq!(
             down,
@@ -291,12 +291,12 @@ mod tests {
                 role: NodeRole::Down
             }]
         );
-        assert_eq!(t.history().down_since["n1"], Duration::from_secs(2));
+        assert_eq!(t.past().down_since["n1"], Duration::from_secs(2));
         t.observe(&view(3, NodeState::Up, false, &[]));
-        assert!(t.history().down_since.is_empty());
-        assert_eq!(t.history().unannounced_since["n1"], Duration::from_secs(3));
+        assert!(t.past().down_since.is_empty());
+        assert_eq!(t.past().unannounced_since["n1"], Duration::from_secs(3));
         t.observe(&view(4, NodeState::Up, false, &["n1"]));
-        assert!(t.history().unannounced_since.is_empty());
+        assert!(t.past().unannounced_since.is_empty());
     }
 
     /// Before the change the tracker compared member names only: a key
@@ -310,7 +310,7 @@ mod tests {
         again.store.as_mut().unwrap().created.insert("n1".into(), 2);
         t.observe(&again);
         assert_eq!(
-            t.history().last_unannounced,
+            t.past().last_unannounced,
             Some((Duration::from_secs(1), "n1".into()))
         );
     }

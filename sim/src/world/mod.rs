@@ -217,7 +217,7 @@ pub fn simulate(
                 keys: &keys,
                 now,
             };
-            let mut fired = ready(engine.fire(now, referee.history(), &mut world));
+            let mut fired = ready(engine.fire(now, referee.past(), &mut world));
             if engine.done() {
                 fired.extend(ready(engine.heal_all(now, &mut world)));
                 referee.healed(now);

@@ -3,26 +3,28 @@
 //! failure, panic) and, through the CLI's handler, on Ctrl-C. Resources of
 //! runs whose process died are reaped by the next run ([`reap`]).
 //!
-//! Containers are started by testcontainers' `AsyncRunner`; what it has no
-//! call for (the network with labels, kill with a signal, restart, pause,
-//! logs over all lives, removal by label) is plain bollard. Each container
-//! is reached on the network by its run-unique name ([`Run::container`]):
-//! testcontainers sets no network aliases, and a short name would collide
-//! between concurrent runs.
+//! Every call is plain bollard: the lab creates, starts, kills and removes
+//! containers itself (a container framework added a build-protocol stack
+//! to the compile and ports published on the host that nothing used).
+//! Each container is reached on the network by its run-unique name
+//! ([`Run::container`]): a short name would collide between concurrent
+//! runs.
 
 pub mod reap;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bollard::models::{ContainerSummary, Network, NetworkCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, HostConfig, Mount, MountType, Network,
+    NetworkCreateRequest,
+};
 use bollard::query_parameters::{
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 /// The label every resource of a run carries; its value is the run id.
 pub const RUN_LABEL: &str = "clusterlab.run";
@@ -37,7 +39,7 @@ pub const HOST_LABEL: &str = "clusterlab.host";
 pub struct RunError {
     /// What we were doing.
     pub action: String,
-    /// The daemon's (or testcontainers') error.
+    /// The daemon's error.
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -65,7 +67,6 @@ pub struct Run {
     id: String,
     network: String,
     torn_down: bool,
-    started: std::sync::Mutex<Vec<ContainerAsync<GenericImage>>>,
     exits: Exits,
     /// Host folders bind-mounted into the nodes (their agents' journals),
     /// removed with the run.
@@ -158,7 +159,6 @@ impl Run {
             id: id.to_string(),
             network,
             torn_down: false,
-            started: std::sync::Mutex::default(),
             exits: Exits::default(),
             shared: tempfile::Builder::new()
                 .prefix(&format!("clusterlab-{id}-"))
@@ -198,7 +198,7 @@ impl Run {
 
     /// Starts container `name` (prefixed with the run id) from the local
     /// `image` running `cmd` on the run's network, with `name` as its
-    /// hostname, through testcontainers. Returns its id.
+    /// hostname. Returns its id.
     pub async fn start_container(
         &self,
         name: &str,
@@ -258,28 +258,42 @@ impl Run {
         shared: Option<std::path::PathBuf>,
     ) -> Result<String, RunError> {
         let full = self.container(name);
-        let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-        let mut request = GenericImage::new(repo, tag).with_cmd(cmd.iter().copied());
-        for (path, data) in files {
-            request = request.with_copy_to(path.clone(), data.clone());
+        let mounts = shared.map(|dir| {
+            vec![Mount {
+                target: Some(SHARED_DIR.to_string()),
+                source: Some(dir.to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
+                ..Default::default()
+            }]
+        });
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(cmd.iter().map(|c| c.to_string()).collect()),
+            hostname: Some(name.to_string()),
+            labels: Some(Self::labels_for(&self.id)),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                mounts,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::new().name(&full).build();
+        // Never pulled: a missing image is the daemon's 404, named here.
+        let id = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(ctx(format!("create container {full} from {image}")))?
+            .id;
+        if !files.is_empty() {
+            self.upload(&full, files).await?;
         }
-        if let Some(dir) = shared {
-            request = request.with_mount(testcontainers::core::Mount::bind_mount(
-                dir.to_string_lossy().into_owned(),
-                SHARED_DIR,
-            ));
-        }
-        let container = request
-            .with_network(self.network.clone())
-            .with_container_name(full.clone())
-            .with_hostname(name)
-            .with_labels(Self::labels_for(&self.id))
-            .start()
+        self.docker
+            .start_container(&full, None)
             .await
             .map_err(ctx(format!("start container {full} from {image}")))?;
-        let id = container.id().to_string();
         self.exits.started(&full);
-        self.started.lock().expect("started lock").push(container);
         Ok(id)
     }
 
@@ -378,24 +392,33 @@ impl Run {
     /// Writes `bytes` as `/<file>` into running container `name` (an
     /// archive upload: the image needs no shell).
     pub async fn put_file(&self, name: &str, file: &str, bytes: &[u8]) -> Result<(), RunError> {
-        let full = self.container(name);
+        self.upload(&self.container(name), &[(file.to_string(), bytes.to_vec())])
+            .await
+    }
+
+    /// Copies `files` (absolute path inside, contents; mode 0644) into
+    /// container `full`, created or running, as one archive unpacked at
+    /// `/` (Docker makes the missing folders).
+    async fn upload(&self, full: &str, files: &[(String, Vec<u8>)]) -> Result<(), RunError> {
         let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(bytes.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, file, bytes)
-            .map_err(ctx(format!("archive {file} for {full}")))?;
+        for (path, bytes) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, path.trim_start_matches('/'), bytes.as_slice())
+                .map_err(ctx(format!("archive {path} for {full}")))?;
+        }
         let archive = tar
             .into_inner()
-            .map_err(ctx(format!("archive {file} for {full}")))?;
+            .map_err(ctx(format!("archive files for {full}")))?;
         let opts = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
             .path("/")
             .build();
         self.docker
-            .upload_to_container(&full, Some(opts), bollard::body_full(archive.into()))
+            .upload_to_container(full, Some(opts), bollard::body_full(archive.into()))
             .await
-            .map_err(ctx(format!("copy {file} into {full}")))
+            .map_err(ctx(format!("copy files into {full}")))
     }
 
     /// The Docker client.
@@ -407,12 +430,6 @@ impl Run {
     /// whether or not this handle created it.
     pub async fn teardown(mut self) -> Result<(), RunError> {
         self.torn_down = true;
-        let started: Vec<_> = std::mem::take(&mut *self.started.lock().expect("started lock"));
-        for c in started {
-            // Already gone (killed and reaped) is fine: removal by label
-            // below is the backstop.
-            let _ = c.rm().await;
-        }
         remove_run(&self.docker, &self.id).await
     }
 }
@@ -422,11 +439,6 @@ impl Drop for Run {
         if self.torn_down {
             return;
         }
-        // testcontainers' own drop would remove each container with a
-        // blocking call on the current runtime, which a panicking or
-        // interrupted run may not have; removal by label below does it.
-        let started = std::mem::take(&mut *self.started.lock().unwrap_or_else(|e| e.into_inner()));
-        std::mem::forget(started);
         // Drop cannot await: tear down on a thread with its own runtime, and
         // wait for it, so that a panicking test still leaves nothing behind.
         let (docker, id) = (self.docker.clone(), self.id.clone());
@@ -499,7 +511,7 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Something another process (a reaper, testcontainers) removed or is
+/// Something another process (a reaper) removed or is
 /// removing already counts as removed.
 fn gone(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
     match e {

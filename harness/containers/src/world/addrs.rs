@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use crate::nemesis::{NemesisError, Node};
+use crate::netfault::{NetfaultError, Node};
 use crate::run::Run;
 
 /// Addresses by node name.
@@ -22,7 +22,7 @@ impl Addrs {
     /// Looks up `name` (a running container of `run`) and remembers it;
     /// installs the fault chains in its namespace the first time it is
     /// seen (a restart's new PID is a new namespace).
-    pub async fn refresh(&self, run: &Run, name: &str) -> Result<Node, NemesisError> {
+    pub async fn refresh(&self, run: &Run, name: &str) -> Result<Node, NetfaultError> {
         let container = run.container(name);
         let node = Node::of(run.docker(), name, &container, run.network()).await?;
         let known = self.node(name).is_some_and(|n| n.pid == node.pid);

@@ -9,13 +9,13 @@ use bollard::query_parameters::EventsOptionsBuilder;
 use clusterlab_core::trace::EventKind;
 use futures_util::StreamExt;
 
-use super::recorder::Recorder;
+use super::clock::Clock;
 use crate::run::{Run, RUN_LABEL};
 
 /// Starts watching from now; the task runs until aborted. Docker replays
 /// events since the given second, so an exit before the subscription
 /// reaches it is not missed.
-pub fn watch(run: &Run, nodes: &[String], rec: Recorder) -> tokio::task::JoinHandle<()> {
+pub fn watch(run: &Run, nodes: &[String], rec: Clock) -> tokio::task::JoinHandle<()> {
     let by_container: BTreeMap<String, String> = nodes
         .iter()
         .map(|n| (run.container(n), n.clone()))

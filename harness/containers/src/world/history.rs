@@ -1,5 +1,5 @@
 //! One workload client's side of the run's history: its invocations and
-//! completions as operation events on the run's recorder, with the world's
+//! completions as operation events on the run's clock, with the world's
 //! clock, shared by the register and the set workloads so that both write
 //! `history.jsonl` the same way.
 
@@ -7,14 +7,14 @@ use clusterlab_core::history::{Event, Func, Type};
 use clusterlab_core::trace::EventKind;
 use serde_json::Value;
 
+use super::clock::Clock;
 use super::kind::Answer;
-use super::recorder::Recorder;
 
 /// A client as the history names it.
 #[derive(Debug, Clone, Copy)]
 pub struct OpClient<'a> {
-    /// The run's recorder.
-    pub rec: &'a Recorder,
+    /// The run's clock and trace.
+    pub rec: &'a Clock,
     /// The client's number.
     pub client: u64,
     /// The node its operation goes to.

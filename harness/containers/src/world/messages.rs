@@ -24,10 +24,10 @@ use tokio::sync::watch;
 use tokio::time::{timeout, Instant, MissedTickBehavior};
 
 use super::addrs::Addrs;
+use super::clock::Clock;
 use super::history::{Args, OpClient};
 use super::kind::Answer;
 use super::observe::{Observed, Shared};
-use super::recorder::Recorder;
 
 /// How long a connection, a declaration or a confirm may take before the
 /// publisher moves on (the message's fate is then unknown).
@@ -44,7 +44,7 @@ pub struct Publishers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     addrs: Addrs,
-    rec: Recorder,
+    rec: Clock,
     clients: u64,
     queues: u32,
 }
@@ -59,7 +59,7 @@ impl Publishers {
         nodes: Vec<String>,
         shared: Shared,
         addrs: Addrs,
-        rec: Recorder,
+        rec: Clock,
         observed: watch::Receiver<Observed>,
     ) -> Publishers {
         let (stop, stopped) = watch::channel(false);
@@ -210,7 +210,7 @@ struct Publisher {
     nodes: Vec<String>,
     shared: Shared,
     addrs: Addrs,
-    rec: Recorder,
+    rec: Clock,
     rate: u32,
     queues: u32,
 }

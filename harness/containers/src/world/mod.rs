@@ -9,6 +9,7 @@
 //! everything down. Every wait is a condition with a deadline.
 
 pub mod addrs;
+pub mod clock;
 pub mod exits;
 pub mod history;
 pub mod images;
@@ -16,7 +17,6 @@ pub mod kind;
 pub mod messages;
 pub mod nemesis;
 pub mod observe;
-pub mod recorder;
 pub mod register;
 pub mod rogue;
 pub mod secrets;
@@ -37,13 +37,13 @@ use clusterlab_core::view::View;
 use clusterlab_scenario::{Scenario, WorkloadKind};
 
 use crate::image::ImageError;
-use crate::nemesis::NemesisError;
+use crate::netfault::NetfaultError;
 use crate::run::{Run, RunError};
 use addrs::Addrs;
+use clock::Clock;
 use kind::{Kind, StoreUrl};
 use nemesis::Containers;
 use observe::Shared;
-use recorder::Recorder;
 use secrets::Secrets;
 use store::Store;
 
@@ -58,7 +58,7 @@ pub enum WorldError {
     Image(#[from] ImageError),
     /// A network fault could not be applied or undone.
     #[error(transparent)]
-    Nemesis(#[from] NemesisError),
+    Nemesis(#[from] NetfaultError),
     /// The discovery store could not be used.
     #[error("discovery store: {0}")]
     Store(String),
@@ -183,7 +183,7 @@ pub async fn run(
 
 /// A run whose verdict is still to be written down.
 struct Judging {
-    rec: Recorder,
+    rec: Clock,
     referee: Referee,
 }
 
@@ -210,8 +210,8 @@ async fn drive(
     node_image: &str,
     store_image: &str,
     say: &dyn Fn(&str),
-) -> Result<Judging, (Recorder, WorldError)> {
-    let rec = Recorder::start();
+) -> Result<Judging, (Clock, WorldError)> {
+    let rec = Clock::start();
     let r = rec.clone();
     drive_inner(run, kind, scenario, opts, node_image, store_image, say, r)
         .await
@@ -244,7 +244,7 @@ async fn drive_inner(
     node_image: &str,
     store_image: &str,
     say: &dyn Fn(&str),
-    rec: Recorder,
+    rec: Clock,
 ) -> Result<Judging, WorldError> {
     let addrs = Addrs::default();
     say("starting the discovery store");
@@ -374,7 +374,7 @@ async fn drive_inner(
     if hold {
         say("setting the faults due at 0 s before the nodes start");
         for e in engine
-            .fire(rec.elapsed(), referee.history(), &mut nemesis)
+            .fire(rec.elapsed(), referee.past(), &mut nemesis)
             .await?
         {
             rec.push(e);
@@ -455,7 +455,7 @@ async fn drive_inner(
                 // is published: no sample taken meanwhile is quiet.
                 ledger.lock().expect("ledger lock").quiet_since = None;
             }
-            for e in engine.fire(now, referee.history(), &mut nemesis).await? {
+            for e in engine.fire(now, referee.past(), &mut nemesis).await? {
                 rec.push(e);
             }
             if engine.done() {

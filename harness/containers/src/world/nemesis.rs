@@ -14,9 +14,9 @@ use super::addrs::Addrs;
 use super::observe::{Observed, Shared};
 use super::store::Store;
 use super::WorldError;
-use crate::nemesis::netns::{DUP_CHAIN, SHAPE_CHAIN};
-use crate::nemesis::rules::{self, ShapedLink};
-use crate::nemesis::shaper::Shaper;
+use crate::netfault::netns::{DUP_CHAIN, SHAPE_CHAIN};
+use crate::netfault::rules::{self, ShapedLink};
+use crate::netfault::shaper::Shaper;
 use crate::run::Run;
 
 /// The fault mechanism of one run.
@@ -115,7 +115,7 @@ impl Containers<'_> {
             let seed = self.seed ^ disco::backoff::fnv1a(format!("{atom:?}").as_bytes());
             shaper = Some(
                 Shaper::start(&ns.netns(), q, *shaping, seed)
-                    .map_err(crate::nemesis::NemesisError::from)?,
+                    .map_err(crate::netfault::NetfaultError::from)?,
             );
             ns.append_to("filter", SHAPE_CHAIN, &link.queue_rule(q))?;
             queue = Some(q);

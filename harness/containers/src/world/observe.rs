@@ -23,8 +23,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use super::addrs::Addrs;
+use super::clock::Clock;
 use super::kind::{Kind, STATUS_PORT};
-use super::recorder::Recorder;
 use super::store::Store;
 
 /// How often the cluster is sampled.
@@ -122,7 +122,7 @@ impl Journals {
 
     /// What every journal gained since the last call: windows and
     /// bootstraps, each on the run's clock.
-    pub fn read(&mut self, rec: &Recorder) -> Gained {
+    pub fn read(&mut self, rec: &Clock) -> Gained {
         let (mut published, mut bootstraps, mut facts) = (Vec::new(), Vec::new(), Vec::new());
         for (node, path) in &self.files {
             let Ok(mut f) = std::fs::File::open(path) else {
@@ -201,7 +201,7 @@ pub fn spawn(
     shared: Shared,
     addrs: Addrs,
     store: Arc<Store>,
-    rec: Recorder,
+    rec: Clock,
     mut journals: Journals,
 ) -> (Samples, tokio::task::JoinHandle<()>) {
     let (latest_tx, latest) = watch::channel(Observed::default());
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn journals_are_read_line_by_line_on_the_runs_clock() {
         let dir = tempfile::tempdir().unwrap();
-        let rec = Recorder::start();
+        let rec = Clock::start();
         let zero = disco::journal::mono_now_ns();
         let ms = |v: u64| zero + v * 1_000_000;
         let mut journals = Journals::new(&["n1".to_string()], |_| Some(dir.path().to_path_buf()));

@@ -16,9 +16,9 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use super::addrs::Addrs;
+use super::clock::Clock;
 use super::history::{Args, OpClient};
 use super::kind::{consul, etcd, Answer, Kind};
-use super::recorder::Recorder;
 
 /// Running register clients.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ impl Clients {
         w: Workload,
         nodes: &[String],
         addrs: Addrs,
-        rec: Recorder,
+        rec: Clock,
         seed: u64,
     ) -> Clients {
         let (stop, stopped) = watch::channel(false);
@@ -71,7 +71,7 @@ struct Client {
     kind: Kind,
     w: Workload,
     addrs: Addrs,
-    rec: Recorder,
+    rec: Clock,
     rng: Picker,
 }
 

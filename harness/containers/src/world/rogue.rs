@@ -15,7 +15,7 @@ use clusterlab_core::trace::EventKind;
 use disco::{Keys, Registry, RegistryError};
 use tokio::time::Instant;
 
-use super::recorder::Recorder;
+use super::clock::Clock;
 use super::secrets::Secrets;
 use super::store::{Client, Store};
 use crate::run::Run;
@@ -145,7 +145,7 @@ pub async fn attempt(
 impl Attempts {
     /// Records the `rogue` check: every attempt refused, the agent out with
     /// code 2, and `left` (the keys the store holds in the rogue's name).
-    pub fn judge(&self, left: &[String], rec: &Recorder) {
+    pub fn judge(&self, left: &[String], rec: &Clock) {
         let breaches: Vec<&str> = self
             .answers
             .iter()

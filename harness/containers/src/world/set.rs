@@ -12,10 +12,10 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::addrs::Addrs;
+use super::clock::Clock;
 use super::history::{Args, OpClient};
 use super::kind::{galera, patroni, Answer, Kind};
 use super::observe::Observed;
-use super::recorder::Recorder;
 
 /// The set's key in the history.
 const KEY: &str = "clusterlab_set";
@@ -26,7 +26,7 @@ pub struct Clients {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     addrs: Addrs,
-    rec: Recorder,
+    rec: Clock,
     clients: u64,
     galera: bool,
 }
@@ -38,7 +38,7 @@ impl Clients {
         nodes: &[String],
         w: &Workload,
         addrs: Addrs,
-        rec: Recorder,
+        rec: Clock,
         observed: watch::Receiver<Observed>,
     ) -> Clients {
         let (stop, stopped) = watch::channel(false);

@@ -23,9 +23,9 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::addrs::Addrs;
+use super::clock::Clock;
 use super::kind::Kind;
 use super::observe::{Observed, Shared};
-use super::recorder::Recorder;
 
 /// What the writer did: the last acknowledged sequence number of each
 /// key, the last number it tried, and how many keys it cycled over.
@@ -65,7 +65,7 @@ impl Writer {
         nodes: Vec<String>,
         shared: Shared,
         addrs: Addrs,
-        rec: Recorder,
+        rec: Clock,
         observed: tokio::sync::watch::Receiver<Observed>,
     ) -> Writer {
         let (stop, mut stopped) = oneshot::channel();
@@ -142,7 +142,7 @@ pub async fn verify(
     ledger: &Ledger,
     live_ips: &[std::net::Ipv4Addr],
     deadline: Duration,
-    rec: &Recorder,
+    rec: &Clock,
 ) {
     let http = disco::backend::http::builder()
         .timeout(Duration::from_secs(2))

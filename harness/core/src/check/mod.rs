@@ -1,6 +1,6 @@
 //! The checks, one file each, one meaning each, the same in every world:
 //! pure functions over a [`View`](crate::view::View) and what the
-//! [`History`](crate::tracker::History) remembers.
+//! [`Past`](crate::tracker::Past) remembers.
 //!
 //! [`safety`] checks must hold at every instant a world observes; the first
 //! breach is recorded at its instant with the nodes involved. [`liveness`]

@@ -3,14 +3,14 @@
 //! a cluster nobody created cannot be joined.
 
 use super::super::Verdict;
-use crate::tracker::History;
+use crate::tracker::Past;
 
 /// The check's name.
 pub const NAME: &str = "bootstrapped";
 
 /// The verdict on what the run has seen.
-pub fn check(history: &History) -> Verdict {
-    match history.bootstraps.first() {
+pub fn check(past: &Past) -> Verdict {
+    match past.bootstraps.first() {
         Some((at, n)) => Verdict::held(NAME, format!("{n} bootstrapped at {} ms", at.as_millis())),
         None => Verdict::failed(
             NAME,
@@ -28,7 +28,7 @@ mod tests {
 
     #[test]
     fn none_fails_one_passes() {
-        let mut h = History::default();
+        let mut h = Past::default();
         assert!(!check(&h).passed);
         h.bootstraps.push((Duration::from_millis(400), "n2".into()));
         assert!(check(&h).passed);

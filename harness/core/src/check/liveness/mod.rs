@@ -12,19 +12,19 @@ pub mod peers;
 use clusterlab_scenario::Expect;
 
 use super::Verdict;
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// Every liveness check `expect` asks for, on `view` and what the run has
 /// seen.
-pub fn evaluate(view: &View, history: &History, expect: &Expect) -> Vec<Verdict> {
+pub fn evaluate(view: &View, past: &Past, expect: &Expect) -> Vec<Verdict> {
     let on = |name| super::gate::on(name, expect);
     let mut out = vec![membership::check(view)];
     if on(peers::NAME) {
         out.push(peers::check(view));
     }
     if on(bootstrapped::NAME) {
-        out.push(bootstrapped::check(history));
+        out.push(bootstrapped::check(past));
     }
     if on(one_leader::NAME) {
         out.push(one_leader::check(view));

@@ -9,7 +9,7 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::{NodeState, View};
 
 /// The check's name.
@@ -17,8 +17,8 @@ pub const NAME: &str = "bounded-waits";
 
 /// Fails when a running node has been in a waiting phase longer than its
 /// deadline, plus the world's slack.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
-    history.phases.iter().find_map(|(n, (phase, since))| {
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
+    past.phases.iter().find_map(|(n, (phase, since))| {
         let deadline = match phase.as_str() {
             "registering" => ctx.waits.startup,
             "deciding" | "joining" => ctx.waits.join,
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn a_wait_past_its_deadline_fails_on_a_running_node() {
-        let mut h = History::default();
+        let mut h = Past::default();
         h.phases.insert(
             "n1".into(),
             ("waiting-ready".into(), Duration::from_secs(1)),

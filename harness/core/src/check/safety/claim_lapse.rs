@@ -9,7 +9,7 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
@@ -17,8 +17,8 @@ pub const NAME: &str = "claim-lapse";
 
 /// Fails on a commit of a lapsed claim, or a lapsed claimant's database
 /// still running past the slack.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
-    if let Some((at, n)) = history.lapsed_commits.first() {
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
+    if let Some((at, n)) = past.lapsed_commits.first() {
         return Some(Violation {
             check: NAME,
             at: *at,
@@ -26,13 +26,13 @@ pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation>
             detail: format!(
                 "at {} ms {n} committed a bootstrap claim that had lapsed at {} ms",
                 at.as_millis(),
-                history.lapsed.get(n).map_or(0, |t| t.as_millis())
+                past.lapsed.get(n).map_or(0, |t| t.as_millis())
             ),
             found: Found::kind("committed"),
         });
     }
-    history.lapsed.iter().find_map(|(n, since)| {
-        (history.databases.contains(n) && view.at > *since + ctx.slack).then(|| Violation {
+    past.lapsed.iter().find_map(|(n, since)| {
+        (past.databases.contains(n) && view.at > *since + ctx.slack).then(|| Violation {
             check: NAME,
             at: view.at,
             nodes: vec![n.clone()],
@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn a_lapsed_claim_must_stop_and_never_commit() {
-        let mut h = History::default();
+        let mut h = Past::default();
         h.lapsed.insert("n1".into(), Duration::from_secs(10));
         h.databases.insert("n1".into());
         assert!(check(&view(10_500), &h, &ctx()).is_none());

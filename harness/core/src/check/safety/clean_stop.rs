@@ -8,7 +8,7 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{contract, Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
@@ -16,11 +16,11 @@ pub const NAME: &str = "clean-stop";
 
 /// Fails when a key still names a node that stopped cleanly longer ago
 /// than the bound.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
     let store = view.store.as_ref()?;
     let bound = contract::CLEAN_STOP + ctx.slack;
-    history.left_since.iter().find_map(|(n, since)| {
-        if view.at.saturating_sub(*since) <= bound || history.unclean.contains(n) {
+    past.left_since.iter().find_map(|(n, since)| {
+        if view.at.saturating_sub(*since) <= bound || past.unclean.contains(n) {
             return None;
         }
         let what: Vec<&str> = [
@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn a_stopped_node_must_be_gone_from_the_store() {
-        let mut h = History::default();
+        let mut h = Past::default();
         h.left_since.insert("n2".into(), Duration::from_secs(10));
         let mut v = view(12_501);
         v.store = Some(StoreView {

@@ -8,7 +8,7 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
@@ -17,9 +17,9 @@ pub const NAME: &str = "fencing";
 /// Fails on a term whose token another node used, or that is not above
 /// the tokens of the terms begun before it, or on a leader key older than
 /// the newest term.
-pub fn check(view: &View, history: &History, _: &Context) -> Option<Violation> {
-    let all = history.terms.all();
-    for a in &history.changed_terms {
+pub fn check(view: &View, past: &Past, _: &Context) -> Option<Violation> {
+    let all = past.terms.all();
+    for a in &past.changed_terms {
         let violation = |b: &crate::terms::Term, kind: &str, what: String| Violation {
             check: NAME,
             at: a.start.max(b.start),
@@ -48,7 +48,7 @@ pub fn check(view: &View, history: &History, _: &Context) -> Option<Violation> {
     }
     // Only terms begun by the view's instant: a journal read after the
     // store may already hold the next term.
-    let newest = history.terms.newest_token_by(view.at)?;
+    let newest = past.terms.newest_token_by(view.at)?;
     let store = view.store.as_ref()?;
     let key = store.leader_token?;
     (key < newest).then(|| Violation {
@@ -70,7 +70,7 @@ mod tests {
     use crate::view::{StoreView, Window};
     use std::time::Duration;
 
-    fn publish(h: &mut History, at: u64, node: &str, token: u64) {
+    fn publish(h: &mut Past, at: u64, node: &str, token: u64) {
         h.terms.publish(
             Duration::from_millis(at),
             node,
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn tokens_only_grow() {
-        let mut h = History::default();
+        let mut h = Past::default();
         publish(&mut h, 0, "n1", 7);
         publish(&mut h, 200, "n2", 9);
         assert!(check(&view(200), &h, &ctx()).is_none());
@@ -119,12 +119,12 @@ mod tests {
     /// one sample were not ordered against each other.
     #[test]
     fn a_token_taken_twice_or_two_new_terms_out_of_order_fail() {
-        let mut h = History::default();
+        let mut h = Past::default();
         publish(&mut h, 0, "n1", 7);
         publish(&mut h, 300, "n2", 7);
         let bad = check(&view(300), &h, &ctx()).expect("token 7 twice");
         assert_eq!(bad.found.kind, "token-reused");
-        let mut h = History::default();
+        let mut h = Past::default();
         // Both begin between two samples, the later under the older token.
         h.terms.publish(
             Duration::from_millis(10),

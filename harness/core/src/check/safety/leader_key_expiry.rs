@@ -9,19 +9,16 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{contract, Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
 pub const NAME: &str = "leader-key-expiry";
 
 /// Fails when the leader key outlives its holder's last chance to renew.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
     let node = view.store.as_ref()?.leader_key.as_ref()?;
-    let (gone, how) = match (
-        history.down_since.get(node),
-        history.severed_since.get(node),
-    ) {
+    let (gone, how) = match (past.down_since.get(node), past.severed_since.get(node)) {
         (Some(d), _) => (*d, "down"),
         (None, Some(s)) => (*s, "cut from the store"),
         (None, None) => return None,
@@ -55,7 +52,7 @@ mod tests {
 
     #[test]
     fn a_dead_holder_may_keep_the_key_for_its_lease_then_not() {
-        let mut h = History::default();
+        let mut h = Past::default();
         h.down_since.insert("n1".into(), Duration::from_secs(10));
         let mut v = view(14_000);
         v.store = Some(StoreView {
@@ -80,7 +77,7 @@ mod tests {
     /// or isolated past its lease, its key still in the store, passed.
     #[test]
     fn a_holder_cut_off_is_judged_like_a_dead_one() {
-        let mut h = History::default();
+        let mut h = Past::default();
         h.severed_since.insert("n1".into(), Duration::from_secs(10));
         let mut v = view(14_001);
         v.store = Some(StoreView {

@@ -10,7 +10,7 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{contract, Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
@@ -18,8 +18,8 @@ pub const NAME: &str = "leader-key-follows";
 
 /// Fails when the database's leader has not held the key for longer than
 /// the bound.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
-    let (leader, since) = history.key_behind.as_ref()?;
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
+    let (leader, since) = past.key_behind.as_ref()?;
     let promoted = view.store_changed.map(|t| t + contract::LEADER_ELECTION);
     let from = promoted.map_or(*since, |p| p.max(*since));
     let bound = contract::longest_life(ctx.store, ctx.ttl) + contract::NOTICE + ctx.slack;
@@ -53,14 +53,14 @@ mod tests {
 
     #[test]
     fn a_key_behind_the_database_fails_past_the_bound() {
-        let h = History {
+        let h = Past {
             key_behind: Some(("n2".into(), Duration::from_secs(10))),
-            ..History::default()
+            ..Past::default()
         };
         // etcd, TTL 3 s: 3.5 s + 1 s + 0.5 s.
         assert!(check(&view(15_000), &h, &ctx()).is_none());
         let bad = check(&view(15_001), &h, &ctx()).expect("past the bound");
         assert_eq!(bad.nodes, ["n2"]);
-        assert!(check(&view(15_001), &History::default(), &ctx()).is_none());
+        assert!(check(&view(15_001), &Past::default(), &ctx()).is_none());
     }
 }

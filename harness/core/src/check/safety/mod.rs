@@ -14,7 +14,7 @@ pub mod stable;
 use clusterlab_scenario::Expect;
 
 use super::{Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// One safety check.
@@ -23,7 +23,7 @@ pub struct Safety {
     /// Its name, as reports show it.
     pub name: &'static str,
     /// The check itself.
-    pub check: fn(&View, &History, &Context) -> Option<Violation>,
+    pub check: fn(&View, &Past, &Context) -> Option<Violation>,
     /// Whether it judges the published terms (its verdict counts them).
     pub judges_terms: bool,
 }

@@ -8,16 +8,16 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
 pub const NAME: &str = "registered";
 
 /// Fails when an eligible node has been unannounced past the bound.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
     let bound = ctx.ttl + ctx.slack;
-    let (node, since) = history
+    let (node, since) = past
         .unannounced_since
         .iter()
         .find(|(_, since)| view.at.saturating_sub(**since) > bound)?;
@@ -44,11 +44,11 @@ mod tests {
     #[test]
     fn missing_past_the_bound_fails() {
         // TTL 3 s + 0.5 s slack = 3.5 s.
-        let mut h = History::default();
+        let mut h = Past::default();
         h.unannounced_since.insert("n2".into(), Duration::ZERO);
         assert!(check(&view(3_500), &h, &ctx()).is_none());
         let bad = check(&view(3_501), &h, &ctx()).expect("missing too long");
         assert_eq!(bad.nodes, ["n2"]);
-        assert!(check(&view(3_501), &History::default(), &ctx()).is_none());
+        assert!(check(&view(3_501), &Past::default(), &ctx()).is_none());
     }
 }

@@ -5,15 +5,15 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
 pub const NAME: &str = "single-bootstrap";
 
 /// Fails once a second bootstrap is recorded.
-pub fn check(view: &View, history: &History, _: &Context) -> Option<Violation> {
-    let b = &history.bootstraps;
+pub fn check(view: &View, past: &Past, _: &Context) -> Option<Violation> {
+    let b = &past.bootstraps;
     (b.len() > 1).then(|| Violation {
         check: NAME,
         at: b[1].0.max(b[0].0).min(view.at),
@@ -38,7 +38,7 @@ mod tests {
 
     #[test]
     fn one_bootstrap_passes_two_fail() {
-        let mut h = History::default();
+        let mut h = Past::default();
         h.bootstraps.push((Duration::from_millis(10), "n1".into()));
         assert!(check(&view(100), &h, &ctx()).is_none());
         h.bootstraps.push((Duration::from_millis(12), "n3".into()));

@@ -18,7 +18,7 @@ use clusterlab_scenario::checks::Found;
 
 use super::super::{Context, Violation};
 use crate::terms::Term;
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::{Taken, View};
 
 /// The check's name.
@@ -26,9 +26,9 @@ pub const NAME: &str = "single-leader";
 
 /// Fails when a term begun or changed since the last view overlaps
 /// another node's term.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
-    let all = history.terms.all();
-    history.changed_terms.iter().find_map(|a| {
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
+    let all = past.terms.all();
+    past.changed_terms.iter().find_map(|a| {
         let b = all
             .iter()
             .find(|b| b.node != a.node && a.overlaps(b) && !excused(&view.taken, a, b, ctx))?;
@@ -77,7 +77,7 @@ mod tests {
         Duration::from_millis(v)
     }
 
-    fn publish(h: &mut History, at: u64, node: &str, until: u64, token: u64) {
+    fn publish(h: &mut Past, at: u64, node: &str, until: u64, token: u64) {
         h.terms.publish(
             ms(at),
             node,
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn terms_in_turn_pass_and_overlapping_ones_fail() {
-        let mut h = History::default();
+        let mut h = Past::default();
         publish(&mut h, 0, "n1", 2000, 5);
         assert!(check(&view(0), &h, &ctx()).is_none());
         publish(&mut h, 2000, "n2", 4000, 7);
@@ -108,7 +108,7 @@ mod tests {
     /// passed. Now the published windows are compared.
     #[test]
     fn an_overlap_between_two_samples_is_caught() {
-        let mut h = History::default();
+        let mut h = Past::default();
         publish(&mut h, 0, "n1", 1010, 5);
         publish(&mut h, 1000, "n2", 3000, 6);
         // The next sample is at 1100 ms, when n1's window has closed.
@@ -120,7 +120,7 @@ mod tests {
     /// later term, and only for a TTL (+ slack) after the theft.
     #[test]
     fn a_taken_key_excuses_only_its_holder_for_a_ttl() {
-        let mut h = History::default();
+        let mut h = Past::default();
         publish(&mut h, 0, "n1", 2700, 5);
         publish(&mut h, 1000, "n2", 4000, 7);
         let mut v = view(1000);

@@ -6,17 +6,17 @@
 use clusterlab_scenario::checks::Found;
 
 use super::super::{contract, Context, Violation};
-use crate::tracker::History;
+use crate::tracker::Past;
 use crate::view::View;
 
 /// The check's name.
 pub const NAME: &str = "stable";
 
 /// Fails when a live node lost its member key in a quiet stretch.
-pub fn check(view: &View, history: &History, ctx: &Context) -> Option<Violation> {
+pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
     let quiet = view.quiet_since?;
     let settled = quiet + contract::longest_life(ctx.store, ctx.ttl) + ctx.slack;
-    let (at, node) = history.last_unannounced.as_ref()?;
+    let (at, node) = past.last_unannounced.as_ref()?;
     (*at > settled).then(|| Violation {
         check: NAME,
         at: *at,
@@ -41,9 +41,9 @@ mod tests {
         // Quiet since 10 s; etcd TTL 3 s: settled at 10 + 3.5 + 0.5 = 14 s.
         let mut v = view(20_000);
         v.quiet_since = Some(Duration::from_secs(10));
-        let mut h = History {
+        let mut h = Past {
             last_unannounced: Some((Duration::from_secs(12), "n2".into())),
-            ..History::default()
+            ..Past::default()
         };
         assert!(check(&v, &h, &ctx()).is_none(), "the fault's aftermath");
         h.last_unannounced = Some((Duration::from_secs(15), "n2".into()));

@@ -13,9 +13,9 @@ pub mod rules;
 pub mod shaper;
 pub mod testbed;
 
-pub use netns::{NemesisError, Node};
+pub use netns::{NetfaultError, Node};
 
 /// Removes every fault rule on `nodes`.
-pub fn heal(nodes: &[Node]) -> Result<(), NemesisError> {
+pub fn heal(nodes: &[Node]) -> Result<(), NetfaultError> {
     nodes.iter().try_for_each(Node::clear)
 }

@@ -18,7 +18,7 @@ pub const DUP_CHAIN: &str = "CLUSTERLAB-DUP";
 
 /// A fault that could not be applied or undone.
 #[derive(Debug, thiserror::Error)]
-pub enum NemesisError {
+pub enum NetfaultError {
     /// Inspecting the container failed or it is not running.
     #[error("container {container}: {reason}")]
     Container {
@@ -61,8 +61,8 @@ impl Node {
         name: &str,
         container: &str,
         network: &str,
-    ) -> Result<Node, NemesisError> {
-        let err = |reason: String| NemesisError::Container {
+    ) -> Result<Node, NetfaultError> {
+        let err = |reason: String| NetfaultError::Container {
             container: container.to_string(),
             reason,
         };
@@ -89,12 +89,12 @@ impl Node {
     }
 
     /// Runs `iptables -w <args>` in this node's network namespace.
-    pub fn iptables(&self, args: &[&str]) -> Result<(), NemesisError> {
+    pub fn iptables(&self, args: &[&str]) -> Result<(), NetfaultError> {
         let out = Command::new("nsenter")
             .args(["-t", &self.pid.to_string(), "-n", "iptables", "-w"])
             .args(args)
             .output();
-        let fail = |reason: String| NemesisError::Iptables {
+        let fail = |reason: String| NetfaultError::Iptables {
             node: self.name.clone(),
             args: args.join(" "),
             reason,
@@ -114,7 +114,7 @@ impl Node {
     /// Creates the chains and the jumps to them (idempotent, but some ten
     /// `nsenter iptables` runs: done once per namespace, see
     /// `world::addrs`).
-    pub fn install(&self) -> Result<(), NemesisError> {
+    pub fn install(&self) -> Result<(), NetfaultError> {
         for (table, chain) in [
             ("filter", CHAIN),
             ("filter", SHAPE_CHAIN),
@@ -152,7 +152,7 @@ impl Node {
     }
 
     /// Appends the rule `spec` to the fault chain.
-    pub fn append(&self, spec: &[String]) -> Result<(), NemesisError> {
+    pub fn append(&self, spec: &[String]) -> Result<(), NetfaultError> {
         self.append_to("filter", CHAIN, spec)
     }
 
@@ -162,7 +162,7 @@ impl Node {
         table: &'static str,
         chain: &'static str,
         spec: &[String],
-    ) -> Result<(), NemesisError> {
+    ) -> Result<(), NetfaultError> {
         let args = Self::rule("-A", table, chain, spec);
         self.iptables(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
@@ -181,7 +181,7 @@ impl Node {
     }
 
     /// Removes every fault rule.
-    pub fn clear(&self) -> Result<(), NemesisError> {
+    pub fn clear(&self) -> Result<(), NetfaultError> {
         self.iptables(&["-F", CHAIN])?;
         self.iptables(&["-F", SHAPE_CHAIN])?;
         self.iptables(&["-t", "mangle", "-F", DUP_CHAIN])
