@@ -2,6 +2,6 @@
 # etcd and Consul servers, the Debian base images' tags, its recipes):
 # $CLUSTERLAB_CACHE, else $XDG_CACHE_HOME/clusterlab, else
 # ~/.cache/clusterlab. The same rule as the binary's
-# (harness/servers/src/cache.rs), so the scripts and an installed
+# (harness/provision/src/cache.rs), so the scripts and an installed
 # `clusterlab` share one cache, outside any checkout.
 cache=${CLUSTERLAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clusterlab}

@@ -9,11 +9,12 @@
 //! store's registry to inject the faults real stores and networks produce;
 //! [`stall`] puts a proxy in front of one whose connections can go silent.
 
-pub mod acl;
-pub mod cache;
 pub mod faulty;
-pub mod pki;
 pub mod stall;
+
+/// Certificates, ACLs and the server cache, where the tests have always
+/// found them.
+pub use clusterlab_provision::{acl, cache, pki};
 
 use std::collections::HashSet;
 use std::future::Future;

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use clusterlab_servers::cache;
+use clusterlab_provision::cache;
 
 use super::build::ImageError;
 

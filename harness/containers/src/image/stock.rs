@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use clusterlab_servers::cache;
+use clusterlab_provision::cache;
 
 use super::build::ImageError;
 use super::recipe::Recipe;

@@ -6,9 +6,9 @@
 //! and another cluster's; and a gossip key. Copied into the containers at
 //! start; never written to the host or the repository.
 
+use clusterlab_provision::acl::{self, Grant, TlsFiles};
+use clusterlab_provision::pki::{Authority, Issued};
 use clusterlab_scenario::{Discovery, StoreKind};
-use clusterlab_servers::acl::{self, Grant, TlsFiles};
-use clusterlab_servers::pki::{Authority, Issued};
 use disco::backend::Credentials;
 
 /// The port a secured Consul serves HTTPS on (plain HTTP is off).
@@ -234,7 +234,7 @@ impl Secrets {
         let other_prefix = "disco/another-cluster/";
         match &self.tokens {
             None => {
-                clusterlab_servers::pki::enable_rbac(
+                clusterlab_provision::pki::enable_rbac(
                     endpoints,
                     &self.ca,
                     &self.root,

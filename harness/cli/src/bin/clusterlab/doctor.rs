@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::process::{Command, ExitCode};
 
 use clusterlab_containers::image::setup;
-use clusterlab_servers::cache;
+use clusterlab_provision::cache;
 
 /// One check's verdict.
 enum Verdict {

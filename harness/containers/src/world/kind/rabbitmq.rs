@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use clusterlab_servers::pki::Authority;
+use clusterlab_provision::pki::Authority;
 use serde_json::Value;
 
 use super::{DbView, StoreUrl};
