@@ -74,3 +74,46 @@ async fn lapse(lease: &mut watch::Receiver<Option<LeaseState>>, claimed: &LeaseI
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Lease;
+
+    fn held(id: &str, valid_until: Instant) -> Option<LeaseState> {
+        Some(LeaseState {
+            lease: Lease {
+                id: LeaseId(id.into()),
+                ttl: Duration::from_secs(10),
+            },
+            valid_until,
+        })
+    }
+
+    /// Whether the claim on `a` is taken as lapsed within 100 ms.
+    async fn lapses(lease: &mut watch::Receiver<Option<LeaseState>>) -> bool {
+        let claimed = LeaseId("a".into());
+        tokio::time::timeout(Duration::from_millis(100), lapse(lease, &claimed))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_holds_only_on_its_own_lease_while_certainly_alive() {
+        let now = Instant::now();
+        let (tx, mut lease) = watch::channel(held("a", now + Duration::from_secs(5)));
+        assert!(!lapses(&mut lease).await, "its own lease, renewed: holds");
+        // The node registered again on a new lease: the claim's is gone.
+        tx.send_replace(held("b", Instant::now() + Duration::from_secs(5)));
+        assert!(lapses(&mut lease).await, "another lease: lapsed");
+        let (_tx, mut lease) = watch::channel(None);
+        assert!(lapses(&mut lease).await, "no lease: lapsed");
+        let (_tx, mut lease) = watch::channel(held("a", Instant::now()));
+        assert!(lapses(&mut lease).await, "past its certain life: lapsed");
+        // Not renewed: lapsed exactly when its certain life ends.
+        let end = Instant::now() + Duration::from_secs(2);
+        let (_tx, mut lease) = watch::channel(held("a", end));
+        lapse(&mut lease, &LeaseId("a".into())).await;
+        assert_eq!(Instant::now(), end);
+    }
+}
