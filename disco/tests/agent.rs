@@ -125,8 +125,14 @@ both!(five_agents_started_at_once_bootstrap_once, 2, 10);
 async fn five_agents_started_at_once_bootstrap_once<R: Registry>(store: &[&str], r: R, ttl: u64) {
     let dir = tempfile::tempdir().unwrap();
     let ttl = format!("{ttl}s");
+    let journal = |node: &str| dir.path().join(format!("{node}.journal"));
     let mut agents: Vec<Agent> = (0..5)
-        .map(|i| Agent::spawn(store, "cold", &format!("n{i}"), &ttl, dir.path()))
+        .map(|i| {
+            let node = format!("n{i}");
+            let j = journal(&node);
+            let flags = ["--journal", j.to_str().unwrap()];
+            Agent::spawn_with(store, "cold", &node, &ttl, dir.path(), &flags)
+        })
         .collect();
     support::eventually(
         "all five databases to start",
@@ -148,6 +154,18 @@ async fn five_agents_started_at_once_bootstrap_once<R: Registry>(store: &[&str],
         "new",
         "the bootstrapper starts alone, with no peers"
     );
+    // The journal, which the lab's checks read, says who claimed: the
+    // bootstrapper alone.
+    for (node, _) in &outs {
+        let text = std::fs::read_to_string(journal(node)).unwrap_or_default();
+        let claims = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<disco::journal::Line>(l).ok())
+            .filter(|l| l.claim)
+            .count();
+        let expected = usize::from(*node == new[0].0);
+        assert_eq!(claims, expected, "{node}'s journal claims: {text}");
+    }
     let boot_addr = format!("{}.test:7000", new[0].0);
     for (node, out) in &outs {
         if out.starts_with("existing") {
