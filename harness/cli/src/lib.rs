@@ -71,6 +71,19 @@ pub struct Done {
     pub trace: Trace,
     /// The run's report folder, if reports were asked for.
     pub dir: Option<PathBuf>,
+    /// With a generated schedule (simulator), the faults that ran.
+    pub generated: Option<Generated>,
+}
+
+/// The faults a generated schedule ran: the seed's own, or, when they
+/// failed the run, the smallest schedule found that still fails it (the
+/// run reported is then that one's).
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The faults, as `[[faults]]` tables can say them.
+    pub faults: Vec<clusterlab_scenario::Fault>,
+    /// Whether they were shrunk from the seed's failing schedule.
+    pub shrunk: bool,
 }
 
 /// How to run a scenario: in which world, with which seed, and where the
@@ -195,36 +208,79 @@ impl Lab {
 
     /// Runs `scenario`: its verdict, trace and report folder.
     pub async fn run_full(&self, scenario: &Scenario) -> Result<Done, Error> {
-        let (outcome, trace, logs) = match self.world {
+        match self.world {
             World::Sim => {
-                let seed = self.seed.unwrap_or(0);
-                match scenario.supports(World::Sim) {
-                    Err(reason) => (self.skipped(scenario, reason), Trace::default(), None),
-                    Ok(()) => {
-                        // turmoil runs its own runtime: off this one's threads.
-                        let (s, strategy, schedule) =
-                            (scenario.clone(), self.strategy, self.schedule);
-                        let done = tokio::task::spawn_blocking(move || {
-                            clusterlab_sim::world::simulate(&s, seed, strategy, schedule)
-                        })
-                        .await
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-                        let mut outcome = done.outcome;
-                        if let Some(id) = &self.run_id {
-                            outcome.run_id = id.clone();
-                        }
-                        (outcome, done.trace, None)
-                    }
-                }
+                // turmoil runs its own runtime: off this one's threads.
+                let (lab, s) = (self.clone(), scenario.clone());
+                tokio::task::spawn_blocking(move || lab.run_sim(&s))
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             }
-            World::Containers => self.in_containers(scenario).await?,
+            World::Containers => {
+                let (outcome, trace, logs) = self.in_containers(scenario).await?;
+                self.done(scenario, outcome, trace, logs.as_ref(), None)
+            }
+        }
+    }
+
+    /// Runs `scenario` in the simulator on this thread (no runtime needed):
+    /// what `clusterlab sim` calls for one seed and for each seed of a
+    /// sweep. With a generated schedule the run is the seed's schedule,
+    /// or, if that fails, the shrunk one: each run once.
+    pub fn run_sim(&self, scenario: &Scenario) -> Result<Done, Error> {
+        if let Err(reason) = scenario.supports(World::Sim) {
+            let outcome = self.skipped(scenario, reason);
+            return self.done(scenario, outcome, Trace::default(), None, None);
+        }
+        let seed = self.seed.unwrap_or(0);
+        let (ran, sim, generated) = match self.schedule {
+            Schedule::Scenario => {
+                let sim = clusterlab_sim::world::simulate(
+                    scenario,
+                    seed,
+                    self.strategy,
+                    Schedule::Scenario,
+                )?;
+                (scenario.clone(), sim, None)
+            }
+            Schedule::Generated => {
+                use clusterlab_sim::schedule;
+                let (faults, sim, shrunk) = match schedule::check(scenario, self.strategy, seed)? {
+                    Ok(sim) => (
+                        schedule::generated(scenario.discovery.kind, seed),
+                        sim,
+                        false,
+                    ),
+                    Err(found) => (found.faults, found.run, true),
+                };
+                let mut ran = schedule::with_faults(scenario, faults.clone());
+                ran.name = scenario.name.clone();
+                (ran, sim, Some(Generated { faults, shrunk }))
+            }
         };
+        let mut outcome = sim.outcome;
+        if let Some(id) = &self.run_id {
+            outcome.run_id = id.clone();
+        }
+        self.done(&ran, outcome, sim.trace, None, generated)
+    }
+
+    /// A run's end in any world: its reports, if asked for, from the
+    /// scenario that ran.
+    fn done(
+        &self,
+        scenario: &Scenario,
+        outcome: Outcome,
+        trace: Trace,
+        logs: Option<&std::collections::BTreeMap<String, String>>,
+        generated: Option<Generated>,
+    ) -> Result<Done, Error> {
         let dir = match &self.reports {
             None => None,
             Some(out) => {
                 let dir = report::write_run(out, scenario, &outcome, &trace)
                     .and_then(|dir| {
-                        if let Some(logs) = logs.as_ref().filter(|_| !outcome.passed) {
+                        if let Some(logs) = logs.filter(|_| !outcome.passed) {
                             report::write_logs(&dir, logs)?;
                         }
                         let replay = self.replay(scenario, &outcome);
@@ -242,6 +298,7 @@ impl Lab {
             outcome,
             trace,
             dir,
+            generated,
         })
     }
 

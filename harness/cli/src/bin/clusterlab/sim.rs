@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use clusterlab::{Lab, Scenario, Schedule, Strategy, World};
+use clusterlab::{Lab, Outcome, Scenario, Schedule, Strategy, World};
 use clusterlab_sim::schedule;
-use clusterlab_sim::world::Simulated;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli;
@@ -25,8 +24,13 @@ pub fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
     }
     let strategy = Strategy::parse(&args.strategy).expect("clap checked the strategy");
     let generated = matches!(args.schedule, cli::Schedule::Generated);
+    let faults = if generated {
+        Schedule::Generated
+    } else {
+        Schedule::Scenario
+    };
     if let Some(seed) = args.seed {
-        return replay_one(s, args, strategy, seed, generated);
+        return replay_one(s, args, strategy, seed, faults);
     }
     // A seed the simulator would refuse is refused before any runs (a
     // generated schedule replaces the scenario's faults: its runs say).
@@ -67,27 +71,20 @@ pub fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
                     return;
                 }
                 let seed = seed_of(i);
-                let failed = if generated {
-                    match schedule::check(s, strategy, seed) {
-                        Ok(Ok(_)) => None,
-                        Ok(Err(found)) => Some(format!(
+                let lab = Lab::sim().seed(seed).strategy(strategy).schedule(faults);
+                let failed = match lab.run_sim(s) {
+                    Ok(done) if done.outcome.passed => None,
+                    Ok(done) => Some(match &done.generated {
+                        Some(g) if g.shrunk => format!(
                             "{}\n      shrunk schedule:\n{}",
-                            failed_checks(&found.run),
-                            indent(&schedule::to_toml(&found.faults))
-                        )),
-                        Err(e) => {
-                            *unsupported.lock().expect("lock") = Some(e.to_string());
-                            return;
-                        }
-                    }
-                } else {
-                    match clusterlab_sim::world::run_with(s, seed, strategy) {
-                        Ok(run) if run.outcome.passed => None,
-                        Ok(run) => Some(failed_checks(&run)),
-                        Err(e) => {
-                            *unsupported.lock().expect("lock") = Some(e.to_string());
-                            return;
-                        }
+                            failed_checks(&done.outcome),
+                            indent(&schedule::to_toml(&g.faults))
+                        ),
+                        _ => failed_checks(&done.outcome),
+                    }),
+                    Err(e) => {
+                        *unsupported.lock().expect("lock") = Some(e.to_string());
+                        return;
                     }
                 };
                 if let Some(f) = failed {
@@ -171,8 +168,8 @@ pub fn simulate(s: &Scenario, args: &cli::SimArgs) -> ExitCode {
 }
 
 /// The failed checks of a run, each by its own name: `name: detail; ...`.
-fn failed_checks(run: &Simulated) -> String {
-    run.outcome
+fn failed_checks(outcome: &Outcome) -> String {
+    outcome
         .failures()
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect::<Vec<_>>()
@@ -192,50 +189,28 @@ fn replay_one(
     args: &cli::SimArgs,
     strategy: Strategy,
     seed: u64,
-    generated: bool,
+    faults: Schedule,
 ) -> ExitCode {
-    let scenario = if generated {
-        let faults = match schedule::check(s, strategy, seed) {
-            Err(e) => {
-                eprintln!("clusterlab: {e}");
-                return ExitCode::from(BAD_INPUT);
-            }
-            Ok(Ok(_)) => schedule::generated(s.discovery.kind, seed),
-            Ok(Err(found)) => {
-                println!(
-                    "seed {seed}: the generated schedule fails; shrunk to:\n{}",
-                    schedule::to_toml(&found.faults)
-                );
-                found.faults
-            }
-        };
-        let mut g = schedule::with_faults(s, faults);
-        g.name = s.name.clone();
-        g
-    } else {
-        s.clone()
-    };
+    let generated = faults == Schedule::Generated;
     let lab = Lab::sim()
         .typed_as(&args.scenario)
         .seed(seed)
         .strategy(strategy)
         .reports(&args.out)
-        .schedule(if generated {
-            Schedule::Generated
-        } else {
-            Schedule::Scenario
-        })
+        .schedule(faults)
         .run_id(if generated {
             format!("generated-seed-{seed}")
         } else {
             format!("seed-{seed}")
         });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let done = rt.block_on(lab.run_full(&scenario));
-    match done {
+    match lab.run_sim(s) {
         Ok(done) => {
+            if let Some(g) = done.generated.as_ref().filter(|g| g.shrunk) {
+                println!(
+                    "seed {seed}: the generated schedule fails; shrunk to:\n{}",
+                    schedule::to_toml(&g.faults)
+                );
+            }
             crate::print(&done);
             for c in done.outcome.failures() {
                 println!("      {} at {} ms: {}", c.name, c.at_ms, c.detail);
