@@ -1,7 +1,8 @@
-//! The linearizability checker's cost: generated histories of 10k and 100k
-//! operations over 10 to 100 keys from 5 to 20 clients (5% of writes with
-//! unknown outcomes), each size checked in a process of its own so that its
-//! peak RSS is its own. Goal: 100k operations in under 10 s on one core.
+//! The linearizability checker's cost: generated histories of 10k to 1M
+//! operations over 10 to 1,000 keys from 5 to 20 clients (5% of writes
+//! with unknown outcomes), each size checked in a process of its own so
+//! that its peak RSS is its own. Goal: 1M operations over 1,000 keys in
+//! under 10 s on one core, peak RSS under 1 GiB (`taskset -c 0`).
 //!
 //!     cargo bench -p clusterlab-core --bench linearizability
 
@@ -13,11 +14,12 @@ use clusterlab_core::history::linearizable::{check, Budget, Verdict};
 
 const CHILD: &str = "CLUSTERLAB_BENCH_LIN";
 
-const SIZES: [(usize, usize, usize); 4] = [
+const SIZES: [(usize, usize, usize); 5] = [
     (10_000, 10, 5),
     (10_000, 100, 20),
     (100_000, 10, 20),
     (100_000, 100, 5),
+    (1_000_000, 1_000, 20),
 ];
 
 fn child(spec: &str) {

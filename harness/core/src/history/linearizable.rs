@@ -681,6 +681,36 @@ mod tests {
     }
 
     #[test]
+    fn a_key_past_its_budget_ends_unknown_and_the_others_are_still_decided() {
+        let lines: Vec<String> = (0..40)
+            .map(|i| format!("c{i} w {i} 0-100"))
+            .chain(["c99 r 77 200-201".to_string()])
+            .collect();
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let mut ops = h(&refs);
+        for (key, first) in [("a", 1000), ("z", 2000)] {
+            let mut other = h(&["c1 w 1 0-5", "c2 r 1 6-7"]);
+            for o in &mut other {
+                o.key = key.into();
+                o.id += first;
+            }
+            ops.extend(other);
+        }
+        let small = Budget {
+            steps: 1_000,
+            configurations: 1_000,
+        };
+        let v = check(&ops, small);
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert_eq!(v[0], ("a".to_string(), Verdict::Linearizable));
+        assert!(
+            matches!(&v[1], (k, Verdict::Unknown { .. }) if k == "k"),
+            "{v:?}"
+        );
+        assert_eq!(v[2], ("z".to_string(), Verdict::Linearizable));
+    }
+
+    #[test]
     fn keys_are_checked_apart() {
         let mut ops = h(&["c1 w 1 0-5", "c2 r 1 6-7"]);
         let mut other = h(&["c3 w 1 0-5", "c4 r nil 6-7"]);
