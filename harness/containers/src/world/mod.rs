@@ -11,18 +11,14 @@
 pub mod addrs;
 pub mod clock;
 pub mod exits;
-pub mod history;
 pub mod images;
 pub mod kind;
-pub mod messages;
 pub mod nemesis;
 pub mod observe;
-pub mod register;
 pub mod rogue;
 pub mod secrets;
-pub mod set;
 pub mod store;
-pub mod writer;
+pub mod traffic;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -319,7 +315,7 @@ async fn drive_inner(
         .clone()
         .filter(|w| w.kind == WorkloadKind::Register)
         .map(|w| {
-            register::Clients::spawn(
+            traffic::register::Clients::spawn(
                 kind.clone(),
                 w,
                 &nodes,
@@ -331,12 +327,14 @@ async fn drive_inner(
     let adders = workload
         .clone()
         .filter(|w| w.kind == WorkloadKind::Set)
-        .map(|w| set::Clients::spawn(&kind, &nodes, &w, addrs.clone(), rec.clone(), rx.clone()));
+        .map(|w| {
+            traffic::set::Clients::spawn(&kind, &nodes, &w, addrs.clone(), rec.clone(), rx.clone())
+        });
     let publishers = workload
         .clone()
         .filter(|w| w.kind == WorkloadKind::Messages)
         .map(|w| {
-            messages::Publishers::spawn(
+            traffic::messages::Publishers::spawn(
                 &w,
                 nodes.clone(),
                 ledger.clone(),
@@ -348,7 +346,7 @@ async fn drive_inner(
     let writer = workload
         .filter(|w| w.kind == WorkloadKind::Writes)
         .map(|w| {
-            writer::Writer::spawn(
+            traffic::writes::Writer::spawn(
                 kind.clone(),
                 w,
                 nodes.clone(),
@@ -538,7 +536,7 @@ async fn drive_inner(
         let mut order: Vec<String> = last.view.live().into_iter().collect();
         order.sort_by_key(|n| !leaders.contains(n));
         let ips: Vec<_> = order.iter().filter_map(|n| addrs.ip(n)).collect();
-        writer::verify(&kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
+        traffic::writes::verify(&kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
     }
     Ok(Judging { rec, referee })
 }

@@ -23,11 +23,11 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio::time::{timeout, Instant, MissedTickBehavior};
 
-use super::addrs::Addrs;
-use super::clock::Clock;
-use super::history::{Args, OpClient};
-use super::kind::Answer;
-use super::observe::{Observed, Shared};
+use super::ops::{Args, OpClient};
+use crate::world::addrs::Addrs;
+use crate::world::clock::Clock;
+use crate::world::kind::Answer;
+use crate::world::observe::{Observed, Shared};
 
 /// How long a connection, a declaration or a confirm may take before the
 /// publisher moves on (the message's fate is then unknown).

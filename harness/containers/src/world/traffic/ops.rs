@@ -7,8 +7,8 @@ use clusterlab_core::history::{Event, Func, Type};
 use clusterlab_core::trace::EventKind;
 use serde_json::Value;
 
-use super::clock::Clock;
-use super::kind::Answer;
+use crate::world::clock::Clock;
+use crate::world::kind::Answer;
 
 /// A client as the history names it.
 #[derive(Debug, Clone, Copy)]

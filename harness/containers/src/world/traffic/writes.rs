@@ -22,10 +22,10 @@ use clusterlab_scenario::Workload;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::addrs::Addrs;
-use super::clock::Clock;
-use super::kind::Kind;
-use super::observe::{Observed, Shared};
+use crate::world::addrs::Addrs;
+use crate::world::clock::Clock;
+use crate::world::kind::Kind;
+use crate::world::observe::{Observed, Shared};
 
 /// What the writer did: the last acknowledged sequence number of each
 /// key, the last number it tried, and how many keys it cycled over.

@@ -15,10 +15,10 @@ use clusterlab_scenario::{ReadMode, Workload};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
-use super::addrs::Addrs;
-use super::clock::Clock;
-use super::history::{Args, OpClient};
-use super::kind::{consul, etcd, Answer, Kind};
+use super::ops::{Args, OpClient};
+use crate::world::addrs::Addrs;
+use crate::world::clock::Clock;
+use crate::world::kind::{consul, etcd, Answer, Kind};
 
 /// Running register clients.
 #[derive(Debug)]

@@ -11,11 +11,11 @@ use clusterlab_scenario::Workload;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::addrs::Addrs;
-use super::clock::Clock;
-use super::history::{Args, OpClient};
-use super::kind::{galera, patroni, Answer, Kind};
-use super::observe::Observed;
+use super::ops::{Args, OpClient};
+use crate::world::addrs::Addrs;
+use crate::world::clock::Clock;
+use crate::world::kind::{galera, patroni, Answer, Kind};
+use crate::world::observe::Observed;
 
 /// The set's key in the history.
 const KEY: &str = "clusterlab_set";
