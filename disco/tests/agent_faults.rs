@@ -256,6 +256,75 @@ async fn a_stop_mid_campaign_takes_back_the_key_it_won() {
     );
 }
 
+/// A database probe for the gate as a library: leads while the flag holds.
+#[derive(Clone)]
+struct Leads(Arc<AtomicBool>);
+
+impl disco::agent::Probe for Leads {
+    async fn leads(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    async fn ready(&self) -> bool {
+        true
+    }
+}
+
+/// A gated leader whose resignation the store refused (not applied) still
+/// has the key on its live lease, renewed as long as it lives: the gate
+/// takes it back at once instead of leaving every other campaign waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resignation_the_store_refused_is_taken_back() {
+    let s = support::Server::etcd().await;
+    let (r, control) = Faulty::new(s.etcd_registry().await);
+    let store = s.etcd_registry().await;
+    let keys = Keys::new("disco", "stale");
+    let a = Announcement::start(
+        r.clone(),
+        keys.clone(),
+        AnnounceConfig {
+            node: "a".into(),
+            address: "a:1".into(),
+            ttl: Duration::from_secs(5),
+        },
+    );
+    a.registered(Duration::from_secs(5)).await.unwrap();
+    let leads = Arc::new(AtomicBool::new(true));
+    let (view, _seen) = tokio::sync::watch::channel(disco::leader::Leadership::Unknown);
+    let gate = disco::agent::gate::Gate::start(
+        r.clone(),
+        keys.clone(),
+        LeaderRecord {
+            node: "a".into(),
+            address: "a:1".into(),
+        },
+        a.subscribe(),
+        Leads(leads.clone()),
+        view,
+    );
+    assert!(
+        until(Duration::from_secs(10), async || {
+            store.get(&keys.leader()).await.ok().flatten().is_some()
+        })
+        .await,
+        "a never took the key"
+    );
+    control.once("cad", Fault::Reject);
+    leads.store(false, Ordering::SeqCst);
+    let gone = until(Duration::from_secs(10), async || {
+        store.get(&keys.leader()).await.ok().flatten().is_none()
+    })
+    .await;
+    let tries = control.calls("cad");
+    gate.stop().await;
+    a.stop().await;
+    assert!(tries >= 1, "the gate never tried to resign");
+    assert!(
+        gone,
+        "the key whose resignation was refused still names a on its live lease ({tries} compare-and-deletes)"
+    );
+}
+
 /// Bug 3: a bootstrapper whose database was not ready yet, cut from the
 /// store past its TTL, kept its new cluster running while its claim lapsed
 /// and another node could claim and bootstrap a second one.
