@@ -157,7 +157,8 @@ async fn five_agents_started_at_once_bootstrap_once<R: Registry>(store: &[&str],
     // The journal, which the lab's checks read, says who claimed: the
     // bootstrapper alone.
     for (node, _) in &outs {
-        let text = std::fs::read_to_string(journal(node)).unwrap_or_default();
+        let text = std::fs::read_to_string(journal(node))
+            .unwrap_or_else(|e| panic!("{node}'s journal: {e}"));
         let claims = text
             .lines()
             .filter_map(|l| serde_json::from_str::<disco::journal::Line>(l).ok())

@@ -102,7 +102,7 @@ mod tests {
     async fn a_claim_holds_only_on_its_own_lease_while_certainly_alive() {
         let now = Instant::now();
         let (tx, mut lease) = watch::channel(held("a", now + Duration::from_secs(5)));
-        assert!(!lapses(&mut lease).await, "its own lease, renewed: holds");
+        assert!(!lapses(&mut lease).await, "its own lease, alive: holds");
         // The node registered again on a new lease: the claim's is gone.
         tx.send_replace(held("b", Instant::now() + Duration::from_secs(5)));
         assert!(lapses(&mut lease).await, "another lease: lapsed");
@@ -113,7 +113,38 @@ mod tests {
         // Not renewed: lapsed exactly when its certain life ends.
         let end = Instant::now() + Duration::from_secs(2);
         let (_tx, mut lease) = watch::channel(held("a", end));
-        lapse(&mut lease, &LeaseId("a".into())).await;
+        assert!(
+            tokio::time::timeout(
+                Duration::from_secs(3),
+                lapse(&mut lease, &LeaseId("a".into()))
+            )
+            .await
+            .is_ok(),
+            "not renewed: lapsed"
+        );
         assert_eq!(Instant::now(), end);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_replaced_while_the_claim_waits_lapses_it_at_once() {
+        let (tx, mut lease) = watch::channel(held("a", Instant::now() + Duration::from_secs(5)));
+        let claimed = LeaseId("a".into());
+        let waiting = lapse(&mut lease, &claimed);
+        tokio::pin!(waiting);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut waiting)
+                .await
+                .is_err(),
+            "its own lease, alive: holds"
+        );
+        let t0 = Instant::now();
+        tx.send_replace(held("b", Instant::now() + Duration::from_secs(5)));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), &mut waiting)
+                .await
+                .is_ok(),
+            "replaced while waiting: lapsed"
+        );
+        assert_eq!(Instant::now(), t0, "at once");
     }
 }

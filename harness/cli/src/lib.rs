@@ -82,7 +82,8 @@ pub struct Done {
 pub struct Generated {
     /// The faults, as `[[faults]]` tables can say them.
     pub faults: Vec<clusterlab_scenario::Fault>,
-    /// Whether they were shrunk from the seed's failing schedule.
+    /// Whether the seed's schedule failed, so that these are the smallest
+    /// failing schedule the shrinker found (possibly the seed's own).
     pub shrunk: bool,
 }
 
@@ -162,7 +163,9 @@ impl Lab {
     }
 
     /// Where the faults come from (simulator): the scenario's own, or a
-    /// generated schedule, where a fault that hits nobody is no failure.
+    /// schedule generated from the seed in place of them (a fault that
+    /// hits nobody is then no failure), shrunk if the run fails: up to a
+    /// few hundred simulations for one failing seed.
     pub fn schedule(mut self, schedule: Schedule) -> Lab {
         self.schedule = schedule;
         self
@@ -223,10 +226,13 @@ impl Lab {
         }
     }
 
-    /// Runs `scenario` in the simulator on this thread (no runtime needed):
-    /// what `clusterlab sim` calls for one seed and for each seed of a
-    /// sweep. With a generated schedule the run is the seed's schedule,
-    /// or, if that fails, the shrunk one: each run once.
+    /// Runs `scenario` in the simulator on this thread: what `clusterlab
+    /// sim` calls for one seed and for each seed of a sweep. Call it off
+    /// any async runtime (turmoil runs its own and would panic inside
+    /// another); from async code, [`Lab::run_full`] runs it on a blocking
+    /// thread. With a generated schedule the run is the seed's schedule,
+    /// or, if that fails, the smallest failing one the shrinker found:
+    /// each run once.
     pub fn run_sim(&self, scenario: &Scenario) -> Result<Done, Error> {
         if let Err(reason) = scenario.supports(World::Sim) {
             let outcome = self.skipped(scenario, reason);

@@ -1,6 +1,6 @@
 //! One workload client's side of the run's history: its invocations and
-//! completions as operation events on the run's clock, with the world's
-//! clock, shared by the register and the set workloads so that both write
+//! completions as operation events on the run's [`Clock`], stamped with its
+//! time, shared by the register and the set workloads so that both write
 //! `history.jsonl` the same way.
 
 use clusterlab_core::history::{Event, Func, Type};
