@@ -1,12 +1,13 @@
 //! Join latency: a node's start to every peer's view holding it, for 3, 5
-//! and 7 nodes on real etcd and Consul over loopback; disco beside the naive
-//! glue (intervals / `naive::SCALE`), same servers, same run.
+//! and 7 nodes on real etcd and Consul over loopback; disco beside the
+//! store's own floor (grant, put on the lease, bare watches seeing it) and
+//! the naive glue (intervals / `naive::SCALE`), same servers, same run.
 // criterion_group! generates an undocumented `benches` fn.
 #![allow(missing_docs)]
 
 use std::time::Duration;
 
-use clusterlab_benches::join::{DiscoCluster, NaiveCluster};
+use clusterlab_benches::join::{DiscoCluster, NaiveCluster, RawCluster};
 use clusterlab_benches::naive::{self, SCALE};
 use clusterlab_benches::{server, Backend};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -23,6 +24,24 @@ fn group<R: Registry>(
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     for n in [3usize, 5, 7] {
+        let mut raw = rt.block_on(RawCluster::start(
+            registry.clone(),
+            &format!("join-raw-{n}"),
+            n,
+            backend.min_ttl(),
+        ));
+        g.bench_with_input(BenchmarkId::new("raw", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        total += raw.join_once().await;
+                    }
+                    total
+                })
+            })
+        });
+        rt.block_on(async move { drop(raw) });
         let mut disco = rt.block_on(DiscoCluster::start(
             registry.clone(),
             &format!("join-disco-{n}"),

@@ -1,5 +1,6 @@
 //! Join latency: from a node's start to the moment every peer's view holds
-//! it, for disco (push: watches) and the naive glue (pull: polling).
+//! it, for disco (push: watches), the naive glue (pull: polling), and the
+//! store's own floor (a lease, a key on it, bare watches seeing it).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use disco::node::{Node, NodeConfig};
 use disco::peers::Membership;
 use disco::Registry;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::naive::{self, Poller};
 use crate::PREFIX;
@@ -163,5 +165,77 @@ impl<R: Registry> NaiveCluster<R> {
         })
         .await;
         took
+    }
+}
+
+/// `size - 1` bare watches of the members' prefix that one more key joins:
+/// the store's own floor for a join (grant a lease, put a key on it, every
+/// watch sees it), through the same client as disco's backends and with
+/// none of disco's logic (no registration checks, no bootstrap decision,
+/// no member view).
+pub struct RawCluster<R: Registry> {
+    registry: R,
+    keys: Keys,
+    ttl: Duration,
+    watchers: Vec<JoinHandle<()>>,
+    views: Vec<watch::Receiver<BTreeSet<String>>>,
+    next: usize,
+}
+
+impl<R: Registry> RawCluster<R> {
+    /// Starts the watches and waits until each has its first snapshot.
+    pub async fn start(registry: R, cluster: &str, size: usize, ttl: Duration) -> Self {
+        let keys = Keys::new(PREFIX, cluster);
+        let (mut watchers, mut views) = (Vec::new(), Vec::new());
+        for _ in 1..size {
+            let mut w = registry.watch(&keys.members()).await.expect("watch");
+            let (tx, rx) = watch::channel(BTreeSet::new());
+            watchers.push(tokio::spawn(async move {
+                while let Some(snap) = w.next().await {
+                    if let Ok(s) = snap {
+                        tx.send_replace(s.entries.into_iter().map(|e| e.key).collect());
+                    }
+                }
+            }));
+            views.push(rx);
+        }
+        RawCluster {
+            registry,
+            keys,
+            ttl,
+            watchers,
+            views,
+            next: 0,
+        }
+    }
+
+    /// One join, as [`DiscoCluster::join_once`]: the time from the grant
+    /// to every watch holding the key; the lease is then revoked and the
+    /// key gone from every watch before this returns.
+    pub async fn join_once(&mut self) -> Duration {
+        self.next += 1;
+        let key = self.keys.member(&format!("j{}", self.next));
+        let t0 = Instant::now();
+        let lease = self.registry.grant(self.ttl).await.expect("grant");
+        self.registry
+            .put(&key, "j:7000", Some(&lease.id))
+            .await
+            .expect("put");
+        until_all(&mut self.views, "every watch to see the key", |v| {
+            v.contains(&key)
+        })
+        .await;
+        let took = t0.elapsed();
+        self.registry.revoke(&lease.id).await.expect("revoke");
+        until_all(&mut self.views, "the key to go", |v| !v.contains(&key)).await;
+        took
+    }
+}
+
+impl<R: Registry> Drop for RawCluster<R> {
+    fn drop(&mut self) {
+        for w in &self.watchers {
+            w.abort();
+        }
     }
 }
