@@ -127,3 +127,45 @@ fn a_sweep_with_a_shard_missing_is_not_whole() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("1 <= K <= M"), "{err}");
 }
+
+/// A generated schedule: the sweep names each failing seed with the
+/// command that replays it alone, and that replay shrinks the schedule,
+/// says so, and writes the shrunk run's reports under `generated-seed-N`.
+#[test]
+fn a_failing_generated_seed_replays_alone_with_its_shrunk_schedule() {
+    let naive = ["sim", "cold-start-5", "--strategy", "naive", "--schedule"];
+    let (code, stdout, err) = run(&[&naive[..], &["generated", "--seeds", "3"]].concat());
+    assert_eq!(
+        code,
+        Some(1),
+        "the naive glue fails cold-start-5: {stdout}{err}"
+    );
+    let replay = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: "))
+        .unwrap_or_else(|| panic!("no replay command: {stdout}"));
+    assert!(replay.contains("--schedule generated --seed "), "{replay}");
+    let seed = replay.rsplit(' ').next().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let (code, stdout, err) =
+        run(&[&naive[..], &["generated", "--seed", seed, "--out", dir]].concat());
+    assert_eq!(code, Some(1), "{stdout}{err}");
+    assert!(
+        stdout.contains(&format!(
+            "seed {seed}: the generated schedule fails; shrunk to:"
+        )),
+        "{stdout}"
+    );
+    let run_dir = out
+        .path()
+        .join("cold-start-5")
+        .join(format!("generated-seed-{seed}"));
+    for report in ["results.json", "report.html"] {
+        assert!(
+            run_dir.join(report).is_file(),
+            "{report} missing in {}: {stdout}",
+            run_dir.display()
+        );
+    }
+}
