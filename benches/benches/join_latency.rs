@@ -7,11 +7,33 @@
 
 use std::time::Duration;
 
-use clusterlab_benches::join::{DiscoCluster, NaiveCluster, RawCluster};
+use clusterlab_benches::join::{DiscoCluster, Joins, NaiveCluster, RawCluster};
 use clusterlab_benches::naive::{self, SCALE};
 use clusterlab_benches::{server, Backend};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use disco::Registry;
+
+/// `name/n`: the time of each of `cluster`'s joins.
+fn bench(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    n: usize,
+    cluster: &mut impl Joins,
+) {
+    g.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += cluster.join_once().await;
+                }
+                total
+            })
+        })
+    });
+}
 
 fn group<R: Registry>(
     c: &mut Criterion,
@@ -30,17 +52,7 @@ fn group<R: Registry>(
             n,
             backend.min_ttl(),
         ));
-        g.bench_with_input(BenchmarkId::new("raw", n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        total += raw.join_once().await;
-                    }
-                    total
-                })
-            })
-        });
+        bench(&mut g, rt, "raw", n, &mut raw);
         rt.block_on(async move { drop(raw) });
         let mut disco = rt.block_on(DiscoCluster::start(
             registry.clone(),
@@ -48,17 +60,7 @@ fn group<R: Registry>(
             n,
             backend.min_ttl(),
         ));
-        g.bench_with_input(BenchmarkId::new("disco", n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        total += disco.join_once().await;
-                    }
-                    total
-                })
-            })
-        });
+        bench(&mut g, rt, "disco", n, &mut disco);
         drop(disco);
         let mut naive = rt.block_on(async {
             NaiveCluster::start(
@@ -68,17 +70,7 @@ fn group<R: Registry>(
                 backend.min_ttl(),
             )
         });
-        g.bench_with_input(BenchmarkId::new("naive", n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        total += naive.join_once().await;
-                    }
-                    total
-                })
-            })
-        });
+        bench(&mut g, rt, "naive", n, &mut naive);
         rt.block_on(async move { drop(naive) });
     }
     g.finish();

@@ -45,6 +45,13 @@ fn has(m: &Option<Membership>, node: &str) -> bool {
     m.as_ref().is_some_and(|m| m.contains(node))
 }
 
+/// A cluster that one more node joins, over and over: each join's time.
+pub trait Joins {
+    /// One join: the time until every running peer's view holds the
+    /// joiner; the joiner is gone from every view again before it returns.
+    fn join_once(&mut self) -> impl std::future::Future<Output = Duration>;
+}
+
 /// `size - 1` running disco nodes that one more node joins, over and over.
 pub struct DiscoCluster<R: Registry> {
     registry: R,
@@ -237,5 +244,23 @@ impl<R: Registry> Drop for RawCluster<R> {
         for w in &self.watchers {
             w.abort();
         }
+    }
+}
+
+impl<R: Registry> Joins for DiscoCluster<R> {
+    async fn join_once(&mut self) -> Duration {
+        DiscoCluster::join_once(self).await
+    }
+}
+
+impl<R: Registry> Joins for NaiveCluster<R> {
+    async fn join_once(&mut self) -> Duration {
+        NaiveCluster::join_once(self).await
+    }
+}
+
+impl<R: Registry> Joins for RawCluster<R> {
+    async fn join_once(&mut self) -> Duration {
+        RawCluster::join_once(self).await
     }
 }

@@ -94,6 +94,20 @@ impl Drop for Agent {
     }
 }
 
+/// Node `a` (at `a:1`) announcing itself with a TTL of `ttl` seconds: the
+/// library tests' one node.
+fn announce_a<R: Registry>(registry: R, keys: Keys, ttl: u64) -> Announcement {
+    Announcement::start(
+        registry,
+        keys,
+        AnnounceConfig {
+            node: "a".into(),
+            address: "a:1".into(),
+            ttl: Duration::from_secs(ttl),
+        },
+    )
+}
+
 /// A database probe: answers 200 while `yes` holds, 503 otherwise.
 async fn probe(yes: Arc<AtomicBool>) -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -280,15 +294,7 @@ async fn a_resignation_the_store_refused_is_taken_back() {
     let (r, control) = Faulty::new(s.etcd_registry().await);
     let store = s.etcd_registry().await;
     let keys = Keys::new("disco", "stale");
-    let a = Announcement::start(
-        r.clone(),
-        keys.clone(),
-        AnnounceConfig {
-            node: "a".into(),
-            address: "a:1".into(),
-            ttl: Duration::from_secs(5),
-        },
-    );
+    let a = announce_a(r.clone(), keys.clone(), 5);
     a.registered(Duration::from_secs(5)).await.unwrap();
     let leads = Arc::new(AtomicBool::new(true));
     let (view, _seen) = tokio::sync::watch::channel(disco::leader::Leadership::Unknown);
@@ -512,15 +518,7 @@ async fn a_call_stalled_after_a_renewal_does_not_cost_the_lease() {
     control.always("watch", Fault::Stall);
     control.always("get", Fault::Stall);
     let keys = Keys::new("disco", "renew");
-    let a = Announcement::start(
-        r,
-        keys.clone(),
-        AnnounceConfig {
-            node: "a".into(),
-            address: "a:1".into(),
-            ttl: Duration::from_secs(3),
-        },
-    );
+    let a = announce_a(r, keys.clone(), 3);
     let first = a.registered(Duration::from_secs(5)).await.unwrap().lease.id;
     tokio::time::sleep(Duration::from_secs(9)).await;
     let direct = s.etcd_registry().await;
@@ -540,15 +538,7 @@ async fn a_campaign_refused_with_no_holder_backs_off() {
     let s = support::Server::etcd().await;
     let (r, control) = Faulty::new(s.etcd_registry().await);
     let keys = Keys::new("disco", "spin");
-    let a = Announcement::start(
-        r.clone(),
-        keys.clone(),
-        AnnounceConfig {
-            node: "a".into(),
-            address: "a:1".into(),
-            ttl: Duration::from_secs(5),
-        },
-    );
+    let a = announce_a(r.clone(), keys.clone(), 5);
     a.registered(Duration::from_secs(5)).await.unwrap();
     control.always("create", Fault::Refuse);
     let e = Election::start(
@@ -679,15 +669,7 @@ async fn a_slow_registration_keeps_its_lease_certainly_alive() {
     let (r, control) = Faulty::new(s.etcd_registry().await);
     control.always("grant", Fault::Delay(Duration::from_millis(1200)));
     control.always("put", Fault::Delay(Duration::from_millis(1200)));
-    let a = Announcement::start(
-        r,
-        Keys::new("disco", "slow"),
-        AnnounceConfig {
-            node: "a".into(),
-            address: "a:1".into(),
-            ttl: Duration::from_secs(3),
-        },
-    );
+    let a = announce_a(r, Keys::new("disco", "slow"), 3);
     let lease = a.subscribe();
     a.registered(Duration::from_secs(10)).await.unwrap();
     // Two TTLs of watching: at every sample the lease is certainly alive.
