@@ -259,8 +259,7 @@ impl Lab {
                     ),
                     Err(found) => (found.faults, found.run, true),
                 };
-                let mut ran = schedule::with_faults(scenario, faults.clone());
-                ran.name = scenario.name.clone();
+                let ran = schedule::with_faults(scenario, faults.clone());
                 (ran, sim, Some(Generated { faults, shrunk }))
             }
         };

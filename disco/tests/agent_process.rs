@@ -1,0 +1,193 @@
+//! The agent's child process as a container runs it, against real etcd: as
+//! PID 1 the agent reaps the orphans its database leaves behind (Patroni's
+//! postmaster is one), and a joiner of an etcd cluster adds itself through
+//! MemberAdd as a learner and is promoted once its etcd runs.
+
+use clusterlab_servers as support;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use etcd_client::Client;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_disco-agent");
+
+/// A process group (an agent, or `unshare` running one), killed with
+/// everything in it when dropped.
+struct Group(Child);
+
+impl Group {
+    fn spawn(cmd: &mut Command, log: &Path) -> Group {
+        let child = cmd
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .process_group(0)
+            .spawn()
+            .expect("spawn");
+        Group(child)
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0.id() as i32), Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+/// The children of `parent`, each with its state letter (`Z`: a zombie).
+fn children(parent: u32) -> Vec<(u32, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            let mut f = rest.split_whitespace();
+            let state = f.next()?.to_string();
+            let ppid: u32 = f.next()?.parse().ok()?;
+            (ppid == parent).then_some((pid, state))
+        })
+        .collect()
+}
+
+/// As a container's PID 1 every orphan is re-parented to the agent; an
+/// orphan left unreaped stays a zombie for ever (its PID taken; Patroni
+/// waits for its PostgreSQL to stop). Here the agent runs as PID 1 of a
+/// PID namespace of its own, and its database leaves three orphans that
+/// exit at once: within a bound the agent's only child is its database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_pid_1_the_agent_reaps_the_orphans_its_database_leaves() {
+    let s = support::Server::etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Each inner shell backgrounds a subshell and exits: the subshell is
+    // re-parented to PID 1, marks that it ran, and exits.
+    let script = r#"for i in 1 2 3; do sh -c '(sleep 0.2; touch "$0/orphan.$1") &' "$0" "$i"; done; exec sleep 600"#;
+    let unshare = Group::spawn(
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--kill-child", AGENT])
+            .args(["--etcd", &s.url, "--cluster", "reap", "--node-id", "n1"])
+            .args(["--ttl", "3s", "--advertise", "n1.test:7000"])
+            .args(["--", "sh", "-c", script])
+            .arg(d),
+        &d.join("agent.log"),
+    );
+    let log = || std::fs::read_to_string(d.join("agent.log")).unwrap_or_default();
+    // The agent: unshare's one child, PID 1 inside.
+    let mut agent = None;
+    support::eventually("the agent under unshare", Duration::from_secs(10), || {
+        agent = children(unshare.0.id()).first().map(|c| c.0);
+        async move { agent.is_some() }
+    })
+    .await;
+    let agent = agent.unwrap();
+    let ran = || (1..=3).all(|i| d.join(format!("orphan.{i}")).exists());
+    let start = tokio::time::Instant::now();
+    loop {
+        let kids = children(agent);
+        if ran() && kids.len() == 1 && kids[0].1 != "Z" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "within 30 s the orphans ran and were reaped, leaving the database as the agent's one child: children {kids:?}, orphans ran: {}; agent's log:\n{}",
+            ran(),
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        log().contains("reaped an orphaned process"),
+        "the agent says it reaped them:\n{}",
+        log()
+    );
+}
+
+/// Two agents each supervising a real etcd on loopback addresses of their
+/// own (127.0.0.2 and 127.0.0.3, one client port): one bootstraps a
+/// one-member cluster; the other adds itself through it as a
+/// learner (`--etcd-member-add`), starts with etcd's member list and is
+/// promoted to a voter. Without the add, etcd refuses a member it does not
+/// know; without the promotion, a learner never votes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_is_added_to_the_etcd_cluster_as_a_learner_then_promoted() {
+    let s = support::Server::etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = support::server_bin("etcd");
+    let (client, peer) = (support::free_port(), support::free_port());
+    let spawn = |node: &str, ip: &str| {
+        let data = dir.path().join(node);
+        Group::spawn(
+            Command::new(AGENT)
+                .args(["--etcd", &s.url, "--cluster", "ma", "--node-id", node])
+                .args(["--ttl", "3s", "--advertise", &format!("http://{ip}:{peer}")])
+                .args(["--etcd-member-add", &client.to_string()])
+                .args(["--ready-probe", &format!("http://{ip}:{client}/health")])
+                .arg("--")
+                .arg(&etcd)
+                .args(["--name", "{id}", "--data-dir"])
+                .arg(&data)
+                .args(["--listen-client-urls", &format!("http://{ip}:{client}")])
+                .args(["--advertise-client-urls", &format!("http://{ip}:{client}")])
+                .args(["--listen-peer-urls", &format!("http://{ip}:{peer}")])
+                .args(["--initial-advertise-peer-urls", "{advertise}"])
+                .args(["--initial-cluster", "{initial_cluster}"])
+                .args(["--initial-cluster-state", "{state}", "--log-level", "warn"]),
+            &dir.path().join(format!("{node}.log")),
+        )
+    };
+    let log = |node: &str| {
+        std::fs::read_to_string(dir.path().join(format!("{node}.log"))).unwrap_or_default()
+    };
+    // Whichever claims the bootstrap starts first; the other starts once
+    // the bootstrapper committed (its etcd healthy).
+    let a = spawn("a", "127.0.0.2");
+    let b = spawn("b", "127.0.0.3");
+    let urls = [
+        format!("http://127.0.0.2:{client}"),
+        format!("http://127.0.0.3:{client}"),
+    ];
+    let start = tokio::time::Instant::now();
+    let members = loop {
+        let listed = match Client::connect(&urls, None).await {
+            Ok(mut c) => c.member_list().await.ok(),
+            Err(_) => None,
+        };
+        let members: Vec<(String, bool)> = listed
+            .map(|l| {
+                l.members()
+                    .iter()
+                    .map(|m| (m.name().to_string(), m.is_learner()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if members.len() == 2 && members.iter().all(|(n, learner)| !n.is_empty() && !learner) {
+            break members;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "within 60 s both etcds run as voting members of one cluster: {members:?}\na's log:\n{}\nb's log:\n{}",
+            log("a"),
+            log("b")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut names: Vec<String> = members.into_iter().map(|m| m.0).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    // Either may have won the bootstrap: the other joined.
+    let joined: Vec<&str> = ["a", "b"]
+        .into_iter()
+        .filter(|n| log(n).contains("added as a learner"))
+        .collect();
+    assert_eq!(joined.len(), 1, "one joiner added itself: {joined:?}");
+    drop((a, b));
+}
