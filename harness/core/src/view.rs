@@ -104,6 +104,10 @@ pub struct View {
     pub severed: BTreeSet<String>,
     /// Nodes stopped cleanly for good (a `leave`), from the fault ledger.
     pub left: BTreeSet<String>,
+    /// Of those, the ones that lost their path to a working store after
+    /// their leave, each with when it first did (from the fault ledger):
+    /// a node cut off while stopping cannot deregister.
+    pub left_cut: BTreeMap<String, Duration>,
     /// Every time a fault took the leader key from outside (deleted it,
     /// or ended the lease or session under it), in order.
     pub taken: Vec<Taken>,

@@ -380,6 +380,7 @@ impl Observer {
             self.view.reaches_store = engine.reaches_store().clone();
             self.view.severed = engine.severed().clone();
             self.view.left = engine.left();
+            self.view.left_cut.clone_from(engine.left_cut());
         }
         if !engine.store_up() {
             // Down: nobody can ask it anything.

@@ -221,6 +221,7 @@ fn publish(ledger: &Shared, engine: &Engine, nodes: &[String]) {
     l.reaches_store = engine.reaches_store().clone();
     l.severed = engine.severed().clone();
     l.left = engine.left();
+    l.left_cut.clone_from(engine.left_cut());
     if l.taken.len() != engine.taken().len() {
         l.taken = engine.taken().to_vec();
     }

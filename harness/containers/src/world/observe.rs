@@ -41,6 +41,8 @@ pub struct Ledger {
     pub severed: BTreeSet<String>,
     /// Nodes stopped cleanly for good.
     pub left: BTreeSet<String>,
+    /// Of those, the ones cut from the store since, and when.
+    pub left_cut: BTreeMap<String, Duration>,
     /// Every time a fault took the leader key from outside.
     pub taken: Vec<Taken>,
     /// Since when no fault has been in effect.
@@ -249,6 +251,7 @@ pub fn spawn(
                 reaches_store: ledger.reaches_store.clone(),
                 severed: ledger.severed.clone(),
                 left: ledger.left.clone(),
+                left_cut: ledger.left_cut.clone(),
                 taken: ledger.taken.clone(),
                 quiet_since,
                 store_changed: ledger.store_changed,

@@ -71,6 +71,7 @@ pub struct Engine {
     states: BTreeMap<String, NodeState>,
     reaches: BTreeSet<String>,
     severed: BTreeSet<String>,
+    left_cut: BTreeMap<String, Duration>,
     store_up: bool,
     version: u64,
     /// Every time a fault took the leader key from outside.
@@ -101,6 +102,7 @@ impl Engine {
             states: BTreeMap::new(),
             reaches: BTreeSet::new(),
             severed: BTreeSet::new(),
+            left_cut: BTreeMap::new(),
             store_up: true,
             version: 0,
             taken: Vec::new(),
@@ -170,6 +172,15 @@ impl Engine {
             .map(|(n, _)| n.clone())
             .collect();
         let refuses = holds(Atom::NodeGone);
+        // A node stopping deregisters through the store: from its leave on,
+        // note when it first had no working path there.
+        for n in &self.nodes {
+            if holds(Atom::Left(n.clone()))
+                && (!self.store_up || refuses || blocked.contains(n.as_str()))
+            {
+                self.left_cut.entry(n.clone()).or_insert(self.changed);
+            }
+        }
         self.reaches = if self.store_up && !refuses {
             self.states
                 .iter()
@@ -200,6 +211,13 @@ impl Engine {
     /// or cut from it): their leases run out.
     pub fn severed(&self) -> &BTreeSet<String> {
         &self.severed
+    }
+
+    /// Nodes that stopped cleanly for good (a `leave`) and, since, lost
+    /// their path to a working store (cut off, or the store down), each
+    /// with when it first did: such a node may not have deregistered.
+    pub fn left_cut(&self) -> &BTreeMap<String, Duration> {
+        &self.left_cut
     }
 
     /// Nodes stopped cleanly for good (a `leave`).

@@ -302,3 +302,30 @@ fn severed_nodes_are_the_ones_with_no_path_to_the_store() {
     run(&mut e, &mut b, 7);
     assert!(e.severed().is_empty());
 }
+
+/// A node that leaves and is cut from the store at once, or in the same
+/// instant, may not have deregistered: the engine says since when; one
+/// whose path stayed open is not named.
+#[test]
+fn a_leaver_cut_from_the_store_is_named_with_when() {
+    let s = scenario(
+        "[[faults]]\nat = \"2s\"\naction = \"isolate\"\ntarget = \"n1\"\nfor = \"3s\"\n\
+         [[faults]]\nat = \"2s\"\naction = \"leave\"\ntarget = \"n1\"\n\
+         [[faults]]\nat = \"3s\"\naction = \"leave\"\ntarget = \"n2\"\n\
+         [[faults]]\nat = \"6s\"\naction = \"leave\"\ntarget = \"n3\"\n\
+         [[faults]]\nat = \"8s\"\naction = \"cut-discovery\"\ntarget = \"n3\"\nfor = \"1s\"\n",
+    );
+    let mut e = Engine::new(&s, 1, vec!["s1".into()]);
+    let mut b = Book::default();
+    run(&mut e, &mut b, 10);
+    let cut: Vec<(&str, u64)> = e
+        .left_cut()
+        .iter()
+        .map(|(n, at)| (n.as_str(), at.as_secs()))
+        .collect();
+    assert_eq!(
+        cut,
+        [("n1", 2), ("n3", 8)],
+        "n2 reached the store throughout"
+    );
+}

@@ -3,7 +3,9 @@
 //! held are gone within [`contract::CLEAN_STOP`] of the stop, long before
 //! their lease would have expired them. A stop that leaves them to the
 //! lease is a crash to its peers, who then wait a TTL for nothing. Not
-//! judged while the node could not reach a working store to deregister.
+//! judged when the node could not reach a working store to deregister: at
+//! its stop, or at any time within the bound after it (a cut that lands
+//! while it resigns leaves its keys to their lease).
 
 use clusterlab_scenario::checks::Found;
 
@@ -20,7 +22,8 @@ pub fn check(view: &View, past: &Past, ctx: &Context) -> Option<Violation> {
     let store = view.store.as_ref()?;
     let bound = contract::CLEAN_STOP + ctx.slack;
     past.left_since.iter().find_map(|(n, since)| {
-        if view.at.saturating_sub(*since) <= bound || past.unclean.contains(n) {
+        let cut_while_stopping = view.left_cut.get(n).is_some_and(|at| *at <= *since + bound);
+        if view.at.saturating_sub(*since) <= bound || past.unclean.contains(n) || cut_while_stopping {
             return None;
         }
         let what: Vec<&str> = [
@@ -72,6 +75,19 @@ mod tests {
         assert!(check(&v, &h, &ctx()).is_none());
         v.store.as_mut().unwrap().leader_key = Some("n2".into());
         assert!(check(&v, &h, &ctx()).is_some(), "the leader key stayed");
+        let mut cut = v.clone();
+        cut.left_cut
+            .insert("n2".into(), Duration::from_millis(10_050));
+        assert!(
+            check(&cut, &h, &ctx()).is_none(),
+            "cut from the store while it stopped"
+        );
+        cut.left_cut
+            .insert("n2".into(), Duration::from_millis(13_000));
+        assert!(
+            check(&cut, &h, &ctx()).is_some(),
+            "cut off only after the bound: it had time to deregister"
+        );
         h.unclean.insert("n2".into());
         assert!(
             check(&v, &h, &ctx()).is_none(),
