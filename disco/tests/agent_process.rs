@@ -191,3 +191,60 @@ async fn a_joiner_is_added_to_the_etcd_cluster_as_a_learner_then_promoted() {
     assert_eq!(joined.len(), 1, "one joiner added itself: {joined:?}");
     drop((a, b));
 }
+
+/// SIGTERM to the agent stops the database with that signal; a second one
+/// goes straight to the database (an operator's or Docker's insistence
+/// must reach it even while the agent waits for it). The database here
+/// counts the signals and exits on the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_goes_straight_to_the_database() {
+    let s = support::Server::etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let got = dir.path().join("signals");
+    let script = r#"n=0; trap 'n=$((n+1)); echo "$n" >> "$0"; [ $n -ge 2 ] && exit 0' TERM; touch "$0.up"; while :; do sleep 0.05; done"#;
+    let mut agent = Group::spawn(
+        Command::new(AGENT)
+            .args(["--etcd", &s.url, "--cluster", "sig", "--node-id", "n1"])
+            .args(["--ttl", "3s", "--advertise", "n1.test:7000"])
+            .args(["--", "sh", "-c", script])
+            .arg(&got),
+        &dir.path().join("agent.log"),
+    );
+    let up = got.with_extension("up");
+    support::eventually("the database runs", Duration::from_secs(20), || {
+        let up = up.exists();
+        async move { up }
+    })
+    .await;
+    let pid = Pid::from_raw(agent.0.id() as i32);
+    let count = || {
+        std::fs::read_to_string(&got)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    support::eventually("the database got the first", Duration::from_secs(10), || {
+        let n = count();
+        async move { n == 1 }
+    })
+    .await;
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    support::eventually("the database got the second", Duration::from_secs(10), || {
+        let n = count();
+        async move { n == 2 }
+    })
+    .await;
+    let start = tokio::time::Instant::now();
+    let status = loop {
+        if let Some(st) = agent.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the agent ends once its database did"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(0), "the database's own exit code");
+}
