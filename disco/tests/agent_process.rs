@@ -224,16 +224,24 @@ async fn a_second_signal_goes_straight_to_the_database() {
             .count()
     };
     nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
-    support::eventually("the database got the first", Duration::from_secs(10), || {
-        let n = count();
-        async move { n == 1 }
-    })
+    support::eventually(
+        "the database got the first",
+        Duration::from_secs(10),
+        || {
+            let n = count();
+            async move { n == 1 }
+        },
+    )
     .await;
     nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
-    support::eventually("the database got the second", Duration::from_secs(10), || {
-        let n = count();
-        async move { n == 2 }
-    })
+    support::eventually(
+        "the database got the second",
+        Duration::from_secs(10),
+        || {
+            let n = count();
+            async move { n == 2 }
+        },
+    )
     .await;
     let start = tokio::time::Instant::now();
     let status = loop {

@@ -261,3 +261,124 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => Err(format!("{s:?} has no unit; write e.g. 500ms, 10s, 2m")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The agent's flags as a user writes them, validated.
+    fn validate(flags: &[&str]) -> Result<Backend, String> {
+        let base = ["disco-agent", "--cluster", "c", "--node-id", "n1"];
+        let args = Args::try_parse_from(base.iter().chain(flags).chain(&["--", "db"]))
+            .map_err(|e| e.to_string())?;
+        args.validate()
+    }
+
+    fn refused(flags: &[&str], says: &str) {
+        let err = validate(flags).expect_err(&format!("{flags:?} is refused"));
+        assert!(err.contains(says), "{flags:?} says {says:?}: {err}");
+    }
+
+    const ETCD: [&str; 4] = ["--etcd", "http://h:2379", "--advertise", "h:1"];
+
+    #[test]
+    fn a_ttl_is_whole_seconds_from_one() {
+        let with = |ttl: &str| validate(&[&ETCD[..], &["--ttl", ttl]].concat());
+        assert!(with("1s").is_ok(), "the shortest TTL etcd grants");
+        assert!(with("90s").is_ok());
+        for bad in ["0s", "999ms", "1500ms"] {
+            assert!(with(bad).unwrap_err().contains("whole seconds"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_become_key_segments() {
+        assert!(validate(&ETCD).is_ok());
+        for bad in ["", "a/b", "a b", "a\tb"] {
+            let err = validate(&[&ETCD[..], &["--node-id", bad]].concat()).unwrap_err();
+            assert!(err.contains("--node-id"), "{bad:?}: {err}");
+        }
+        refused(
+            &["--etcd", "http://h:2379", "--advertise", ""],
+            "--advertise",
+        );
+    }
+
+    #[test]
+    fn member_add_and_probes_need_http_urls() {
+        let add = ["--etcd-member-add", "2379"];
+        refused(&[&ETCD[..], &add].concat(), "etcd peer URL");
+        let peer = ["--etcd", "http://h:2379", "--advertise", "http://h:2380"];
+        assert!(validate(&[&peer[..], &add].concat()).is_ok());
+        for flag in ["--leader-probe", "--ready-probe"] {
+            refused(&[&ETCD[..], &[flag, "h:2379/health"]].concat(), flag);
+            assert!(validate(&[&ETCD[..], &[flag, "http://h:2379/health"]].concat()).is_ok());
+        }
+    }
+
+    #[test]
+    fn a_certificate_or_key_needs_the_ca() {
+        for flag in ["--cert", "--key"] {
+            refused(&[&ETCD[..], &[flag, "x.pem"]].concat(), "pass --ca");
+        }
+        let tls = [
+            "--etcd",
+            "https://h:2379",
+            "--advertise",
+            "h:1",
+            "--ca",
+            "ca.pem",
+        ];
+        assert!(validate(&[&tls[..], &["--cert", "c.pem", "--key", "k.pem"]].concat()).is_ok());
+        refused(
+            &[
+                "--etcd",
+                "http://h:2379",
+                "--advertise",
+                "h:1",
+                "--ca",
+                "ca.pem",
+            ],
+            "must start with https:// (--ca reaches the store over TLS)",
+        );
+        refused(
+            &["--etcd", "https://h:2379", "--advertise", "h:1"],
+            "must start with http:// (or pass --ca for a TLS store)",
+        );
+    }
+
+    #[test]
+    fn each_store_takes_its_own_settings() {
+        let consul = ["--consul", "http://h:8500", "--advertise", "h:1"];
+        assert!(matches!(
+            validate(&[&consul[..], &["--ttl", "10s"]].concat()),
+            Ok(Backend::Consul(c)) if c == "http://h:8500"
+        ));
+        refused(
+            &[&consul[..], &["--ttl", "9s"]].concat(),
+            "Consul's minimum",
+        );
+        assert!(matches!(validate(&ETCD), Ok(Backend::Etcd(e)) if e == ["http://h:2379"]));
+        refused(
+            &[&ETCD[..], &["--consul-session-node", "x"]].concat(),
+            "etcd has no sessions",
+        );
+        refused(
+            &[&ETCD[..], &["--token-file", "t"]].concat(),
+            "Consul ACL token",
+        );
+    }
+
+    #[test]
+    fn durations_take_their_unit() {
+        let d = |s| parse_duration(s);
+        assert_eq!(d("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(d(" 7s "), Ok(Duration::from_secs(7)));
+        assert_eq!(d("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(d("3h"), Ok(Duration::from_secs(10_800)));
+        assert!(d("10").unwrap_err().contains("no unit"));
+        assert!(d("ten").unwrap_err().contains("not a duration"));
+        assert!(d("5d").unwrap_err().contains("no unit"));
+    }
+}
