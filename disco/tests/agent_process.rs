@@ -256,3 +256,47 @@ async fn a_second_signal_goes_straight_to_the_database() {
     };
     assert_eq!(status.code(), Some(0), "the database's own exit code");
 }
+
+/// The agent ends with its database's exit: a database killed by signal N
+/// makes the agent (the container) exit 128+N, as a shell reports it, so
+/// that Docker's restart policy and an operator see what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_killed_by_a_signal_ends_the_agent_with_128_plus_its_number() {
+    let s = support::Server::etcd().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("db.pid");
+    let mut agent = Group::spawn(
+        Command::new(AGENT)
+            .args(["--etcd", &s.url, "--cluster", "exit", "--node-id", "n1"])
+            .args(["--ttl", "3s", "--advertise", "n1.test:7000"])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                r#"echo $$ > "$0.tmp"; mv "$0.tmp" "$0"; exec sleep 600"#,
+            ])
+            .arg(&pidfile),
+        &dir.path().join("agent.log"),
+    );
+    let mut db = None;
+    support::eventually("the database runs", Duration::from_secs(20), || {
+        db = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        async move { db.is_some() }
+    })
+    .await;
+    nix::sys::signal::kill(Pid::from_raw(db.unwrap()), Signal::SIGKILL).unwrap();
+    let start = tokio::time::Instant::now();
+    let status = loop {
+        if let Some(st) = agent.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the agent ends with its database"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(128 + 9), "SIGKILL is signal 9");
+}
