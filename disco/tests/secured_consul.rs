@@ -7,11 +7,14 @@
 
 use clusterlab_servers as support;
 
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
 use disco::backend::{ConsulRegistry, Credentials};
 use disco::{Keys, LeaseId, Registry, RegistryError};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use support::acl::{self, Grant};
 use support::pki::{Authority, Issued};
 use support::Server;
@@ -247,6 +250,58 @@ async fn disco_agent_on_consul_names_the_stores_refusal_and_exits_2() {
         assert!(!line.contains(&st.b), "the token is printed: {line}");
     }
     assert!(all_keys(&st).await.is_empty());
+}
+
+/// disco-agent with its cluster's token, read from `--token-file` or from
+/// `DISCO_TOKEN`, registers and starts its database: the refusals above
+/// come from the token, not from an agent that cannot pass one.
+#[tokio::test]
+async fn disco_agent_with_its_clusters_token_registers_and_starts() {
+    let st = store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = st.ca.write(dir.path(), "ca");
+    let cert = st.client.write(dir.path(), "client");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", st.a)).unwrap();
+    for (node, from_file) in [("n1", true), ("n2", false)] {
+        let up = dir.path().join(format!("{node}.up"));
+        let log = dir.path().join(format!("{node}.log"));
+        let mut cmd = Command::new(AGENT);
+        cmd.args(["--consul", &st.s.url, "--cluster", "a", "--node-id", node])
+            .args(["--consul-session-node", "disco-a", "--ttl", "10s"])
+            .args(["--advertise", &format!("{node}:1")])
+            .args(["--ca", ca_file.to_str().unwrap()])
+            .args(["--cert", cert.cert.to_str().unwrap()])
+            .args(["--key", cert.key.to_str().unwrap()])
+            .env_remove("DISCO_TOKEN");
+        if from_file {
+            cmd.arg("--token-file").arg(&token_file);
+        } else {
+            cmd.env("DISCO_TOKEN", &st.a);
+        }
+        let mut child = cmd
+            .args(["--", "sh", "-c", r#"touch "$0"; exec sleep 600"#])
+            .arg(&up)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .process_group(0)
+            .spawn()
+            .expect("run disco-agent");
+        let group = Pid::from_raw(child.id() as i32);
+        let started = tokio::time::Instant::now();
+        while !up.exists() && started.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ran = up.exists();
+        let keys = all_keys(&st).await;
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = child.wait();
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(ran, "{node}'s database started within 30 s:\n{log}");
+        assert!(
+            keys.contains(&format!("disco/a/members/{node}")),
+            "{node} is announced: {keys:?}"
+        );
+    }
 }
 
 /// A secured Consul that is down is an outage, retried until it is back,
