@@ -306,12 +306,13 @@ async fn the_status_endpoint_reports_role_peers_and_the_leadership_window() {
                 .iter()
                 .all(|v| v["peers"].as_array().is_some_and(|p| p.len() == 2))
             && seen.iter().any(|v| !v["leader"].is_null())
+            && seen.iter().all(|v| v["phase"] == "running")
         {
             break seen;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "both agents report, with a leader among them: {seen:?}"
+            "both agents report their databases running, with a leader among them: {seen:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
