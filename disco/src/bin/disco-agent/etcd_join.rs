@@ -70,15 +70,22 @@ pub async fn member_add(
                     continue;
                 }
             };
-            let members = if listed.iter().any(|m| m.peer_urls().contains(&me)) {
-                info!(%url, "already a member (restart): starting with etcd's member list");
-                listed
+            // This node's own entry: found on a restart, or etcd's answer
+            // to the add.
+            let mine = listed.iter().find(|m| m.peer_urls().contains(&me)).cloned();
+            let (members, mine) = if let Some(m) = mine {
+                info!(%url, learner = m.is_learner(), "already a member (restart): starting with etcd's member list");
+                (listed, m)
             } else {
                 let add = MemberAddOptions::new().with_is_learner();
                 match client.member_add([me.clone()], Some(add)).await {
                     Ok(r) => {
                         info!(%url, "added as a learner");
-                        r.member_list().to_vec()
+                        let Some(m) = r.member().cloned() else {
+                            warn!(%url, "member add answered without the member it added");
+                            continue;
+                        };
+                        (r.member_list().to_vec(), m)
                     }
                     Err(e) => {
                         warn!(%url, error = %e, "member add refused (another joiner may still be starting)");
@@ -100,13 +107,11 @@ pub async fn member_add(
                 })
                 .collect();
             plan.peers.sort();
-            let learner = members
-                .iter()
-                .find(|m| m.peer_urls().contains(&me) && m.is_learner())
-                .map(|m| Learner {
-                    id: m.id(),
-                    endpoints: endpoints.clone(),
-                });
+            // A voter already (restarted after its promotion) needs none.
+            let learner = mine.is_learner().then(|| Learner {
+                id: mine.id(),
+                endpoints: endpoints.clone(),
+            });
             return Ok(learner);
         }
         if Instant::now() >= give_up {
