@@ -384,6 +384,32 @@ fn a_file_waited_for_that_never_appears_is_named() {
     );
 }
 
+/// Runs `cmd` to its end, killed after 20 s (an agent that goes on
+/// instead of refusing its input must fail the test, not hang it): its
+/// exit code (`None` if killed) and stderr.
+fn run_briefly(cmd: &mut Command) -> (Option<i32>, String) {
+    let err = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(err.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let text = std::fs::read_to_string(err.path()).unwrap_or_default();
+    (status.and_then(|s| s.code()), text)
+}
+
 #[test]
 fn invalid_config_is_a_clear_error_with_exit_code_2() {
     let base = ["--cluster", "c", "--node-id", "n1", "--advertise", "h:1"];
@@ -431,26 +457,22 @@ fn invalid_config_is_a_clear_error_with_exit_code_2() {
         ),
     ];
     for (args, want) in cases {
-        let out = Command::new(AGENT).args(base).args(*args).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?} exits 2: {err}");
+        let (code, err) = run_briefly(Command::new(AGENT).args(base).args(*args));
+        assert_eq!(code, Some(2), "{args:?} exits 2: {err}");
         assert!(err.contains(want), "{args:?} says {want:?}: {err}");
     }
-    let out = Command::new(AGENT)
-        .args([
-            "--etcd",
-            "http://h:2379",
-            "--cluster",
-            "a/b",
-            "--node-id",
-            "n1",
-            "--advertise",
-            "h:1",
-            "--",
-            "db",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster \"a/b\""));
+    let (code, err) = run_briefly(Command::new(AGENT).args([
+        "--etcd",
+        "http://h:2379",
+        "--cluster",
+        "a/b",
+        "--node-id",
+        "n1",
+        "--advertise",
+        "h:1",
+        "--",
+        "db",
+    ]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--cluster \"a/b\""), "{err}");
 }
