@@ -34,6 +34,21 @@ impl Group {
     }
 }
 
+impl Group {
+    /// The exit status of the group's leader, which must end within
+    /// `deadline` (`what` says why it should).
+    async fn exited(&mut self, deadline: Duration, what: &str) -> std::process::ExitStatus {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(st) = self.0.try_wait().unwrap() {
+                return st;
+            }
+            assert!(start.elapsed() < deadline, "within {deadline:?}: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 impl Drop for Group {
     fn drop(&mut self) {
         let _ = killpg(Pid::from_raw(self.0.id() as i32), Signal::SIGKILL);
@@ -265,37 +280,21 @@ async fn a_second_signal_goes_straight_to_the_database() {
             .lines()
             .count()
     };
-    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
-    support::eventually(
-        "the database got the first",
-        Duration::from_secs(10),
-        || {
-            let n = count();
-            async move { n == 1 }
-        },
-    )
-    .await;
-    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
-    support::eventually(
-        "the database got the second",
-        Duration::from_secs(10),
-        || {
-            let n = count();
-            async move { n == 2 }
-        },
-    )
-    .await;
-    let start = tokio::time::Instant::now();
-    let status = loop {
-        if let Some(st) = agent.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the agent ends once its database did"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    for n in 1..=2 {
+        nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+        let what = format!("the database got signal {n}");
+        support::eventually(&what, Duration::from_secs(10), || {
+            let got = count();
+            async move { got == n }
+        })
+        .await;
+    }
+    let status = agent
+        .exited(
+            Duration::from_secs(10),
+            "the agent ends once its database did",
+        )
+        .await;
     assert_eq!(status.code(), Some(0), "the database's own exit code");
 }
 
@@ -329,16 +328,8 @@ async fn a_database_killed_by_a_signal_ends_the_agent_with_128_plus_its_number()
     })
     .await;
     nix::sys::signal::kill(Pid::from_raw(db.unwrap()), Signal::SIGKILL).unwrap();
-    let start = tokio::time::Instant::now();
-    let status = loop {
-        if let Some(st) = agent.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the agent ends with its database"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let status = agent
+        .exited(Duration::from_secs(10), "the agent ends with its database")
+        .await;
     assert_eq!(status.code(), Some(128 + 9), "SIGKILL is signal 9");
 }

@@ -205,28 +205,29 @@ async fn a_client_without_a_certificate_of_this_authority_is_refused_even_with_a
     );
 }
 
-#[tokio::test]
-async fn disco_agent_on_consul_names_the_stores_refusal_and_exits_2() {
-    let st = store().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = st.ca.write(dir.path(), "ca");
-    let cert = st.client.write(dir.path(), "client");
-    let agent = |token: Option<&str>| {
-        let mut cmd = Command::new(AGENT);
-        cmd.args([
-            "--consul",
-            &st.s.url,
-            "--cluster",
-            "a",
-            "--node-id",
-            "rogue",
-        ])
-        .args(["--ttl", "10s", "--advertise", "rogue:1"])
-        .args(["--startup-timeout", "20s"])
+/// disco-agent as node `node` of cluster `a` on `st` (TTL 10 s), with the
+/// run's CA and client certificate written into `dir`, and no token of its
+/// own: the caller passes one, or none.
+fn agent_of_a(st: &Store, dir: &std::path::Path, node: &str) -> Command {
+    let ca_file = st.ca.write(dir, "ca");
+    let cert = st.client.write(dir, "client");
+    let mut cmd = Command::new(AGENT);
+    cmd.args(["--consul", &st.s.url, "--cluster", "a", "--node-id", node])
+        .args(["--ttl", "10s", "--advertise", &format!("{node}:1")])
         .args(["--ca", ca_file.to_str().unwrap()])
         .args(["--cert", cert.cert.to_str().unwrap()])
         .args(["--key", cert.key.to_str().unwrap()])
         .env_remove("DISCO_TOKEN");
+    cmd
+}
+
+#[tokio::test]
+async fn disco_agent_on_consul_names_the_stores_refusal_and_exits_2() {
+    let st = store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = |token: Option<&str>| {
+        let mut cmd = agent_of_a(&st, dir.path(), "rogue");
+        cmd.args(["--startup-timeout", "20s"]);
         if let Some(t) = token {
             cmd.env("DISCO_TOKEN", t);
         }
@@ -259,21 +260,13 @@ async fn disco_agent_on_consul_names_the_stores_refusal_and_exits_2() {
 async fn disco_agent_with_its_clusters_token_registers_and_starts() {
     let st = store().await;
     let dir = tempfile::tempdir().unwrap();
-    let ca_file = st.ca.write(dir.path(), "ca");
-    let cert = st.client.write(dir.path(), "client");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{}\n", st.a)).unwrap();
     for (node, from_file) in [("n1", true), ("n2", false)] {
         let up = dir.path().join(format!("{node}.up"));
         let log = dir.path().join(format!("{node}.log"));
-        let mut cmd = Command::new(AGENT);
-        cmd.args(["--consul", &st.s.url, "--cluster", "a", "--node-id", node])
-            .args(["--consul-session-node", "disco-a", "--ttl", "10s"])
-            .args(["--advertise", &format!("{node}:1")])
-            .args(["--ca", ca_file.to_str().unwrap()])
-            .args(["--cert", cert.cert.to_str().unwrap()])
-            .args(["--key", cert.key.to_str().unwrap()])
-            .env_remove("DISCO_TOKEN");
+        let mut cmd = agent_of_a(&st, dir.path(), node);
+        cmd.args(["--consul-session-node", "disco-a"]);
         if from_file {
             cmd.arg("--token-file").arg(&token_file);
         } else {
