@@ -48,6 +48,10 @@ case "${1:-}" in
   bases)
     shift
     for t in "$@"; do
+      # A test's own scenario, and those its line's third column names.
+      echo "$t"
+      entries | awk -v t="$t" '$1 == t && NF > 2 { print $3 }' | tr ',' '\n'
+    done | while read -r t; do
       f="$root/scenarios/$t.toml"
       [ -f "$f" ] || continue
       case "$(cluster_value "$f" kind)" in

@@ -20,6 +20,7 @@ pub mod catalog;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use clusterlab_containers::run::ContainerEngine;
 pub use clusterlab_containers::world::{OnProgress, Progress};
 pub use clusterlab_core::trace::Trace;
 pub use clusterlab_core::{CheckResult, Outcome};
@@ -95,6 +96,7 @@ pub struct Lab {
     seed: Option<u64>,
     reports: Option<PathBuf>,
     keep: bool,
+    engine: ContainerEngine,
     strategy: Strategy,
     schedule: Schedule,
     run_id: Option<String>,
@@ -119,6 +121,7 @@ impl Lab {
             seed: None,
             reports: None,
             keep: false,
+            engine: ContainerEngine::Docker,
             strategy: Strategy::Disco,
             schedule: Schedule::Scenario,
             run_id: None,
@@ -153,6 +156,14 @@ impl Lab {
     /// Leaves the containers running afterwards (containers only).
     pub fn keep(mut self, keep: bool) -> Lab {
         self.keep = keep;
+        self
+    }
+
+    /// What runs a container world's nodes: one Docker daemon (the
+    /// default) or a Docker Swarm, whose manager `DOCKER_HOST` (or the
+    /// local socket) names. The simulator ignores it.
+    pub fn engine(mut self, engine: ContainerEngine) -> Lab {
+        self.engine = engine;
         self
     }
 
@@ -345,6 +356,7 @@ impl Lab {
             run_id: run_id.clone(),
             seed,
             keep: self.keep,
+            engine: self.engine,
             progress: self.progress.clone(),
         };
         let done = containers::run(&docker, scenario, &opts).await?;

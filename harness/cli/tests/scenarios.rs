@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clusterlab::{Done, Lab, Scenario, World};
+use std::collections::HashMap;
+
+use clusterlab::{ContainerEngine, Done, Lab, Scenario, World};
 use clusterlab_containers::run::{self, PID_LABEL};
 use clusterlab_core::fault;
 use clusterlab_core::trace::{EventKind, Trace};
@@ -68,10 +70,15 @@ async fn cpu_turn(s: &Scenario) -> Option<nix::fcntl::Flock<std::fs::File>> {
 }
 
 async fn run_scenario(s: &Scenario) -> Done {
+    run_scenario_on(s, ContainerEngine::Docker).await
+}
+
+async fn run_scenario_on(s: &Scenario, engine: ContainerEngine) -> Done {
     let _cpu = cpu_turn(s).await;
     let _turn = SLOTS.acquire_many(slots(s)).await.unwrap();
-    let run_id = format!("t-{}-{}", s.name, std::process::id());
+    let run_id = format!("t-{}-{}-{}", s.name, engine.name(), std::process::id());
     let done = Lab::containers()
+        .engine(engine)
         .seed(SEED)
         .run_id(&run_id)
         .reports(out_dir())
@@ -91,6 +98,32 @@ async fn run_scenario(s: &Scenario) -> Done {
         .await
         .unwrap();
     assert_eq!((c.len(), n.len()), (0, 0), "run {run_id} left resources");
+    if engine == ContainerEngine::Swarm {
+        let label = HashMap::from([("label", vec![format!("{}={run_id}", run::RUN_LABEL)])]);
+        let services = docker
+            .list_services(Some(
+                bollard::query_parameters::ListServicesOptionsBuilder::new()
+                    .filters(&label)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        let volumes = docker
+            .list_volumes(Some(
+                bollard::query_parameters::ListVolumesOptionsBuilder::new()
+                    .filters(&label)
+                    .build(),
+            ))
+            .await
+            .unwrap()
+            .volumes
+            .unwrap_or_default();
+        assert_eq!(
+            (services.len(), volumes.len()),
+            (0, 0),
+            "run {run_id} left services or volumes"
+        );
+    }
     done
 }
 
@@ -144,9 +177,13 @@ async fn same_faults_as_the_simulator(s: &Scenario, containers: &Trace) {
 }
 
 async fn shipped(name: &str) -> Done {
+    shipped_on(name, ContainerEngine::Docker).await
+}
+
+async fn shipped_on(name: &str, engine: ContainerEngine) -> Done {
     let s = clusterlab::load(root().join(format!("scenarios/{name}.toml"))).unwrap();
     assert!(s.supports(World::Containers).is_ok());
-    let done = run_scenario(&s).await;
+    let done = run_scenario_on(&s, engine).await;
     let o = &done.outcome;
     let failed: Vec<_> = o.failures().collect();
     assert!(o.passed, "{}: failed checks {failed:#?}", o.summary());
@@ -209,6 +246,101 @@ async fn quick() {
         "{}",
         done.outcome.summary()
     );
+}
+
+/// A single-node swarm for the test: the one here, or one it makes and
+/// leaves when dropped.
+struct Swarm {
+    made: bool,
+    /// Whether Docker's bridge for swarm tasks was here before: `swarm
+    /// leave` keeps it, so the test removes the one it caused.
+    had_gwbridge: bool,
+}
+
+fn has_network(name: &str) -> bool {
+    Command::new("docker")
+        .args(["network", "inspect", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+impl Swarm {
+    fn here_or_made() -> Swarm {
+        let state = Command::new("docker")
+            .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+            .output()
+            .expect("docker info");
+        let state = String::from_utf8_lossy(&state.stdout).trim().to_string();
+        let had_gwbridge = has_network("docker_gwbridge");
+        if state == "active" {
+            return Swarm {
+                made: false,
+                had_gwbridge,
+            };
+        }
+        let init = Command::new("docker")
+            .args(["swarm", "init", "--advertise-addr", "127.0.0.1"])
+            .output()
+            .expect("docker swarm init");
+        assert!(
+            init.status.success(),
+            "docker swarm init: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        Swarm {
+            made: true,
+            had_gwbridge,
+        }
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = Command::new("docker")
+                .args(["swarm", "leave", "--force"])
+                .output();
+            if !self.had_gwbridge {
+                let _ = Command::new("docker")
+                    .args(["network", "rm", "docker_gwbridge"])
+                    .output();
+            }
+        }
+    }
+}
+
+/// Shipped scenarios, unchanged, on a single-node swarm: one service per
+/// node, an overlay network, the nemesis in each task's namespace; every
+/// node's task named with the swarm node it ran on, and nothing left (no
+/// service, volume or config either). One test, so that the swarm is made
+/// and left once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_single_node_swarm() {
+    let _swarm = Swarm::here_or_made();
+    for name in ["quick", "rabbitmq-etcd-formation"] {
+        let done = shipped_on(name, ContainerEngine::Swarm).await;
+        let placed: std::collections::BTreeSet<String> = done
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Placed { node, host } if !host.is_empty() => Some(node.clone()),
+                _ => None,
+            })
+            .collect();
+        let s = clusterlab::load(root().join(format!("scenarios/{name}.toml"))).unwrap();
+        let every: std::collections::BTreeSet<String> = (1..=s.discovery.nodes)
+            .map(|i| format!("s{i}"))
+            .chain(s.cluster.nodes.iter().cloned())
+            .collect();
+        assert_eq!(placed, every, "{name}: every node's swarm node is named");
+        let clean = done
+            .outcome
+            .checks
+            .iter()
+            .find(|c| c.name == "no-leftovers");
+        assert!(clean.is_some_and(|c| c.passed), "{name}: {clean:?}");
+    }
 }
 
 /// When fault 0 started and ended, and whom it hit first.

@@ -6,9 +6,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clusterlab_containers::image::{self, stock};
+use clusterlab_containers::netfault::shaper::Shaper;
 use clusterlab_containers::netfault::{self, rules, Node};
 use clusterlab_containers::run::Run;
-use clusterlab_core::fault::Atom;
+use clusterlab_core::fault::{Atom, Shaping};
 
 /// Whether `from` (None: the host) gets an answer from `to`'s etcd.
 fn reach(from: Option<&Node>, to: &Node) -> bool {
@@ -74,7 +75,9 @@ async fn faults_cut_exactly_what_they_say_and_heal_undoes_them() {
             )
             .await
             .unwrap();
-        let node = Node::of(&docker, name, &id, run.network()).await.unwrap();
+        let node = Node::of(&docker, name, &id, run.network(), None)
+            .await
+            .unwrap();
         node.install().unwrap();
         nodes.push(node);
     }
@@ -153,9 +156,34 @@ async fn faults_cut_exactly_what_they_say_and_heal_undoes_them() {
         "undoing every effect leaves no rule behind"
     );
     assert!(reach(Some(n2), n1) && reach(Some(n3), n2));
+    assert!(
+        nodes.iter().all(|n| n.leftovers().unwrap().is_empty()),
+        "the undo check finds nothing when nothing is left"
+    );
     apply(&isolated);
+    let left = n1.leftovers().unwrap();
+    assert!(
+        !left.is_empty() && left.iter().all(|l| l.contains("CLUSTERLAB")),
+        "the undo check names a rule left in force: {left:?}"
+    );
+    // A queue bound in the namespace is a leftover too, until let go.
+    let shaping = Shaping {
+        delay_us: 1_000,
+        jitter_us: 0,
+        hold_ppm: 1_000_000,
+        duplicate_ppm: 0,
+    };
+    let shaper = Shaper::start(&n2.netns(), 3, shaping, 1).unwrap();
+    let left = n2.leftovers().unwrap();
+    assert!(
+        left.iter().any(|l| l.contains("queue 3")),
+        "a bound queue is named: {left:?}"
+    );
+    shaper.stop().unwrap();
+    assert!(n2.leftovers().unwrap().is_empty(), "a queue let go is not");
     netfault::heal(&nodes).unwrap();
     assert!(reach(Some(n2), n1), "heal flushes whatever is left");
+    assert!(n1.leftovers().unwrap().is_empty());
 
     run.teardown().await.unwrap();
 }

@@ -121,6 +121,14 @@ pub enum EventKind {
         /// Whether a fault caused the exit.
         by_fault: bool,
     },
+    /// A node's task was placed on a swarm node (Swarm runs only: its
+    /// restarts are new tasks on the same node).
+    Placed {
+        /// The node.
+        node: String,
+        /// The swarm node's host name.
+        host: String,
+    },
     /// A node published its leadership window: it may act as leader until
     /// `until_ms` under `token`, or (both absent) it does not lead.
     Window {

@@ -37,6 +37,14 @@ fn op(kind: Type, client: u64, f: Func, value: Option<serde_json::Value>, us: u6
 /// else as 1, and it passes.
 fn trace(stale: bool) -> Trace {
     let mut t = Trace::default();
+    // As on Swarm: n2's task ran on swarm node b.
+    t.push(
+        ms(0),
+        EventKind::Placed {
+            node: "n2".into(),
+            host: "swarm-b".into(),
+        },
+    );
     for n in ["n1", "n2", "n3"] {
         t.push(
             ms(0),
@@ -160,7 +168,7 @@ fn the_page_shows_why_a_run_failed() {
         "read: latency (1 operations, 1 ok)",
         "writes: latency (1 operations, 1 ok)",
         "<title>fault: isolate n2</title>",
-        "<a href=\"logs/n2.log\">n2</a>",
+        "<a href=\"logs/n2.log\">n2</a> (swarm node swarm-b)",
         // The scenario as written.
         "# The default of `clusterlab run`",
     ] {

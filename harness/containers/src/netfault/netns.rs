@@ -49,18 +49,24 @@ pub struct Node {
     pub name: String,
     /// PID of its init process, whose network namespace we enter.
     pub pid: i64,
-    /// Its address on the run network.
+    /// Its address on the run network: what its peers see.
     pub ip: Ipv4Addr,
+    /// The address the host reaches it by: [`Self::ip`] on a bridge; on
+    /// an overlay (which the host is not on) its address on the bridge
+    /// that links its node's tasks to the host.
+    pub reach: Ipv4Addr,
 }
 
 impl Node {
-    /// Looks up `container`'s PID and its address on `network`. The fault
-    /// chains are not installed: see [`Node::install`].
+    /// Looks up `container`'s PID and its address on `network` (and on
+    /// `host_side`, when the host is not on `network`). The fault chains
+    /// are not installed: see [`Node::install`].
     pub async fn of(
         docker: &Docker,
         name: &str,
         container: &str,
         network: &str,
+        host_side: Option<&str>,
     ) -> Result<Node, NetfaultError> {
         let err = |reason: String| NetfaultError::Container {
             container: container.to_string(),
@@ -81,17 +87,38 @@ impl Node {
             .and_then(|n| n.get(network).and_then(|e| e.ip_address.clone()))
             .and_then(|ip| ip.parse().ok())
             .ok_or_else(|| err(format!("no address on network {network}")))?;
+        let reach = match host_side {
+            None => ip,
+            Some(bridge) => {
+                let id = info.id.unwrap_or_default();
+                docker
+                    .inspect_network(bridge, None)
+                    .await
+                    .map_err(|e| err(e.to_string()))?
+                    .containers
+                    .and_then(|c| c.get(&id).and_then(|e| e.ipv4_address.clone()))
+                    .and_then(|a| a.split('/').next()?.parse().ok())
+                    .ok_or_else(|| err(format!("no address on network {bridge}")))?
+            }
+        };
         Ok(Node {
             name: name.to_string(),
             pid,
             ip,
+            reach,
         })
     }
 
     /// Runs `iptables -w <args>` in this node's network namespace.
     pub fn iptables(&self, args: &[&str]) -> Result<(), NetfaultError> {
+        self.inside(&["iptables", "-w"], args).map(drop)
+    }
+
+    /// Runs `cmd args` in this node's network namespace; its stdout.
+    fn inside(&self, cmd: &[&str], args: &[&str]) -> Result<String, NetfaultError> {
         let out = Command::new("nsenter")
-            .args(["-t", &self.pid.to_string(), "-n", "iptables", "-w"])
+            .args(["-t", &self.pid.to_string(), "-n"])
+            .args(cmd)
             .args(args)
             .output();
         let fail = |reason: String| NetfaultError::Iptables {
@@ -100,10 +127,42 @@ impl Node {
             reason,
         };
         match out {
-            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
             Ok(o) => Err(fail(String::from_utf8_lossy(&o.stderr).trim().to_string())),
             Err(e) => Err(fail(e.to_string())),
         }
+    }
+
+    /// What the lab's faults left in this namespace: every rule still in
+    /// its chains (as `iptables -S` prints it) and every netfilter queue a
+    /// process bound in it. With no fault in force on the node, an undo
+    /// must have left nothing: rules left behind outlive the experiment.
+    pub fn leftovers(&self) -> Result<Vec<String>, NetfaultError> {
+        let mut left = Vec::new();
+        for (table, chain) in [
+            ("filter", CHAIN),
+            ("filter", SHAPE_CHAIN),
+            ("mangle", DUP_CHAIN),
+        ] {
+            let rules = self.inside(&["iptables", "-w"], &["-t", table, "-S", chain])?;
+            left.extend(
+                rules
+                    .lines()
+                    .filter(|l| l.starts_with("-A "))
+                    .map(|l| format!("{table}: {l}")),
+            );
+        }
+        // /proc/net is the reader's namespace: read from inside. No file:
+        // no queue module loaded, so no queue.
+        if let Ok(queues) = self.inside(&["cat"], &["/proc/net/netfilter/nfnetlink_queue"]) {
+            left.extend(
+                queues
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .map(|q| format!("netfilter queue {q} still bound")),
+            );
+        }
+        Ok(left)
     }
 
     /// The path of its network namespace.

@@ -11,6 +11,7 @@
 //! runs.
 
 pub mod reap;
+pub mod swarm;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -61,11 +62,39 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// What runs the nodes: one Docker daemon, or a Docker Swarm.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContainerEngine {
+    /// Containers on one daemon's bridge network.
+    #[default]
+    Docker,
+    /// One-task services on an overlay network ([`swarm`]).
+    Swarm,
+}
+
+impl ContainerEngine {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContainerEngine::Docker => "docker",
+            ContainerEngine::Swarm => "swarm",
+        }
+    }
+}
+
 /// A live run. Call [`Run::teardown`]; dropping it tears down too.
 pub struct Run {
     docker: Docker,
     id: String,
     network: String,
+    engine: ContainerEngine,
+    /// The swarm's nodes, tasks placed round robin over them.
+    swarm_nodes: Vec<swarm::SwarmNode>,
+    /// Where each node's service is placed, by container (service) name.
+    placed: std::sync::Mutex<BTreeMap<String, swarm::SwarmNode>>,
+    /// Folders each node keeps across restarts, by short name (Swarm
+    /// only: a plain container keeps its whole file system).
+    data: std::sync::Mutex<BTreeMap<String, Vec<String>>>,
     torn_down: bool,
     exits: Exits,
     /// Host folders bind-mounted into the nodes (their agents' journals),
@@ -141,14 +170,34 @@ impl std::fmt::Debug for Run {
 }
 
 impl Run {
-    /// Reaps what dead runs left, then creates this run's network.
+    /// Reaps what dead runs left, then creates this run's network, on one
+    /// Docker daemon.
     pub async fn start(docker: Docker, id: &str) -> Result<Run, RunError> {
+        Self::start_on(docker, id, ContainerEngine::Docker).await
+    }
+
+    /// As [`Run::start`], on `engine`: for Swarm the daemon must be a
+    /// swarm manager, and the network is an attachable overlay.
+    pub async fn start_on(
+        docker: Docker,
+        id: &str,
+        engine: ContainerEngine,
+    ) -> Result<Run, RunError> {
+        let swarm_nodes = match engine {
+            ContainerEngine::Docker => Vec::new(),
+            ContainerEngine::Swarm => swarm::nodes(&docker).await?,
+        };
         reap::reap(&docker).await?;
         let network = format!("clusterlab-{id}");
+        let (driver, attachable) = match engine {
+            ContainerEngine::Docker => ("bridge", None),
+            ContainerEngine::Swarm => ("overlay", Some(true)),
+        };
         docker
             .create_network(NetworkCreateRequest {
                 name: network.clone(),
-                driver: Some("bridge".into()),
+                driver: Some(driver.into()),
+                attachable,
                 labels: Some(Self::labels_for(id)),
                 ..Default::default()
             })
@@ -158,6 +207,10 @@ impl Run {
             docker,
             id: id.to_string(),
             network,
+            engine,
+            swarm_nodes,
+            placed: Default::default(),
+            data: Default::default(),
             torn_down: false,
             exits: Exits::default(),
             shared: tempfile::Builder::new()
@@ -191,9 +244,58 @@ impl Run {
         &self.network
     }
 
-    /// The Docker name of this run's container `name`.
+    /// The Docker name of this run's container `name` (on Swarm, its
+    /// service's): the name its peers reach it by.
     pub fn container(&self, name: &str) -> String {
         container_name(&self.id, name)
+    }
+
+    /// The network the host reaches the nodes on, when it is not the
+    /// run's: on Swarm, the bridge Docker links each node's tasks to the
+    /// host by (so a multi-node swarm's tasks on other nodes are out of
+    /// the host's reach: see the README's Swarm section).
+    pub fn host_side(&self) -> Option<&str> {
+        match self.engine {
+            ContainerEngine::Docker => None,
+            ContainerEngine::Swarm => Some("docker_gwbridge"),
+        }
+    }
+
+    /// The engine the run's nodes run on.
+    pub fn engine(&self) -> ContainerEngine {
+        self.engine
+    }
+
+    /// The container node `name` runs in now: on Swarm, its service's
+    /// newest task's (a new one after each restart).
+    pub async fn target(&self, name: &str) -> String {
+        let full = self.container(name);
+        if self.engine == ContainerEngine::Docker {
+            return full;
+        }
+        match swarm::containers(&self.docker, &full).await {
+            Ok(mut ids) => ids.pop().unwrap_or(full),
+            Err(_) => full,
+        }
+    }
+
+    /// The swarm node that runs node `name`'s tasks (Swarm only).
+    pub fn placement(&self, name: &str) -> Option<String> {
+        self.placed
+            .lock()
+            .expect("placement lock")
+            .get(&self.container(name))
+            .map(|n| n.hostname.clone())
+    }
+
+    /// Keeps folders `dirs` of node `name` across its restarts (on Swarm,
+    /// as volumes; a plain container keeps everything): call before
+    /// starting it.
+    pub fn keep_across_restarts(&self, name: &str, dirs: &[&str]) {
+        self.data.lock().expect("data lock").insert(
+            name.to_string(),
+            dirs.iter().map(|d| d.to_string()).collect(),
+        );
     }
 
     /// Starts container `name` (prefixed with the run id) from the local
@@ -258,6 +360,9 @@ impl Run {
         shared: Option<std::path::PathBuf>,
     ) -> Result<String, RunError> {
         let full = self.container(name);
+        if self.engine == ContainerEngine::Swarm {
+            return self.start_service(name, image, cmd, files, shared).await;
+        }
         let mounts = shared.map(|dir| {
             vec![Mount {
                 target: Some(SHARED_DIR.to_string()),
@@ -297,14 +402,66 @@ impl Run {
         Ok(id)
     }
 
+    /// Starts node `name` as a one-task service, placed round robin.
+    async fn start_service(
+        &self,
+        name: &str,
+        image: &str,
+        cmd: &[&str],
+        files: &[(String, Vec<u8>)],
+        shared: Option<std::path::PathBuf>,
+    ) -> Result<String, RunError> {
+        let full = self.container(name);
+        let on = {
+            let mut placed = self.placed.lock().expect("placement lock");
+            let on = self
+                .swarm_nodes
+                .get(placed.len() % self.swarm_nodes.len().max(1))
+                .cloned()
+                .ok_or_else(|| RunError {
+                    action: format!("place service {full}"),
+                    source: "the swarm has no ready, active node".into(),
+                })?;
+            placed.insert(full.clone(), on.clone());
+            on
+        };
+        let data = self
+            .data
+            .lock()
+            .expect("data lock")
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        let id = swarm::start(
+            &self.docker,
+            &swarm::Service {
+                name: &full,
+                hostname: name,
+                image,
+                cmd,
+                files,
+                shared,
+                data: &data,
+                network: &self.network,
+                on: &on,
+                labels: Self::labels_for(&self.id),
+            },
+        )
+        .await?;
+        tracing::info!(node = name, swarm_node = %on.hostname, "task running");
+        self.exits.started(&full);
+        Ok(id)
+    }
+
     /// Sends SIGKILL to container `name` (no clean shutdown).
     pub async fn kill(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
+        let target = self.target(name).await;
         self.exits.expect(&full);
         let r = self
             .docker
             .kill_container(
-                &full,
+                &target,
                 Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
             )
             .await;
@@ -316,11 +473,12 @@ impl Run {
     /// Stops container `name` cleanly: SIGTERM, and SIGKILL after 10 s.
     pub async fn stop(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
+        let target = self.target(name).await;
         self.exits.expect(&full);
         let r = self
             .docker
             .stop_container(
-                &full,
+                &target,
                 Some(StopContainerOptionsBuilder::new().t(10).build()),
             )
             .await;
@@ -332,6 +490,11 @@ impl Run {
     /// Starts stopped container `name` again, with its data.
     pub async fn restart(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
+        if self.engine == ContainerEngine::Swarm {
+            swarm::restart(&self.docker, &full).await?;
+            self.exits.started(&full);
+            return Ok(());
+        }
         self.docker
             .start_container(&full, None)
             .await
@@ -342,7 +505,7 @@ impl Run {
 
     /// Freezes container `name` (cgroup freezer).
     pub async fn pause(&self, name: &str) -> Result<(), RunError> {
-        let full = self.container(name);
+        let full = self.target(name).await;
         self.docker
             .pause_container(&full)
             .await
@@ -351,7 +514,7 @@ impl Run {
 
     /// Thaws container `name`.
     pub async fn unpause(&self, name: &str) -> Result<(), RunError> {
-        let full = self.container(name);
+        let full = self.target(name).await;
         self.docker
             .unpause_container(&full)
             .await
@@ -361,16 +524,23 @@ impl Run {
     /// Container `name`'s stdout and stderr so far, over all its lives.
     pub async fn logs(&self, name: &str) -> Result<String, RunError> {
         let full = self.container(name);
-        let opts = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .build();
-        let mut stream = self.docker.logs(&full, Some(opts));
+        // On Swarm each life is a task with its own container.
+        let lives = match self.engine {
+            ContainerEngine::Docker => vec![full],
+            ContainerEngine::Swarm => swarm::containers(&self.docker, &full).await?,
+        };
         let mut text = String::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(ctx(format!("logs of container {full}")))?;
-            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        for c in lives {
+            let opts = LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .timestamps(true)
+                .build();
+            let mut stream = self.docker.logs(&c, Some(opts));
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(ctx(format!("logs of container {c}")))?;
+                text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
         }
         Ok(text)
     }
@@ -379,7 +549,7 @@ impl Run {
     pub async fn exit_code(&self, name: &str) -> Option<i64> {
         let info = self
             .docker
-            .inspect_container(&self.container(name), None)
+            .inspect_container(&self.target(name).await, None)
             .await
             .ok()?;
         let state = info.state?;
@@ -392,8 +562,11 @@ impl Run {
     /// Writes `bytes` as `/<file>` into running container `name` (an
     /// archive upload: the image needs no shell).
     pub async fn put_file(&self, name: &str, file: &str, bytes: &[u8]) -> Result<(), RunError> {
-        self.upload(&self.container(name), &[(file.to_string(), bytes.to_vec())])
-            .await
+        self.upload(
+            &self.target(name).await,
+            &[(file.to_string(), bytes.to_vec())],
+        )
+        .await
     }
 
     /// Copies `files` (absolute path inside, contents; mode 0644) into
@@ -479,8 +652,10 @@ pub async fn labelled(
     Ok((containers, networks))
 }
 
-/// Removes the containers (forcibly, with volumes) and networks of run `id`.
+/// Removes the services, containers (forcibly, with volumes), swarm
+/// configs and networks of run `id`.
 pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
+    swarm::remove_services(docker, id).await?;
     let (containers, networks) = labelled(docker, &format!("{RUN_LABEL}={id}")).await?;
     for c in containers {
         if let Some(cid) = c.id {
@@ -499,14 +674,35 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
                 .map_err(ctx(format!("remove container {cid}")))?;
         }
     }
+    swarm::remove_configs_and_volumes(docker, id).await?;
     for n in networks {
         if let Some(nid) = n.id {
-            docker
-                .remove_network(&nid)
-                .await
-                .or_else(gone)
-                .map_err(ctx(format!("remove network {nid}")))?;
+            // An overlay keeps its tasks' endpoints a moment after their
+            // services are gone: its removal is refused until then.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                match docker.remove_network(&nid).await.or_else(gone) {
+                    Ok(()) => break,
+                    Err(_) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    }
+                    Err(e) => return Err(ctx(format!("remove network {nid}"))(e)),
+                }
+            }
         }
+    }
+    // A swarm network's removal is accepted at once and done a moment
+    // later: the run is gone only once the network is.
+    let label = format!("{RUN_LABEL}={id}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !labelled(docker, &label).await?.1.is_empty() {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RunError {
+                action: format!("remove the network of run {id}"),
+                source: "it was still listed 30 s after its removal".into(),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     Ok(())
 }

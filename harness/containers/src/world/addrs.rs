@@ -24,7 +24,14 @@ impl Addrs {
     /// seen (a restart's new PID is a new namespace).
     pub async fn refresh(&self, run: &Run, name: &str) -> Result<Node, NetfaultError> {
         let container = run.container(name);
-        let node = Node::of(run.docker(), name, &container, run.network()).await?;
+        let node = Node::of(
+            run.docker(),
+            name,
+            &run.target(name).await,
+            run.network(),
+            run.host_side(),
+        )
+        .await?;
         let known = self.node(name).is_some_and(|n| n.pid == node.pid);
         if !known {
             node.install()?;
@@ -40,8 +47,18 @@ impl Addrs {
         Ok(node)
     }
 
-    /// The last known address of `name`.
+    /// The last known address the host reaches `name` by.
     pub fn ip(&self, name: &str) -> Option<Ipv4Addr> {
+        self.nodes
+            .lock()
+            .expect("addrs lock")
+            .get(name)
+            .map(|n| n.reach)
+    }
+
+    /// The last known address of `name` on the run network, as its peers
+    /// see it (what the fault rules name).
+    pub fn peer_ip(&self, name: &str) -> Option<Ipv4Addr> {
         self.nodes
             .lock()
             .expect("addrs lock")

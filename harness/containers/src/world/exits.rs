@@ -39,7 +39,13 @@ pub fn watch(run: &Run, nodes: &[String], rec: Clock) -> tokio::task::JoinHandle
         // An error only means exits go unreported, never a failed run.
         while let Some(Ok(e)) = events.next().await {
             let attrs = e.actor.and_then(|a| a.attributes).unwrap_or_default();
-            let container = attrs.get("name").cloned().unwrap_or_default();
+            // On Swarm a node's containers (one per task) are named by
+            // Swarm; their service's name is the node's.
+            let container = attrs
+                .get(crate::run::swarm::SERVICE_LABEL)
+                .or_else(|| attrs.get("name"))
+                .cloned()
+                .unwrap_or_default();
             let Some(node) = by_container.get(&container) else {
                 continue;
             };

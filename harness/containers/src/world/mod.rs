@@ -34,7 +34,7 @@ use clusterlab_scenario::{Scenario, WorkloadKind};
 
 use crate::image::ImageError;
 use crate::netfault::NetfaultError;
-use crate::run::{Run, RunError};
+use crate::run::{ContainerEngine, Run, RunError};
 use addrs::Addrs;
 use clock::Clock;
 use kind::{Kind, StoreUrl};
@@ -75,6 +75,8 @@ pub struct Options {
     pub seed: u64,
     /// Leave the containers running afterwards.
     pub keep: bool,
+    /// What runs the containers: one daemon or a swarm.
+    pub engine: ContainerEngine,
     /// Told how far the run is and what it is doing, as it goes.
     pub progress: Option<OnProgress>,
 }
@@ -85,6 +87,7 @@ impl std::fmt::Debug for Options {
             .field("run_id", &self.run_id)
             .field("seed", &self.seed)
             .field("keep", &self.keep)
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -139,7 +142,7 @@ pub async fn run(
         node: node_image,
         store: store_image,
     } = images::resolve(docker, scenario, &kind, &opts.run_id).await?;
-    let run = Run::start(docker.clone(), &opts.run_id).await?;
+    let run = Run::start_on(docker.clone(), &opts.run_id, opts.engine).await?;
     let result = drive(&run, kind, scenario, opts, &node_image, &store_image, &say).await;
     let mut logs = BTreeMap::new();
     let names: Vec<String> = (1..=scenario.discovery.nodes)
@@ -148,6 +151,10 @@ pub async fn run(
         .collect();
     for n in names {
         if let Ok(text) = run.logs(&n).await {
+            let text = match run.placement(&n) {
+                Some(host) => format!("# {n}'s tasks ran on swarm node {host}\n{text}"),
+                None => text,
+            };
             logs.insert(n, text);
         }
     }
@@ -270,6 +277,14 @@ async fn drive_inner(
     publish(&ledger, &engine, &nodes);
     say("starting the cluster");
     rec.restart();
+    for s in &store.names {
+        if let Some(host) = run.placement(s) {
+            rec.push(EventKind::Placed {
+                node: s.clone(),
+                host,
+            });
+        }
+    }
     // Faults due at 0 s are set before any node's process runs: each
     // agent waits for HOLD_FILE, which the harness copies in once they
     // are in force (a container's namespace exists only once it started).
@@ -294,7 +309,14 @@ async fn drive_inner(
     for n in &nodes {
         let argv = kind.command(scenario, n, &run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        run.keep_across_restarts(n, kind.data_dirs());
         run.start_node(n, node_image, &argv, &files).await?;
+        if let Some(host) = run.placement(n) {
+            rec.push(EventKind::Placed {
+                node: n.clone(),
+                host,
+            });
+        }
     }
     for n in &nodes {
         addrs.refresh(run, n).await?;
@@ -367,6 +389,7 @@ async fn drive_inner(
         down: BTreeSet::new(),
         shaped: BTreeMap::new(),
         seed: opts.seed,
+        clean: Default::default(),
     };
     let mut referee = Referee::new(scenario, SLACK);
     let mut healed = false;
@@ -481,6 +504,7 @@ async fn drive_inner(
             break last;
         }
     };
+    rec.push(leftovers_check(&nemesis.clean));
     let rogue = match rogue {
         Some(r) => r,
         None => rogue_fut.await,
@@ -540,6 +564,30 @@ async fn drive_inner(
         traffic::writes::verify(&kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
     }
     Ok(Judging { rec, referee })
+}
+
+/// The `no-leftovers` verdict: what the undos left in the namespaces.
+fn leftovers_check(clean: &nemesis::Cleanliness) -> EventKind {
+    let detail = if clean.left.is_empty() {
+        format!(
+            "{} namespaces looked into after an undo: no rule or queue of the lab left",
+            clean.checked
+        )
+    } else {
+        clean
+            .left
+            .iter()
+            .map(|(node, atom, left)| format!("{node} after undoing {atom}: {}", left.join("; ")))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    EventKind::Check {
+        name: "no-leftovers".into(),
+        passed: clean.left.is_empty(),
+        detail,
+        nodes: clean.left.iter().map(|(n, ..)| n.clone()).collect(),
+        found: Vec::new(),
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);

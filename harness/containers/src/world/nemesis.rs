@@ -42,6 +42,19 @@ pub struct Containers<'a> {
     pub shaped: BTreeMap<Atom, Shaped>,
     /// The run's seed (each shaper's draws derive from it).
     pub seed: u64,
+    /// What the undos left behind, checked after each ([`Cleanliness`]).
+    pub clean: Cleanliness,
+}
+
+/// What the nemesis found in the namespaces it undid its rules in: after
+/// each undo, every live node it touched that has no fault left in force
+/// must hold none of the lab's rules and no bound queue.
+#[derive(Debug, Default)]
+pub struct Cleanliness {
+    /// Namespaces looked into after an undo.
+    pub checked: usize,
+    /// What was left: (node, the undone fault, each rule or queue).
+    pub left: Vec<(String, String, Vec<String>)>,
 }
 
 /// One shaped link in force.
@@ -57,14 +70,14 @@ impl Containers<'_> {
         self.store
             .names
             .iter()
-            .filter_map(|s| self.addrs.ip(s))
+            .filter_map(|s| self.addrs.peer_ip(s))
             .collect()
     }
 
     /// Installs `atom`'s rules; `only`: in that node's namespace alone.
     async fn install(&self, atom: &Atom, only: Option<&str>) -> Result<(), WorldError> {
         let stores = self.store_ips();
-        for (node, spec) in rules::rules(atom, |n| self.addrs.ip(n), &stores) {
+        for (node, spec) in rules::rules(atom, |n| self.addrs.peer_ip(n), &stores) {
             if only.is_some_and(|o| o != node) || self.down.contains(&node) {
                 continue;
             }
@@ -74,9 +87,49 @@ impl Containers<'_> {
         Ok(())
     }
 
+    /// The nodes whose namespaces hold rules of `atom` (or its shaping).
+    fn ruled(&self, atom: &Atom) -> BTreeSet<String> {
+        let stores = self.store_ips();
+        let mut nodes: BTreeSet<String> = rules::rules(atom, |n| self.addrs.peer_ip(n), &stores)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        if let Atom::Shape(from, ..) = atom {
+            nodes.insert(from.clone());
+        }
+        nodes
+    }
+
+    /// After `atom` was undone: looks into each live namespace it touched
+    /// that no fault still in force touches, which must now be empty.
+    fn verify_undone(&mut self, atom: &Atom) {
+        let busy: BTreeSet<String> = self
+            .installed
+            .iter()
+            .chain(self.shaped.keys())
+            .flat_map(|a| self.ruled(a))
+            .collect();
+        for node in self.ruled(atom) {
+            if busy.contains(&node) || self.down.contains(&node) {
+                continue;
+            }
+            let Some(ns) = self.addrs.node(&node) else {
+                continue;
+            };
+            self.clean.checked += 1;
+            match ns.leftovers() {
+                Ok(left) if left.is_empty() => {}
+                Ok(left) => self.clean.left.push((node, format!("{atom:?}"), left)),
+                // A namespace that vanished (the node died meanwhile) holds
+                // nothing.
+                Err(e) => tracing::debug!("{node}: no namespace to check: {e}"),
+            }
+        }
+    }
+
     async fn uninstall(&self, atom: &Atom) -> Result<(), WorldError> {
         let stores = self.store_ips();
-        for (node, spec) in rules::rules(atom, |n| self.addrs.ip(n), &stores) {
+        for (node, spec) in rules::rules(atom, |n| self.addrs.peer_ip(n), &stores) {
             if self.down.contains(&node) {
                 continue;
             }
@@ -98,7 +151,7 @@ impl Containers<'_> {
             return Ok(());
         }
         let everyone = self.addrs.names();
-        let Some(link) = rules::shaped(atom, |n| self.addrs.ip(n), &everyone) else {
+        let Some(link) = rules::shaped(atom, |n| self.addrs.peer_ip(n), &everyone) else {
             return Ok(());
         };
         let ns = self.addrs.refresh(self.run, from).await?;
@@ -263,11 +316,17 @@ impl Nemesis for Containers<'_> {
                     self.shape(&atom).await?;
                 }
             }
-            Atom::Shape(..) => self.unshape(atom),
+            Atom::Shape(..) => {
+                self.unshape(atom);
+                self.verify_undone(atom);
+            }
             // Never undone: the node left for good.
             Atom::Left(_) => {}
             Atom::NodeGone => self.store.deregister_node(false).await?,
-            network => self.uninstall(network).await?,
+            network => {
+                self.uninstall(network).await?;
+                self.verify_undone(network);
+            }
         }
         Ok(())
     }

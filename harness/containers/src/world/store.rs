@@ -181,11 +181,12 @@ impl Store {
             };
             let argv = command(d.kind, &bin, name, &names, &|n| run.container(n), tls);
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            run.keep_across_restarts(name, &["/data"]);
             run.start_container_with(name, image, &argv, &files).await?;
         }
         let mut ips = Vec::new();
         for name in &names {
-            ips.push(addrs.refresh(run, name).await?.ip);
+            ips.push(addrs.refresh(run, name).await?.reach);
         }
         let creds = secrets.map(Secrets::harness).unwrap_or_default();
         let http = http(&creds)?;

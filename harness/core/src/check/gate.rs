@@ -37,6 +37,7 @@ pub const GATES: &[(&str, &str)] = &[
     ("set", "a set or messages workload"),
     ("no-lost-writes", "a writes workload"),
     ("rogue", "a secured store (`tls = true`)"),
+    ("no-leftovers", "always (containers)"),
     ("run", "always (containers)"),
 ];
 

@@ -82,10 +82,24 @@ pub fn render(p: &Page) -> String {
     }
     workloads(&mut out, p.trace);
     anomaly(&mut out, p.trace);
+    // On Swarm, the node each task ran on: a fault or a crash on one
+    // host is read beside the others there.
+    let placed: BTreeMap<&str, &str> = p
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Placed { node, host } => Some((node.as_str(), host.as_str())),
+            _ => None,
+        })
+        .collect();
     if !p.logs.is_empty() {
         out.push_str("<h2>Logs</h2><p>");
         for n in &p.logs {
             let _ = write!(out, "<a href=\"logs/{0}.log\">{0}</a> ", esc(n));
+            if let Some(host) = placed.get(n.as_str()) {
+                let _ = write!(out, "(swarm node {}) ", esc(host));
+            }
         }
         out.push_str("</p>");
     }

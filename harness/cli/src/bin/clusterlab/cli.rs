@@ -94,6 +94,20 @@ pub struct RunArgs {
     /// Keep containers and networks after the run, for inspection.
     #[arg(long)]
     pub keep: bool,
+    /// What runs the nodes: `docker` (one daemon) or `swarm` (one service
+    /// per node on the swarm whose manager DOCKER_HOST names; the images
+    /// must be on every swarm node).
+    #[arg(long, value_enum, default_value = "docker")]
+    pub engine: EngineArg,
+}
+
+/// `--engine`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EngineArg {
+    /// Containers on one Docker daemon.
+    Docker,
+    /// One-task services on a Docker Swarm.
+    Swarm,
 }
 
 /// `clusterlab sim`.

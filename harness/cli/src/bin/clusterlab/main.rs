@@ -234,6 +234,10 @@ fn run_containers(scenarios: &[Scenario], typed: &[String], args: &cli::RunArgs)
                 .typed_as(typed)
                 .reports(&args.out)
                 .keep(args.keep)
+                .engine(match args.engine {
+                    cli::EngineArg::Docker => clusterlab::ContainerEngine::Docker,
+                    cli::EngineArg::Swarm => clusterlab::ContainerEngine::Swarm,
+                })
                 .progress(move |p| match p {
                     Progress::Elapsed(secs) => shown.set_position(secs),
                     Progress::Doing(msg) => shown.set_message(format!("{name}: {msg}")),

@@ -252,6 +252,19 @@ impl Kind {
         }
     }
 
+    /// The folders a node's database keeps its data in: what a restart on
+    /// Swarm (a new task) must find again. A generic image's are unknown:
+    /// it restarts empty there.
+    pub fn data_dirs(&self) -> &'static [&'static str] {
+        match self {
+            Kind::Etcd | Kind::Consul => &["/data"],
+            Kind::Rabbitmq => &["/var/lib/rabbitmq"],
+            Kind::Patroni => &["/var/lib/postgresql"],
+            Kind::Galera => &["/var/lib/mysql"],
+            Kind::Generic(_) => &[],
+        }
+    }
+
     /// Whether the node's entry is the agent under the lab's own flags (a
     /// rogue node can be one of them).
     pub fn runs_disco_agent(&self) -> bool {

@@ -1,0 +1,370 @@
+//! The Swarm engine: each node of a run is a one-task service on an
+//! attachable overlay network, placed round robin over the swarm's nodes,
+//! with DNS round robin endpoints (its name resolves to its task, as a
+//! container name does on a bridge network) and restart policy `none`, so
+//! that a kill stays a kill until the nemesis starts the node again.
+//!
+//! Swarm cannot restart a task's container (its network attachment dies
+//! with the task), so a restart is a forced update: a new task, a new
+//! container, on the node it was placed on. What the node wrote survives
+//! in named volumes at its kind's data folders, created on that node.
+//! Files a node needs before it starts (certificates) are swarm configs.
+//!
+//! Every service, config and volume carries the run's labels and is
+//! removed with the run ([`remove`]).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bollard::models::{
+    ConfigSpec, EndpointSpec, EndpointSpecModeEnum, Mount, MountType, MountVolumeOptions,
+    NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
+    TaskSpecContainerSpec, TaskSpecContainerSpecConfigs, TaskSpecContainerSpecFile1,
+    TaskSpecPlacement, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
+};
+use bollard::query_parameters::{
+    ListConfigsOptionsBuilder, ListContainersOptionsBuilder, ListNodesOptionsBuilder,
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveVolumeOptionsBuilder, UpdateServiceOptionsBuilder,
+};
+use bollard::Docker;
+
+use super::{ctx, gone, RunError, RUN_LABEL};
+
+/// The label Swarm puts on every task's container: its service's name.
+pub const SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+
+/// How long a task may take to be scheduled and start.
+const TASK_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A swarm node a task can be placed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmNode {
+    /// The node id (what placement constraints name).
+    pub id: String,
+    /// Its host name (what logs and reports name).
+    pub hostname: String,
+}
+
+/// The swarm's ready, active nodes in a stable order; an error naming the
+/// fix when this daemon is no swarm manager.
+pub async fn nodes(docker: &Docker) -> Result<Vec<SwarmNode>, RunError> {
+    let not_manager = |e: bollard::errors::Error| RunError {
+        action: "list the swarm's nodes (the swarm engine needs a manager: \
+                 `docker swarm init` here, or DOCKER_HOST set to a manager's endpoint)"
+            .into(),
+        source: Box::new(e),
+    };
+    let list = docker
+        .list_nodes(Some(ListNodesOptionsBuilder::new().build()))
+        .await
+        .map_err(not_manager)?;
+    let mut nodes: Vec<SwarmNode> = list
+        .into_iter()
+        .filter(|n| {
+            let ready = n
+                .status
+                .as_ref()
+                .and_then(|s| s.state)
+                .is_some_and(|s| s.to_string() == "ready");
+            let active = n
+                .spec
+                .as_ref()
+                .and_then(|s| s.availability)
+                .is_some_and(|a| a.to_string() == "active");
+            ready && active
+        })
+        .filter_map(|n| {
+            Some(SwarmNode {
+                id: n.id?,
+                hostname: n.description.and_then(|d| d.hostname).unwrap_or_default(),
+            })
+        })
+        .collect();
+    nodes.sort_by(|a, b| (&a.hostname, &a.id).cmp(&(&b.hostname, &b.id)));
+    Ok(nodes)
+}
+
+/// What one node's service is made of.
+pub struct Service<'a> {
+    /// The service name (also its DNS name on the network).
+    pub name: &'a str,
+    /// Its host name inside.
+    pub hostname: &'a str,
+    /// The local image (never pulled: `--no-resolve-image`).
+    pub image: &'a str,
+    /// Its command.
+    pub cmd: &'a [&'a str],
+    /// Files (path inside, contents) present before it starts.
+    pub files: &'a [(String, Vec<u8>)],
+    /// A host folder bind-mounted at `super::SHARED_DIR`.
+    pub shared: Option<std::path::PathBuf>,
+    /// Folders kept across its restarts.
+    pub data: &'a [String],
+    /// The overlay network.
+    pub network: &'a str,
+    /// The node it is placed on.
+    pub on: &'a SwarmNode,
+    /// The run's labels.
+    pub labels: HashMap<String, String>,
+}
+
+/// Creates the one-task service `s` and waits for its task's container to
+/// run; returns the container id.
+pub async fn start(docker: &Docker, s: &Service<'_>) -> Result<String, RunError> {
+    let mut configs = Vec::new();
+    for (i, (path, bytes)) in s.files.iter().enumerate() {
+        let name = format!("{}-{i}", s.name);
+        let id = docker
+            .create_config(ConfigSpec {
+                name: Some(name.clone()),
+                labels: Some(s.labels.clone()),
+                data: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                ..Default::default()
+            })
+            .await
+            .map_err(ctx(format!("create swarm config {name} for {path}")))?
+            .id;
+        configs.push(TaskSpecContainerSpecConfigs {
+            file: Some(TaskSpecContainerSpecFile1 {
+                name: Some(path.clone()),
+                uid: Some("0".into()),
+                gid: Some("0".into()),
+                mode: Some(0o644),
+            }),
+            config_id: Some(id),
+            config_name: Some(name),
+            ..Default::default()
+        });
+    }
+    let mut mounts: Vec<Mount> = s
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| Mount {
+            target: Some(dir.clone()),
+            source: Some(format!("{}-data{i}", s.name)),
+            typ: Some(MountType::VOLUME),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(s.labels.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    if let Some(dir) = &s.shared {
+        mounts.push(Mount {
+            target: Some(super::SHARED_DIR.to_string()),
+            source: Some(dir.to_string_lossy().into_owned()),
+            typ: Some(MountType::BIND),
+            ..Default::default()
+        });
+    }
+    let spec = ServiceSpec {
+        name: Some(s.name.to_string()),
+        labels: Some(s.labels.clone()),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(s.image.to_string()),
+                labels: Some(s.labels.clone()),
+                command: Some(s.cmd.iter().map(|c| c.to_string()).collect()),
+                hostname: Some(s.hostname.to_string()),
+                mounts: Some(mounts),
+                configs: Some(configs),
+                ..Default::default()
+            }),
+            restart_policy: Some(TaskSpecRestartPolicy {
+                condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                ..Default::default()
+            }),
+            placement: Some(TaskSpecPlacement {
+                constraints: Some(vec![format!("node.id=={}", s.on.id)]),
+                ..Default::default()
+            }),
+            networks: Some(vec![NetworkAttachmentConfig {
+                target: Some(s.network.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        mode: Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
+            ..Default::default()
+        }),
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(EndpointSpecModeEnum::DNSRR),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_service(spec, None)
+        .await
+        .map_err(ctx(format!("create service {} from {}", s.name, s.image)))?;
+    running(docker, s.name, None).await
+}
+
+/// Starts service `name`'s node again: a forced update, so a new task on
+/// the same node with the same volumes. Returns the new container's id.
+pub async fn restart(docker: &Docker, name: &str) -> Result<String, RunError> {
+    let before = task(docker, name).await?.and_then(|t| t.id);
+    let service = docker
+        .inspect_service(name, None)
+        .await
+        .map_err(ctx(format!("inspect service {name}")))?;
+    let version = service.version.and_then(|v| v.index).unwrap_or_default();
+    let mut spec = service.spec.unwrap_or_default();
+    if let Some(t) = spec.task_template.as_mut() {
+        t.force_update = Some(t.force_update.unwrap_or(0) + 1);
+    }
+    let opts = UpdateServiceOptionsBuilder::new()
+        .version(version as i32)
+        .build();
+    docker
+        .update_service(name, spec, opts, None)
+        .await
+        .map_err(ctx(format!("update service {name} to start it again")))?;
+    running(docker, name, before.as_deref()).await
+}
+
+/// Service `name`'s newest task.
+async fn task(docker: &Docker, name: &str) -> Result<Option<bollard::models::Task>, RunError> {
+    let filters = HashMap::from([("service", vec![name.to_string()])]);
+    let mut tasks = docker
+        .list_tasks(Some(
+            ListTasksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(ctx(format!("list the tasks of service {name}")))?;
+    tasks.sort_by_key(|t| t.created_at.as_ref().map(|c| c.to_string()));
+    Ok(tasks.pop())
+}
+
+/// Waits for service `name`'s newest task (other than `not`) to run;
+/// returns its container id. A task that fails to start (an image not on
+/// its node, a bad mount) is named with Swarm's reason.
+async fn running(docker: &Docker, name: &str, not: Option<&str>) -> Result<String, RunError> {
+    let deadline = tokio::time::Instant::now() + TASK_DEADLINE;
+    loop {
+        let t = task(docker, name).await?.filter(|t| t.id.as_deref() != not);
+        if let Some(t) = &t {
+            let status = t.status.clone().unwrap_or_default();
+            let state = status.state;
+            let container = status.container_status.and_then(|c| c.container_id);
+            match (state, container) {
+                (Some(TaskState::RUNNING), Some(id)) => return Ok(id),
+                (Some(TaskState::FAILED | TaskState::REJECTED), _) => {
+                    return Err(RunError {
+                        action: format!("start service {name}"),
+                        source: format!(
+                            "its task {}: {}",
+                            status.message.unwrap_or_default(),
+                            status.err.unwrap_or_default()
+                        )
+                        .into(),
+                    })
+                }
+                _ => {}
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RunError {
+                action: format!("start service {name}"),
+                source: format!("its task did not run within {TASK_DEADLINE:?}").into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The containers of service `name`'s tasks, oldest first: one per life.
+pub async fn containers(docker: &Docker, name: &str) -> Result<Vec<String>, RunError> {
+    let filter = HashMap::from([("label", vec![format!("{SERVICE_LABEL}={name}")])]);
+    let mut list = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .map_err(ctx(format!("list the containers of service {name}")))?;
+    list.sort_by_key(|c| c.created);
+    Ok(list.into_iter().filter_map(|c| c.id).collect())
+}
+
+/// Removes run `id`'s services; their tasks' containers go on Swarm's
+/// time (the caller removes them too). A daemon that is no swarm manager
+/// has none.
+pub async fn remove_services(docker: &Docker, id: &str) -> Result<(), RunError> {
+    let label = format!("{RUN_LABEL}={id}");
+    let filters = HashMap::from([("label", vec![label.clone()])]);
+    let services = match docker
+        .list_services(Some(
+            ListServicesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+    {
+        Ok(s) => s,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 503, ..
+        }) => return Ok(()),
+        Err(e) => return Err(ctx(format!("list services labelled {label}"))(e)),
+    };
+    for s in services {
+        if let Some(sid) = s.id {
+            docker
+                .delete_service(&sid)
+                .await
+                .or_else(gone)
+                .map_err(ctx(format!("remove service {sid}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes run `id`'s configs and volumes, once no container uses them.
+pub async fn remove_configs_and_volumes(docker: &Docker, id: &str) -> Result<(), RunError> {
+    let label = format!("{RUN_LABEL}={id}");
+    let filters = HashMap::from([("label", vec![label.clone()])]);
+    match docker
+        .list_configs(Some(
+            ListConfigsOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+    {
+        Ok(configs) => {
+            for c in configs {
+                if let Some(cid) = c.id {
+                    docker
+                        .delete_config(&cid)
+                        .await
+                        .or_else(gone)
+                        .map_err(ctx(format!("remove config {cid}")))?;
+                }
+            }
+        }
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 503, ..
+        }) => {}
+        Err(e) => return Err(ctx(format!("list configs labelled {label}"))(e)),
+    }
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(ctx(format!("list volumes labelled {label}")))?;
+    for v in volumes.volumes.unwrap_or_default() {
+        docker
+            .remove_volume(
+                &v.name,
+                Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
+            )
+            .await
+            .or_else(gone)
+            .map_err(ctx(format!("remove volume {}", v.name)))?;
+    }
+    Ok(())
+}
