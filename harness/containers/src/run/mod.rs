@@ -10,18 +10,20 @@
 //! ([`Run::container`]): a short name would collide between concurrent
 //! runs.
 
+pub mod exits;
 pub mod reap;
+pub mod remove;
 pub mod swarm;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+pub use exits::Exits;
+use remove::gone;
+pub use remove::{labelled, remove_run};
 
-use bollard::models::{
-    ContainerCreateBody, ContainerSummary, HostConfig, Mount, MountType, Network,
-    NetworkCreateRequest,
-};
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
     StopContainerOptionsBuilder,
 };
 use bollard::Docker;
@@ -104,61 +106,6 @@ pub struct Run {
 
 /// Where a node's shared folder is mounted inside it.
 pub const SHARED_DIR: &str = "/clusterlab-shared";
-
-/// Containers this process is making exit (killed or stopped), shared
-/// with whoever watches containers die, so that an exit a fault caused is
-/// told apart from a crash; and each container's lives (starts here,
-/// deaths the watcher has recorded), so that a run can tell when every
-/// exit is on record.
-#[derive(Debug, Clone, Default)]
-pub struct Exits(std::sync::Arc<std::sync::Mutex<Marks>>);
-
-#[derive(Debug, Default)]
-struct Marks {
-    expected: BTreeSet<String>,
-    starts: BTreeMap<String, u32>,
-    deaths: BTreeMap<String, u32>,
-}
-
-impl Exits {
-    fn marks(&self) -> std::sync::MutexGuard<'_, Marks> {
-        self.0.lock().expect("exits lock")
-    }
-
-    fn expect(&self, name: &str) {
-        self.marks().expected.insert(name.to_string());
-    }
-
-    fn started(&self, name: &str) {
-        *self.marks().starts.entry(name.to_string()).or_default() += 1;
-    }
-
-    /// Whether container `name`'s exit was caused here (and forgets it).
-    pub fn caused(&self, name: &str) -> bool {
-        self.marks().expected.remove(name)
-    }
-
-    /// The watcher has recorded a death of container `name`.
-    pub fn died(&self, name: &str) {
-        *self.marks().deaths.entry(name.to_string()).or_default() += 1;
-    }
-
-    /// Whether every life of container `name` started here has its death
-    /// recorded: true once it is down and its exit is in the trace.
-    pub fn all_deaths_recorded(&self, name: &str) -> bool {
-        let m = self.marks();
-        m.deaths.get(name).copied().unwrap_or(0) >= m.starts.get(name).copied().unwrap_or(0)
-    }
-
-    /// Forgets a mark whose kill or stop failed: the container was not
-    /// running (it had died on its own), so its next exit is not ours.
-    fn unless<T, E>(&self, name: &str, r: Result<T, E>) -> Result<T, E> {
-        if r.is_err() {
-            self.caused(name);
-        }
-        r
-    }
-}
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -624,98 +571,6 @@ impl Drop for Run {
             }
         })
         .join();
-    }
-}
-
-/// Containers (in any state) and networks carrying `label`: a key alone
-/// (`clusterlab.run`) or `key=value`.
-pub async fn labelled(
-    docker: &Docker,
-    label: &str,
-) -> Result<(Vec<ContainerSummary>, Vec<Network>), RunError> {
-    let filter = HashMap::from([("label", vec![label.to_string()])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(ctx(format!("list containers labelled {label}")))?;
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::new().filters(&filter).build(),
-        ))
-        .await
-        .map_err(ctx(format!("list networks labelled {label}")))?;
-    Ok((containers, networks))
-}
-
-/// Removes the services, containers (forcibly, with volumes), swarm
-/// configs and networks of run `id`.
-pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
-    swarm::remove_services(docker, id).await?;
-    let (containers, networks) = labelled(docker, &format!("{RUN_LABEL}={id}")).await?;
-    for c in containers {
-        if let Some(cid) = c.id {
-            docker
-                .remove_container(
-                    &cid,
-                    Some(
-                        RemoveContainerOptionsBuilder::new()
-                            .force(true)
-                            .v(true)
-                            .build(),
-                    ),
-                )
-                .await
-                .or_else(gone)
-                .map_err(ctx(format!("remove container {cid}")))?;
-        }
-    }
-    swarm::remove_configs_and_volumes(docker, id).await?;
-    for n in networks {
-        if let Some(nid) = n.id {
-            // An overlay keeps its tasks' endpoints a moment after their
-            // services are gone: its removal is refused until then.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-            loop {
-                match docker.remove_network(&nid).await.or_else(gone) {
-                    Ok(()) => break,
-                    Err(_) if tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                    }
-                    Err(e) => return Err(ctx(format!("remove network {nid}"))(e)),
-                }
-            }
-        }
-    }
-    // A swarm network's removal is accepted at once and done a moment
-    // later: the run is gone only once the network is.
-    let label = format!("{RUN_LABEL}={id}");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !labelled(docker, &label).await?.1.is_empty() {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(RunError {
-                action: format!("remove the network of run {id}"),
-                source: "it was still listed 30 s after its removal".into(),
-            });
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-/// Something another process (a reaper) removed or is
-/// removing already counts as removed.
-fn gone(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
-    match e {
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404 | 409,
-            ..
-        } => Ok(()),
-        e => Err(e),
     }
 }
 

@@ -1,0 +1,104 @@
+//! Finding and removing a run's resources: what teardown, drop and the
+//! reaper share.
+
+use std::collections::HashMap;
+
+use bollard::models::{ContainerSummary, Network};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use bollard::Docker;
+
+use super::{ctx, swarm, RunError, RUN_LABEL};
+
+/// Containers (in any state) and networks carrying `label`: a key alone
+/// (`clusterlab.run`) or `key=value`.
+pub async fn labelled(
+    docker: &Docker,
+    label: &str,
+) -> Result<(Vec<ContainerSummary>, Vec<Network>), RunError> {
+    let filter = HashMap::from([("label", vec![label.to_string()])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .map_err(ctx(format!("list containers labelled {label}")))?;
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .map_err(ctx(format!("list networks labelled {label}")))?;
+    Ok((containers, networks))
+}
+
+/// Removes the services, containers (forcibly, with volumes), swarm
+/// configs and networks of run `id`.
+pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
+    swarm::remove_services(docker, id).await?;
+    let (containers, networks) = labelled(docker, &format!("{RUN_LABEL}={id}")).await?;
+    for c in containers {
+        if let Some(cid) = c.id {
+            docker
+                .remove_container(
+                    &cid,
+                    Some(
+                        RemoveContainerOptionsBuilder::new()
+                            .force(true)
+                            .v(true)
+                            .build(),
+                    ),
+                )
+                .await
+                .or_else(gone)
+                .map_err(ctx(format!("remove container {cid}")))?;
+        }
+    }
+    swarm::remove_configs_and_volumes(docker, id).await?;
+    for n in networks {
+        if let Some(nid) = n.id {
+            // An overlay keeps its tasks' endpoints a moment after their
+            // services are gone: its removal is refused until then.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                match docker.remove_network(&nid).await.or_else(gone) {
+                    Ok(()) => break,
+                    Err(_) if tokio::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                    }
+                    Err(e) => return Err(ctx(format!("remove network {nid}"))(e)),
+                }
+            }
+        }
+    }
+    // A swarm network's removal is accepted at once and done a moment
+    // later: the run is gone only once the network is.
+    let label = format!("{RUN_LABEL}={id}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !labelled(docker, &label).await?.1.is_empty() {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RunError {
+                action: format!("remove the network of run {id}"),
+                source: "it was still listed 30 s after its removal".into(),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Something another process (a reaper) removed or is
+/// removing already counts as removed.
+pub(super) fn gone(e: bollard::errors::Error) -> Result<(), bollard::errors::Error> {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        } => Ok(()),
+        e => Err(e),
+    }
+}
