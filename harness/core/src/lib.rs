@@ -10,6 +10,7 @@
 //! and neither knows the other.
 
 pub mod check;
+pub mod driver;
 pub mod fault;
 pub mod history;
 pub mod outcome;

@@ -18,6 +18,7 @@ use std::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use clusterlab_core::check::Waits;
+use clusterlab_core::driver::{Driver, Seen};
 use clusterlab_core::fault::{Engine, ROLE_WAIT};
 use clusterlab_core::history::judge;
 use clusterlab_core::referee::{Referee, Timed};
@@ -185,11 +186,12 @@ pub fn simulate(
     if schedule == Schedule::Generated {
         engine = engine.lenient();
     }
-    let mut referee = Referee::new(scenario, SLACK).waits(Waits {
+    let referee = Referee::new(scenario, SLACK).waits(Waits {
         startup: node::STARTUP_TIMEOUT,
         join: node::JOIN_TIMEOUT,
         ready: node::READY_TIMEOUT,
     });
+    let mut driver = Driver::new(engine, referee).stop_at_breach();
     // Whose uncommitted claim the bootstrap key holds, as of the last
     // step: the one a lapse of the key takes.
     let mut claim: Option<String> = None;
@@ -201,11 +203,10 @@ pub fn simulate(
             board.event(at, e);
         }
     };
-    let mut healed = false;
     loop {
         let now = sim.elapsed();
-        if !healed && engine.next_due().is_none_or(|due| due <= now) {
-            let leader = observer.leader(&board, &engine, now);
+        if driver.due(now) {
+            let leader = observer.leader(&board, driver.engine(), now);
             let mut world = SimNemesis {
                 sim: &mut sim,
                 net: &mut net,
@@ -217,27 +218,22 @@ pub fn simulate(
                 keys: &keys,
                 now,
             };
-            let mut fired = ready(engine.fire(now, referee.past(), &mut world));
-            if engine.done() {
-                fired.extend(ready(engine.heal_all(now, &mut world)));
-                referee.healed(now);
-                healed = true;
-            }
-            record(fired.into_iter().map(|e| (now, e)).collect());
+            let mut fired = Vec::new();
+            ready(driver.act(now, &|| now, &mut world, &mut |e| fired.push((now, e))));
+            record(fired);
         }
         let before = sim.elapsed();
         sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
         let now = sim.elapsed();
-        for (at, fact) in board.take_facts() {
-            record(vec![referee.agent(at, fact)]);
-        }
-        for (at, node) in board.take_bootstraps() {
-            record(vec![referee.bootstrap(at, &node)]);
-        }
+        let mut seen = Seen {
+            facts: board.take_facts(),
+            bootstraps: board.take_bootstraps(),
+            ..Seen::default()
+        };
         for key in modelled.take_lapsed() {
             if key == bootstrap_key {
                 if let Some(node) = claim.take() {
-                    record(vec![referee.agent(now, EventKind::ClaimLapsed { node })]);
+                    seen.lapses.push((now, EventKind::ClaimLapsed { node }));
                 }
             }
             recorder.store_deleted(&key, before, now);
@@ -250,27 +246,22 @@ pub fn simulate(
                 .filter(|r| !r.committed)
                 .map(|r| r.node);
         }
+        let engine = driver.engine();
         dbs.elect(
             now,
             |n| engine.state(n) == NodeState::Up,
             |a, b| engine.reach(a, b),
         );
-        for (at, node, window) in board.take_published() {
-            record(referee.published(at, &node, window).into_iter().collect());
-        }
-        let view = observer.view(now, &board, &engine);
-        record(referee.observe(view));
-        if referee.broken()
-            || referee.converged(view)
-            || referee.deadline().is_some_and(|d| now >= d)
-            || now >= limit
-        {
+        seen.published = board.take_published();
+        let view = observer.view(now, &board, driver.engine());
+        record(driver.observe(seen, view));
+        if driver.over(view) || now >= limit {
             break;
         }
     }
     let end = sim.elapsed();
     let trace = board.trace();
-    record(referee.finish(&trace, end));
+    record(driver.finish(&trace, end));
     // The nodes' registry calls: the store model held to linearizability.
     for e in recorder.events() {
         board.event(Duration::from_micros(e.time_us), EventKind::Op(e));

@@ -25,12 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
+use clusterlab_core::driver::{Driver, Seen};
 use clusterlab_core::fault::Engine;
-use clusterlab_core::history::judge;
 use clusterlab_core::referee::Referee;
 use clusterlab_core::trace::{EventKind, Trace};
 use clusterlab_core::view::View;
-use clusterlab_scenario::{Scenario, WorkloadKind};
+use clusterlab_scenario::Scenario;
 
 use crate::image::ImageError;
 use crate::netfault::NetfaultError;
@@ -272,9 +272,12 @@ async fn drive_inner(
     let nodes = scenario.cluster.nodes.clone();
     let watched: Vec<String> = store.names.iter().chain(&nodes).cloned().collect();
     let _exits = AbortOnDrop(exits::watch(run, &watched, rec.clone()));
-    let mut engine = Engine::new(scenario, opts.seed, store.names.clone());
+    let mut driver = Driver::new(
+        Engine::new(scenario, opts.seed, store.names.clone()),
+        Referee::new(scenario, SLACK),
+    );
     let ledger: Shared = Arc::default();
-    publish(&ledger, &engine, &nodes);
+    publish(&ledger, driver.engine(), &nodes);
     say("starting the cluster");
     rec.restart();
     for s in &store.names {
@@ -288,7 +291,7 @@ async fn drive_inner(
     // Faults due at 0 s are set before any node's process runs: each
     // agent waits for HOLD_FILE, which the harness copies in once they
     // are in force (a container's namespace exists only once it started).
-    let hold = kind.runs_disco_agent() && engine.next_due() == Some(Duration::ZERO);
+    let hold = kind.runs_disco_agent() && driver.engine().next_due() == Some(Duration::ZERO);
     let mut url = store.url();
     if hold {
         url.creds
@@ -333,52 +336,18 @@ async fn drive_inner(
     );
     let (mut all, rx) = (samples.all, samples.latest);
     let _abort = AbortOnDrop(observer);
-    let workload = scenario.workload.clone();
-    let clients = workload
-        .clone()
-        .filter(|w| w.kind == WorkloadKind::Register)
-        .map(|w| {
-            traffic::register::Clients::spawn(
-                kind.clone(),
-                w,
-                &nodes,
-                addrs.clone(),
-                rec.clone(),
-                opts.seed,
-            )
-        });
-    let adders = workload
-        .clone()
-        .filter(|w| w.kind == WorkloadKind::Set)
-        .map(|w| {
-            traffic::set::Clients::spawn(&kind, &nodes, &w, addrs.clone(), rec.clone(), rx.clone())
-        });
-    let publishers = workload
-        .clone()
-        .filter(|w| w.kind == WorkloadKind::Messages)
-        .map(|w| {
-            traffic::messages::Publishers::spawn(
-                &w,
-                nodes.clone(),
-                ledger.clone(),
-                addrs.clone(),
-                rec.clone(),
-                rx.clone(),
-            )
-        });
-    let writer = workload
-        .filter(|w| w.kind == WorkloadKind::Writes)
-        .map(|w| {
-            traffic::writes::Writer::spawn(
-                kind.clone(),
-                w,
-                nodes.clone(),
-                ledger.clone(),
-                addrs.clone(),
-                rec.clone(),
-                rx.clone(),
-            )
-        });
+    let traffic = scenario.workload.clone().map(|w| {
+        let env = traffic::Env {
+            kind: kind.clone(),
+            nodes: nodes.clone(),
+            ledger: ledger.clone(),
+            addrs: addrs.clone(),
+            rec: rec.clone(),
+            observed: rx.clone(),
+            seed: opts.seed,
+        };
+        traffic::start(w, &env)
+    });
     let mut nemesis = Containers {
         run,
         addrs: &addrs,
@@ -391,17 +360,12 @@ async fn drive_inner(
         seed: opts.seed,
         clean: Default::default(),
     };
-    let mut referee = Referee::new(scenario, SLACK);
-    let mut healed = false;
     if hold {
         say("setting the faults due at 0 s before the nodes start");
-        for e in engine
-            .fire(rec.elapsed(), referee.past(), &mut nemesis)
-            .await?
-        {
+        for e in driver.fire(rec.elapsed(), &mut nemesis).await? {
             rec.push(e);
         }
-        publish(&ledger, &engine, &nodes);
+        publish(&ledger, driver.engine(), &nodes);
         for n in &nodes {
             run.put_file(n, HOLD_FILE, b"go\n").await?;
         }
@@ -451,53 +415,37 @@ async fn drive_inner(
                 "the observer published nothing for {OBSERVER_SILENCE:?}"
             )));
         };
-        for (at, e) in &last.facts {
-            let (at, e) = referee.agent(*at, e.clone());
-            rec.insert(at, e);
-        }
-        for (at, n) in &last.bootstraps {
-            let (at, e) = referee.bootstrap(*at, n);
-            rec.insert(at, e);
-        }
-        for (at, n, w) in &last.published {
-            if let Some((at, e)) = referee.published(*at, n, *w) {
-                rec.insert(at, e);
-            }
-        }
-        for (at, e) in referee.observe(&last.view) {
+        let seen = Seen {
+            facts: last.facts.clone(),
+            bootstraps: last.bootstraps.clone(),
+            lapses: Vec::new(),
+            published: last.published.clone(),
+        };
+        for (at, e) in driver.observe(seen, &last.view) {
             rec.insert(at, e);
         }
         if let Some(p) = &opts.progress {
             p(Progress::Elapsed(rec.elapsed().as_secs()));
         }
-        if !healed {
+        if !driver.healed() {
             let now = rec.elapsed();
-            if engine.done() || engine.next_due().is_some_and(|d| d <= now) {
+            if driver.due(now) {
                 // The world is changing under the observer until the step
                 // is published: no sample taken meanwhile is quiet.
                 ledger.lock().expect("ledger lock").quiet_since = None;
             }
-            for e in engine.fire(now, referee.past(), &mut nemesis).await? {
-                rec.push(e);
-            }
-            if engine.done() {
-                // Anything still in force ends here: the liveness checks
-                // are about a healed cluster.
-                for e in engine.heal_all(rec.elapsed(), &mut nemesis).await? {
-                    rec.push(e);
-                }
-                referee.healed(rec.elapsed());
-                healed = true;
+            driver
+                .act(now, &|| rec.elapsed(), &mut nemesis, &mut |e| rec.push(e))
+                .await?;
+            if driver.healed() {
                 say("waiting for convergence");
-            } else if let Some(due) = engine.next_due() {
+            } else if let Some(due) = driver.engine().next_due() {
                 say(&format!("next fault step at {}s", due.as_secs()));
             }
-            publish(&ledger, &engine, &nodes);
-        } else if referee.converged(&last.view)
-            || referee.deadline().is_some_and(|d| last.view.at >= d)
-        {
+            publish(&ledger, driver.engine(), &nodes);
+        } else if driver.over(&last.view) {
             break last;
-        } else if all_down(run, &nodes, &last.view).await && referee.all_down(last.view.at) {
+        } else if all_down(run, &nodes, &last.view).await && driver.all_down(last.view.at) {
             // A boot that kills every node (a finding, or a broken
             // image) would otherwise wait out the whole deadline.
             say("every node has exited and nothing will restart one: no convergence to wait for");
@@ -524,46 +472,14 @@ async fn drive_inner(
         };
         attempts.judge(&left, &rec);
     }
-    let wants = judge::Wants {
-        linearizable: clients.is_some(),
-        set: adders.is_some() || publishers.is_some(),
-    };
-    if let Some(c) = clients {
-        say("checking the register history for linearizability");
-        c.stop().await;
-        for (at, e) in judge::judge(&rec.trace(), wants) {
-            rec.insert(at, e);
-        }
+    if let Some(t) = traffic {
+        say(t.ending());
+        t.finish(&last.view).await;
     }
-    if let Some(a) = adders {
-        say("reading the set back");
-        let leaders = last.view.leaders();
-        let mut order: Vec<String> = last.view.live().into_iter().collect();
-        order.sort_by_key(|n| !leaders.contains(n));
-        a.stop(&order, Duration::from_secs(30)).await;
-        for (at, e) in judge::judge(&rec.trace(), wants) {
-            rec.insert(at, e);
-        }
-    }
-    if let Some(p) = publishers {
-        say("draining the queues");
-        let live: Vec<String> = last.view.live().into_iter().collect();
-        p.stop(&live, Duration::from_secs(60)).await;
-        for (at, e) in judge::judge(&rec.trace(), wants) {
-            rec.insert(at, e);
-        }
-    }
-    if let Some(w) = writer {
-        say("reading acknowledged writes back");
-        let ledger = w.stop().await;
-        // The leader first: it has every committed write.
-        let leaders = last.view.leaders();
-        let mut order: Vec<String> = last.view.live().into_iter().collect();
-        order.sort_by_key(|n| !leaders.contains(n));
-        let ips: Vec<_> = order.iter().filter_map(|n| addrs.ip(n)).collect();
-        traffic::writes::verify(&kind, &ledger, &ips, Duration::from_secs(30), &rec).await;
-    }
-    Ok(Judging { rec, referee })
+    Ok(Judging {
+        rec,
+        referee: driver.into_referee(),
+    })
 }
 
 /// The `no-leftovers` verdict: what the undos left in the namespaces.
