@@ -18,15 +18,7 @@ pub async fn labelled(
     label: &str,
 ) -> Result<(Vec<ContainerSummary>, Vec<Network>), RunError> {
     let filter = HashMap::from([("label", vec![label.to_string()])]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(ctx(format!("list containers labelled {label}")))?;
+    let containers = containers_labelled(docker, label).await?;
     let networks = docker
         .list_networks(Some(
             ListNetworksOptionsBuilder::new().filters(&filter).build(),
@@ -34,6 +26,23 @@ pub async fn labelled(
         .await
         .map_err(ctx(format!("list networks labelled {label}")))?;
     Ok((containers, networks))
+}
+
+/// Containers (in any state) carrying `label`.
+pub async fn containers_labelled(
+    docker: &Docker,
+    label: &str,
+) -> Result<Vec<ContainerSummary>, RunError> {
+    let filter = HashMap::from([("label", vec![label.to_string()])]);
+    docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filter)
+                .build(),
+        ))
+        .await
+        .map_err(ctx(format!("list containers labelled {label}")))
 }
 
 /// Removes the services, containers (forcibly, with volumes), swarm

@@ -24,9 +24,9 @@ use bollard::models::{
     TaskSpecPlacement, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use bollard::query_parameters::{
-    ListConfigsOptionsBuilder, ListContainersOptionsBuilder, ListNodesOptionsBuilder,
-    ListServicesOptionsBuilder, ListTasksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveVolumeOptionsBuilder, UpdateServiceOptionsBuilder,
+    ListConfigsOptionsBuilder, ListNodesOptionsBuilder, ListServicesOptionsBuilder,
+    ListTasksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptionsBuilder,
+    UpdateServiceOptionsBuilder,
 };
 use bollard::Docker;
 
@@ -280,16 +280,8 @@ async fn running(docker: &Docker, name: &str, not: Option<&str>) -> Result<Strin
 
 /// The containers of service `name`'s tasks, oldest first: one per life.
 pub async fn containers(docker: &Docker, name: &str) -> Result<Vec<String>, RunError> {
-    let filter = HashMap::from([("label", vec![format!("{SERVICE_LABEL}={name}")])]);
-    let mut list = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filter)
-                .build(),
-        ))
-        .await
-        .map_err(ctx(format!("list the containers of service {name}")))?;
+    let mut list =
+        super::remove::containers_labelled(docker, &format!("{SERVICE_LABEL}={name}")).await?;
     list.sort_by_key(|c| c.created);
     Ok(list.into_iter().filter_map(|c| c.id).collect())
 }

@@ -109,6 +109,18 @@ fn leaders_first(view: &View) -> Vec<String> {
     order
 }
 
+/// The history checks of a register workload.
+const REGISTER: judge::Wants = judge::Wants {
+    linearizable: true,
+    set: false,
+};
+
+/// The history checks of a set or messages workload.
+const SETS: judge::Wants = judge::Wants {
+    linearizable: false,
+    set: true,
+};
+
 /// Records the history checks `wants` calls for.
 fn judge_history(rec: &Clock, wants: judge::Wants) {
     for (at, e) in judge::judge(&rec.trace(), wants) {
@@ -126,11 +138,7 @@ impl Traffic for Register {
     fn finish<'a>(self: Box<Self>, _last: &'a View) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.0.stop().await;
-            let wants = judge::Wants {
-                linearizable: true,
-                set: false,
-            };
-            judge_history(&self.1, wants);
+            judge_history(&self.1, REGISTER);
         })
     }
 }
@@ -147,11 +155,7 @@ impl Traffic for Set {
             self.0
                 .stop(&leaders_first(last), Duration::from_secs(30))
                 .await;
-            let wants = judge::Wants {
-                linearizable: false,
-                set: true,
-            };
-            judge_history(&self.1, wants);
+            judge_history(&self.1, SETS);
         })
     }
 }
@@ -167,11 +171,7 @@ impl Traffic for Messages {
         Box::pin(async move {
             let live: Vec<String> = last.live().into_iter().collect();
             self.0.stop(&live, Duration::from_secs(60)).await;
-            let wants = judge::Wants {
-                linearizable: false,
-                set: true,
-            };
-            judge_history(&self.1, wants);
+            judge_history(&self.1, SETS);
         })
     }
 }
