@@ -57,6 +57,13 @@ pub struct Node {
     pub reach: Ipv4Addr,
 }
 
+/// Whether process `pid` of this host is in container `id`'s cgroup: its
+/// cgroup path names the container, whatever the cgroup version or driver.
+fn runs_here(pid: i64, id: &str) -> bool {
+    !id.is_empty()
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| c.contains(id))
+}
+
 impl Node {
     /// Looks up `container`'s PID and its address on `network` (and on
     /// `host_side`, when the host is not on `network`). The fault chains
@@ -81,6 +88,18 @@ impl Node {
             .and_then(|s| s.pid)
             .filter(|p| *p > 0)
             .ok_or_else(|| err("not running".into()))?;
+        // The pid is the daemon's: on another host (a remote DOCKER_HOST, a
+        // swarm task elsewhere, a daemon in a container) it names some
+        // other process here, whose namespace the faults must never touch.
+        let id = info.id.clone().unwrap_or_default();
+        if !runs_here(pid, &id) {
+            return Err(err(format!(
+                "its process (pid {pid} to its Docker daemon) is not a process of this host; \
+                 the nemesis sets faults in a container's namespace from the host it runs on, \
+                 so run clusterlab on the Docker host that runs the container (on Swarm: the \
+                 node its task was placed on)"
+            )));
+        }
         let ip = info
             .network_settings
             .and_then(|n| n.networks)
@@ -89,17 +108,14 @@ impl Node {
             .ok_or_else(|| err(format!("no address on network {network}")))?;
         let reach = match host_side {
             None => ip,
-            Some(bridge) => {
-                let id = info.id.unwrap_or_default();
-                docker
-                    .inspect_network(bridge, None)
-                    .await
-                    .map_err(|e| err(e.to_string()))?
-                    .containers
-                    .and_then(|c| c.get(&id).and_then(|e| e.ipv4_address.clone()))
-                    .and_then(|a| a.split('/').next()?.parse().ok())
-                    .ok_or_else(|| err(format!("no address on network {bridge}")))?
-            }
+            Some(bridge) => docker
+                .inspect_network(bridge, None)
+                .await
+                .map_err(|e| err(e.to_string()))?
+                .containers
+                .and_then(|c| c.get(&id).and_then(|e| e.ipv4_address.clone()))
+                .and_then(|a| a.split('/').next()?.parse().ok())
+                .ok_or_else(|| err(format!("no address on network {bridge}")))?,
         };
         Ok(Node {
             name: name.to_string(),
@@ -244,5 +260,27 @@ impl Node {
         self.iptables(&["-F", CHAIN])?;
         self.iptables(&["-F", SHAPE_CHAIN])?;
         self.iptables(&["-t", "mangle", "-F", DUP_CHAIN])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_here;
+
+    #[test]
+    fn a_process_is_here_only_in_the_container_its_cgroup_names() {
+        let me = i64::from(std::process::id());
+        assert!(!runs_here(me, "not-a-container-of-this-process"));
+        assert!(!runs_here(me, ""), "no id names no container");
+        assert!(!runs_here(i64::from(i32::MAX), "x"), "no such process");
+        // This process's own cgroup (a container's, on a CI runner) is here.
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        if let Some(leaf) = own
+            .lines()
+            .filter_map(|l| l.rsplit('/').next())
+            .find(|s| s.len() >= 12)
+        {
+            assert!(runs_here(me, leaf));
+        }
     }
 }
