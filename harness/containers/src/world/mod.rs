@@ -458,19 +458,9 @@ async fn drive_inner(
         None => rogue_fut.await,
     };
     if let Some(attempts) = rogue {
-        let left = match store
-            .list_all(&format!("{}/", scenario.discovery.prefix.trim_matches('/')))
-            .await
-        {
-            Ok(snap) => snap
-                .entries
-                .into_iter()
-                .filter(|e| e.key.contains(rogue::NODE) || e.value.contains(rogue::NODE))
-                .map(|e| format!("{} = {}", e.key, e.value))
-                .collect(),
-            Err(e) => vec![format!("(the store could not be read: {e})")],
-        };
-        attempts.judge(&left, &rec);
+        attempts
+            .judge_store(&store, &scenario.discovery.prefix, &rec)
+            .await;
     }
     if let Some(t) = traffic {
         say(t.ending());

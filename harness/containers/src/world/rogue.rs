@@ -143,6 +143,24 @@ pub async fn attempt(
 }
 
 impl Attempts {
+    /// Records the `rogue` check against what `store` holds under
+    /// `prefix` in the rogue's name.
+    pub async fn judge_store(&self, store: &Store, prefix: &str, rec: &Clock) {
+        let left = match store
+            .list_all(&format!("{}/", prefix.trim_matches('/')))
+            .await
+        {
+            Ok(snap) => snap
+                .entries
+                .into_iter()
+                .filter(|e| e.key.contains(NODE) || e.value.contains(NODE))
+                .map(|e| format!("{} = {}", e.key, e.value))
+                .collect::<Vec<_>>(),
+            Err(e) => vec![format!("(the store could not be read: {e})")],
+        };
+        self.judge(&left, rec);
+    }
+
     /// Records the `rogue` check: every attempt refused, the agent out with
     /// code 2, and `left` (the keys the store holds in the rogue's name).
     pub fn judge(&self, left: &[String], rec: &Clock) {
