@@ -155,10 +155,4 @@ impl Driver {
     pub fn finish(&self, trace: &Trace, end: Duration) -> Vec<Timed> {
         self.referee.finish(trace, end)
     }
-
-    /// The referee alone, for a world that writes its closing verdicts
-    /// after its own reads (the container world's traffic).
-    pub fn into_referee(self) -> Referee {
-        self.referee
-    }
 }

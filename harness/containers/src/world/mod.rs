@@ -164,9 +164,9 @@ pub async fn run(
         run.teardown().await?;
     }
     // A failure once containers exist is a failed run with logs, not a
-    // missing one.
-    let done = match result {
-        Ok(done) => done,
+    // missing one: its closing verdicts are written from what it saw.
+    let rec = match result {
+        Ok(rec) => rec,
         Err((rec, e)) => {
             rec.push(EventKind::Check {
                 name: "run".into(),
@@ -175,33 +175,22 @@ pub async fn run(
                 nodes: Vec::new(),
                 found: Vec::new(),
             });
-            Judging {
-                rec,
-                referee: Referee::new(scenario, SLACK),
-            }
+            close(&rec, &Referee::new(scenario, SLACK));
+            rec
         }
     };
-    Ok(done.close(&logs))
+    Ok(Finished {
+        trace: rec.trace(),
+        logs,
+    })
 }
 
-/// A run whose verdict is still to be written down.
-struct Judging {
-    rec: Clock,
-    referee: Referee,
-}
-
-impl Judging {
-    /// Writes the closing verdicts.
-    fn close(self, logs: &BTreeMap<String, String>) -> Finished {
-        let end = self.rec.elapsed();
-        let trace = self.rec.trace();
-        for (at, e) in self.referee.finish(&trace, end) {
-            self.rec.insert(at, e);
-        }
-        Finished {
-            trace: self.rec.trace(),
-            logs: logs.clone(),
-        }
+/// Writes the closing verdicts, as the run ends: in both worlds before the
+/// workload's reads and their verdicts.
+fn close(rec: &Clock, referee: &Referee) {
+    let end = rec.elapsed();
+    for (at, e) in referee.finish(&rec.trace(), end) {
+        rec.insert(at, e);
     }
 }
 
@@ -213,12 +202,13 @@ async fn drive(
     node_image: &str,
     store_image: &str,
     say: &dyn Fn(&str),
-) -> Result<Judging, (Clock, WorldError)> {
+) -> Result<Clock, (Clock, WorldError)> {
     let rec = Clock::start();
     let r = rec.clone();
-    drive_inner(run, kind, scenario, opts, node_image, store_image, say, r)
-        .await
-        .map_err(|e| (rec, e))
+    match drive_inner(run, kind, scenario, opts, node_image, store_image, say, r).await {
+        Ok(()) => Ok(rec),
+        Err(e) => Err((rec, e)),
+    }
 }
 
 /// Writes the engine's view of every node into the shared ledger.
@@ -249,7 +239,7 @@ async fn drive_inner(
     store_image: &str,
     say: &dyn Fn(&str),
     rec: Clock,
-) -> Result<Judging, WorldError> {
+) -> Result<(), WorldError> {
     let addrs = Addrs::default();
     say("starting the discovery store");
     let d = &scenario.discovery;
@@ -453,6 +443,7 @@ async fn drive_inner(
         }
     };
     rec.push(leftovers_check(&nemesis.clean));
+    close(&rec, driver.referee());
     let rogue = match rogue {
         Some(r) => r,
         None => rogue_fut.await,
@@ -466,10 +457,7 @@ async fn drive_inner(
         say(t.ending());
         t.finish(&last.view).await;
     }
-    Ok(Judging {
-        rec,
-        referee: driver.into_referee(),
-    })
+    Ok(())
 }
 
 /// The `no-leftovers` verdict: what the undos left in the namespaces.
