@@ -50,6 +50,17 @@ fn tiers() -> Vec<(String, String)> {
                 f.len() == 2 || f.len() == 3,
                 "ci/tiers.txt: `<test> <tier> [scenario,...]`, not {l:?}"
             );
+            for s in f
+                .get(2)
+                .map_or("", |s| s)
+                .split(',')
+                .filter(|s| !s.is_empty())
+            {
+                assert!(
+                    root().join(format!("scenarios/{s}.toml")).is_file(),
+                    "ci/tiers.txt: {s} in {l:?} is no shipped scenario"
+                );
+            }
             (f[0].to_string(), f[1].to_string())
         })
         .collect()

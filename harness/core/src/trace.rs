@@ -121,6 +121,12 @@ pub enum EventKind {
         /// Whether a fault caused the exit.
         by_fault: bool,
     },
+    /// A node's process was started again by the container engine on its
+    /// own (the scenario's `restart = "always"`), not by a fault's undo.
+    Restarted {
+        /// The node.
+        node: String,
+    },
     /// A node's task was placed on a swarm node (Swarm runs only: its
     /// restarts are new tasks on the same node).
     Placed {

@@ -181,6 +181,23 @@ pub struct Cluster {
     /// 4.0.5's Consul discovery does not boot without it (docs/src/findings.md).
     /// `false`: the package's declared dependencies only.
     pub ca_bundle: bool,
+    /// What the container engine does when a node's process exits on its
+    /// own.
+    pub restart: Restart,
+}
+
+/// A container engine's restart policy for the nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Restart {
+    /// Nothing: a crash stays a crash, a kill stays a kill.
+    #[default]
+    No,
+    /// Start it again: Docker's `--restart always` (a process that exits on
+    /// its own; the nemesis' kills and stops stay), Swarm's `condition:
+    /// any` (any task that ends, kills included, as in production). The
+    /// seeds' stacks lean on it to retry a join until it works.
+    Always,
 }
 
 /// The RabbitMQ releases the lab builds, from Debian's packages: 3.10

@@ -1,5 +1,5 @@
-//! The exits a run causes and the lives of its containers, shared with
-//! the watcher of Docker's `die` events.
+//! The exits and starts a run causes and the lives of its containers,
+//! shared with the watcher of Docker's `die` and `start` events.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,6 +14,8 @@ pub struct Exits(std::sync::Arc<std::sync::Mutex<Marks>>);
 #[derive(Debug, Default)]
 struct Marks {
     expected: BTreeSet<String>,
+    /// Starts asked for here and not yet seen by the watcher.
+    starting: BTreeMap<String, u32>,
     starts: BTreeMap<String, u32>,
     deaths: BTreeMap<String, u32>,
 }
@@ -29,6 +31,35 @@ impl Exits {
 
     pub(super) fn started(&self, name: &str) {
         *self.marks().starts.entry(name.to_string()).or_default() += 1;
+    }
+
+    /// A start of container `name` is about to be asked for here.
+    pub(super) fn expect_start(&self, name: &str) {
+        *self.marks().starting.entry(name.to_string()).or_default() += 1;
+    }
+
+    /// The start asked for did not happen.
+    pub(super) fn start_failed(&self, name: &str) {
+        if let Some(n) = self.marks().starting.get_mut(name) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// The watcher saw container `name` start: whether the engine started
+    /// it on its own (a restart policy), not this run (then it is counted
+    /// as a life here; a start asked for here is counted by the asker).
+    pub fn engine_started(&self, name: &str) -> bool {
+        let mut m = self.marks();
+        match m.starting.get_mut(name) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                *m.starts.entry(name.to_string()).or_default() += 1;
+                true
+            }
+        }
     }
 
     /// Whether container `name`'s exit was caused here (and forgets it).

@@ -21,7 +21,10 @@ pub use remove::{labelled, remove_run};
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, LogsOptionsBuilder,
     StopContainerOptionsBuilder,
@@ -84,6 +87,9 @@ impl ContainerEngine {
     }
 }
 
+/// A file put into a container: its absolute path inside, its contents.
+pub type File = (String, Vec<u8>);
+
 /// A live run. Call [`Run::teardown`]; dropping it tears down too.
 pub struct Run {
     docker: Docker,
@@ -97,6 +103,11 @@ pub struct Run {
     /// Folders each node keeps across restarts, by short name (Swarm
     /// only: a plain container keeps its whole file system).
     data: std::sync::Mutex<BTreeMap<String, Vec<String>>>,
+    /// Whether the engine starts a cluster node again when it ends.
+    restart_nodes: bool,
+    /// Files written into each running node ([`Run::put_file`]), by short
+    /// name: a Swarm restart is a new container, which gets them again.
+    written: std::sync::Mutex<BTreeMap<String, Vec<File>>>,
     torn_down: bool,
     exits: Exits,
     /// Host folders bind-mounted into the nodes (their agents' journals),
@@ -158,6 +169,8 @@ impl Run {
             swarm_nodes,
             placed: Default::default(),
             data: Default::default(),
+            restart_nodes: false,
+            written: Default::default(),
             torn_down: false,
             exits: Exits::default(),
             shared: tempfile::Builder::new()
@@ -208,6 +221,19 @@ impl Run {
         }
     }
 
+    /// Has the engine start every cluster node ([`Run::start_node`]) again
+    /// when its process ends: Docker's `always` (kills and stops asked for
+    /// here stay), Swarm's `any` (every end, as in production).
+    pub fn restarting_nodes(mut self, always: bool) -> Run {
+        self.restart_nodes = always;
+        self
+    }
+
+    /// Whether cluster nodes are started again by the engine.
+    pub fn restarts_nodes(&self) -> bool {
+        self.restart_nodes
+    }
+
     /// The engine the run's nodes run on.
     pub fn engine(&self) -> ContainerEngine {
         self.engine
@@ -220,9 +246,9 @@ impl Run {
         if self.engine == ContainerEngine::Docker {
             return full;
         }
-        match swarm::containers(&self.docker, &full).await {
-            Ok(mut ids) => ids.pop().unwrap_or(full),
-            Err(_) => full,
+        match swarm::current(&self.docker, &full).await {
+            Ok(Some(id)) => id,
+            _ => full,
         }
     }
 
@@ -267,7 +293,8 @@ impl Run {
         cmd: &[&str],
         files: &[(String, Vec<u8>)],
     ) -> Result<String, RunError> {
-        self.start_with_mounts(name, image, cmd, files, None).await
+        self.start_with_mounts(name, image, cmd, files, None, false)
+            .await
     }
 
     /// Starts a cluster node as [`Self::start_container_with`] does, with
@@ -284,7 +311,7 @@ impl Run {
         let dir = self
             .shared_dir(name)
             .map_err(ctx(format!("make {name}'s shared folder")))?;
-        self.start_with_mounts(name, image, cmd, files, Some(dir))
+        self.start_with_mounts(name, image, cmd, files, Some(dir), self.restart_nodes)
             .await
     }
 
@@ -305,10 +332,13 @@ impl Run {
         cmd: &[&str],
         files: &[(String, Vec<u8>)],
         shared: Option<std::path::PathBuf>,
+        always: bool,
     ) -> Result<String, RunError> {
         let full = self.container(name);
         if self.engine == ContainerEngine::Swarm {
-            return self.start_service(name, image, cmd, files, shared).await;
+            return self
+                .start_service(name, image, cmd, files, shared, always)
+                .await;
         }
         let mounts = shared.map(|dir| {
             vec![Mount {
@@ -326,6 +356,10 @@ impl Run {
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
                 mounts,
+                restart_policy: always.then(|| RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::ALWAYS),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -341,10 +375,12 @@ impl Run {
         if !files.is_empty() {
             self.upload(&full, files).await?;
         }
-        self.docker
-            .start_container(&full, None)
-            .await
-            .map_err(ctx(format!("start container {full} from {image}")))?;
+        self.exits.expect_start(&full);
+        let r = self.docker.start_container(&full, None).await;
+        if r.is_err() {
+            self.exits.start_failed(&full);
+        }
+        r.map_err(ctx(format!("start container {full} from {image}")))?;
         self.exits.started(&full);
         Ok(id)
     }
@@ -357,6 +393,7 @@ impl Run {
         cmd: &[&str],
         files: &[(String, Vec<u8>)],
         shared: Option<std::path::PathBuf>,
+        always: bool,
     ) -> Result<String, RunError> {
         let full = self.container(name);
         let on = {
@@ -379,22 +416,38 @@ impl Run {
             .get(name)
             .cloned()
             .unwrap_or_default();
+        // By id: Swarm's agent tries to pull an image named by a tag
+        // before each task, and an id is never pulled (and survives `docker
+        // save | docker load` onto other nodes).
+        let image_id = crate::docker::image_id(&self.docker, image)
+            .await
+            .map_err(|e| RunError {
+                action: format!("inspect image {image}"),
+                source: Box::new(e),
+            })?
+            .ok_or_else(|| RunError {
+                action: format!("start service {full}"),
+                source: format!("image {image} is not on this daemon (nothing is pulled)").into(),
+            })?;
+        self.exits.expect_start(&full);
         let id = swarm::start(
             &self.docker,
             &swarm::Service {
                 name: &full,
                 hostname: name,
-                image,
+                image: &image_id,
                 cmd,
                 files,
                 shared,
                 data: &data,
                 network: &self.network,
                 on: &on,
+                always,
                 labels: Self::labels_for(&self.id),
             },
         )
-        .await?;
+        .await
+        .inspect_err(|_| self.exits.start_failed(&full))?;
         tracing::info!(node = name, swarm_node = %on.hostname, "task running");
         self.exits.started(&full);
         Ok(id)
@@ -437,15 +490,19 @@ impl Run {
     /// Starts stopped container `name` again, with its data.
     pub async fn restart(&self, name: &str) -> Result<(), RunError> {
         let full = self.container(name);
+        self.exits.expect_start(&full);
         if self.engine == ContainerEngine::Swarm {
-            swarm::restart(&self.docker, &full).await?;
+            swarm::restart(&self.docker, &full)
+                .await
+                .inspect_err(|_| self.exits.start_failed(&full))?;
             self.exits.started(&full);
             return Ok(());
         }
-        self.docker
-            .start_container(&full, None)
-            .await
-            .map_err(ctx(format!("start container {full}")))?;
+        let r = self.docker.start_container(&full, None).await;
+        if r.is_err() {
+            self.exits.start_failed(&full);
+        }
+        r.map_err(ctx(format!("start container {full}")))?;
         self.exits.started(&full);
         Ok(())
     }
@@ -474,7 +531,11 @@ impl Run {
         // On Swarm each life is a task with its own container.
         let lives = match self.engine {
             ContainerEngine::Docker => vec![full],
-            ContainerEngine::Swarm => swarm::containers(&self.docker, &full).await?,
+            ContainerEngine::Swarm => swarm::containers(&self.docker, &full)
+                .await?
+                .into_iter()
+                .filter_map(|c| c.id)
+                .collect(),
         };
         let mut text = String::new();
         for c in lives {
@@ -506,14 +567,38 @@ impl Run {
         state.exit_code
     }
 
+    /// Writes the files [`Run::put_file`] wrote into node `name` again, on
+    /// Swarm, whose restarts (a fault's undo, the restart policy) are new
+    /// containers from the image; a plain container kept them.
+    pub async fn put_back_files(&self, name: &str) -> Result<(), RunError> {
+        if self.engine == ContainerEngine::Docker {
+            return Ok(());
+        }
+        let written = self
+            .written
+            .lock()
+            .expect("written lock")
+            .get(name)
+            .cloned();
+        match written {
+            Some(files) => self.upload(&self.target(name).await, &files).await,
+            None => Ok(()),
+        }
+    }
+
     /// Writes `bytes` as `/<file>` into running container `name` (an
     /// archive upload: the image needs no shell).
     pub async fn put_file(&self, name: &str, file: &str, bytes: &[u8]) -> Result<(), RunError> {
-        self.upload(
-            &self.target(name).await,
-            &[(file.to_string(), bytes.to_vec())],
-        )
-        .await
+        let written = (file.to_string(), bytes.to_vec());
+        self.upload(&self.target(name).await, std::slice::from_ref(&written))
+            .await?;
+        self.written
+            .lock()
+            .expect("written lock")
+            .entry(name.to_string())
+            .or_default()
+            .push(written);
+        Ok(())
     }
 
     /// Copies `files` (absolute path inside, contents; mode 0644) into

@@ -68,21 +68,27 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
         }
     }
     swarm::remove_configs_and_volumes(docker, id).await?;
+    let mut overlay = false;
     for n in networks {
-        if let Some(nid) = n.id {
+        let Some(nid) = n.id else { continue };
+        if n.driver.as_deref() == Some("overlay") {
             // An overlay keeps its tasks' endpoints a moment after their
             // services are gone: its removal is refused until then.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-            loop {
-                match docker.remove_network(&nid).await.or_else(gone) {
-                    Ok(()) => break,
-                    Err(_) if tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                    }
-                    Err(e) => return Err(ctx(format!("remove network {nid}"))(e)),
-                }
-            }
+            overlay = true;
+            removed(format!("remove network {nid}"), || {
+                docker.remove_network(&nid)
+            })
+            .await?;
+        } else {
+            docker
+                .remove_network(&nid)
+                .await
+                .or_else(gone)
+                .map_err(ctx(format!("remove network {nid}")))?;
         }
+    }
+    if !overlay {
+        return Ok(());
     }
     // A swarm network's removal is accepted at once and done a moment
     // later: the run is gone only once the network is.
@@ -98,6 +104,29 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     Ok(())
+}
+
+/// Removes something that may still be in use a moment (a volume or config
+/// of a container Swarm is still removing, an overlay with endpoints):
+/// retried for 30 s; gone already (404) counts as removed.
+pub(super) async fn removed<F, Fut>(what: String, mut remove: F) -> Result<(), RunError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), bollard::errors::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match remove().await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(()),
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(ctx(what)(e)),
+        }
+    }
 }
 
 /// Something another process (a reaper) removed or is

@@ -30,6 +30,7 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
+use super::remove::removed;
 use super::{ctx, gone, RunError, RUN_LABEL};
 
 /// The label Swarm puts on every task's container: its service's name.
@@ -92,7 +93,7 @@ pub struct Service<'a> {
     pub name: &'a str,
     /// Its host name inside.
     pub hostname: &'a str,
-    /// The local image (never pulled: `--no-resolve-image`).
+    /// The local image, by id (an id is never pulled).
     pub image: &'a str,
     /// Its command.
     pub cmd: &'a [&'a str],
@@ -106,6 +107,8 @@ pub struct Service<'a> {
     pub network: &'a str,
     /// The node it is placed on.
     pub on: &'a SwarmNode,
+    /// Whether Swarm starts a new task when one ends (`any`), or not.
+    pub always: bool,
     /// The run's labels.
     pub labels: HashMap<String, String>,
 }
@@ -115,7 +118,12 @@ pub struct Service<'a> {
 pub async fn start(docker: &Docker, s: &Service<'_>) -> Result<String, RunError> {
     let mut configs = Vec::new();
     for (i, (path, bytes)) in s.files.iter().enumerate() {
-        let name = format!("{}-{i}", s.name);
+        // Swarm takes config names of up to 64 characters; a service's may
+        // be 63 already.
+        let name = format!(
+            "clusterlab-{:016x}",
+            disco::backoff::fnv1a(format!("{}-{i}", s.name).as_bytes())
+        );
         let id = docker
             .create_config(ConfigSpec {
                 name: Some(name.clone()),
@@ -175,7 +183,11 @@ pub async fn start(docker: &Docker, s: &Service<'_>) -> Result<String, RunError>
                 ..Default::default()
             }),
             restart_policy: Some(TaskSpecRestartPolicy {
-                condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                condition: Some(if s.always {
+                    TaskSpecRestartPolicyConditionEnum::ANY
+                } else {
+                    TaskSpecRestartPolicyConditionEnum::NONE
+                }),
                 ..Default::default()
             }),
             placement: Some(TaskSpecPlacement {
@@ -237,8 +249,25 @@ async fn task(docker: &Docker, name: &str) -> Result<Option<bollard::models::Tas
         ))
         .await
         .map_err(ctx(format!("list the tasks of service {name}")))?;
-    tasks.sort_by_key(|t| t.created_at.as_ref().map(|c| c.to_string()));
+    // The one Swarm wants running; else the newest.
+    if let Some(i) = tasks
+        .iter()
+        .position(|t| t.desired_state == Some(TaskState::RUNNING))
+    {
+        return Ok(Some(tasks.swap_remove(i)));
+    }
+    tasks.sort_by_key(|t| t.created_at.as_ref().map(|c| instant_key(&c.to_string())));
     Ok(tasks.pop())
+}
+
+/// An RFC 3339 time as a key that sorts in time order: Go drops the
+/// fraction's trailing zeros, so the strings alone do not.
+fn instant_key(t: &str) -> (String, u64) {
+    let t = t.trim_end_matches('Z');
+    let (secs, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
+    let nanos = format!("{digits:0<9}").parse().unwrap_or(0);
+    (secs.to_string(), nanos)
 }
 
 /// Waits for service `name`'s newest task (other than `not`) to run;
@@ -279,11 +308,28 @@ async fn running(docker: &Docker, name: &str, not: Option<&str>) -> Result<Strin
 }
 
 /// The containers of service `name`'s tasks, oldest first: one per life.
-pub async fn containers(docker: &Docker, name: &str) -> Result<Vec<String>, RunError> {
+pub async fn containers(
+    docker: &Docker,
+    name: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, RunError> {
     let mut list =
         super::remove::containers_labelled(docker, &format!("{SERVICE_LABEL}={name}")).await?;
+    // Docker lists the newest first; `created` is in whole seconds, so
+    // within one second that order (reversed) decides.
+    list.reverse();
     list.sort_by_key(|c| c.created);
-    Ok(list.into_iter().filter_map(|c| c.id).collect())
+    Ok(list)
+}
+
+/// The container service `name` runs in now: its running one, else the
+/// newest.
+pub async fn current(docker: &Docker, name: &str) -> Result<Option<String>, RunError> {
+    let list = containers(docker, name).await?;
+    let running = list
+        .iter()
+        .rev()
+        .find(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"));
+    Ok(running.or(list.last()).and_then(|c| c.id.clone()))
 }
 
 /// Removes run `id`'s services; their tasks' containers go on Swarm's
@@ -329,11 +375,10 @@ pub async fn remove_configs_and_volumes(docker: &Docker, id: &str) -> Result<(),
         Ok(configs) => {
             for c in configs {
                 if let Some(cid) = c.id {
-                    docker
-                        .delete_config(&cid)
-                        .await
-                        .or_else(gone)
-                        .map_err(ctx(format!("remove config {cid}")))?;
+                    removed(format!("remove config {cid}"), || {
+                        docker.delete_config(&cid)
+                    })
+                    .await?;
                 }
             }
         }
@@ -349,14 +394,11 @@ pub async fn remove_configs_and_volumes(docker: &Docker, id: &str) -> Result<(),
         .await
         .map_err(ctx(format!("list volumes labelled {label}")))?;
     for v in volumes.volumes.unwrap_or_default() {
-        docker
-            .remove_volume(
-                &v.name,
-                Some(RemoveVolumeOptionsBuilder::new().force(true).build()),
-            )
-            .await
-            .or_else(gone)
-            .map_err(ctx(format!("remove volume {}", v.name)))?;
+        let force = || Some(RemoveVolumeOptionsBuilder::new().force(true).build());
+        removed(format!("remove volume {}", v.name), || {
+            docker.remove_volume(&v.name, force())
+        })
+        .await?;
     }
     Ok(())
 }

@@ -14,15 +14,22 @@ use crate::run::{Run, RUN_LABEL};
 
 /// Starts watching from now; the task runs until aborted. Docker replays
 /// events since the given second, so an exit before the subscription
-/// reaches it is not missed.
-pub fn watch(run: &Run, nodes: &[String], rec: Clock) -> tokio::task::JoinHandle<()> {
+/// reaches it is not missed. A node the engine started again on its own
+/// (a restart policy) is recorded and sent to `restarted`: its process
+/// and namespace are new, and the faults in force on it must be put back.
+pub fn watch(
+    run: &Run,
+    nodes: &[String],
+    rec: Clock,
+    restarted: tokio::sync::mpsc::UnboundedSender<String>,
+) -> tokio::task::JoinHandle<()> {
     let by_container: BTreeMap<String, String> = nodes
         .iter()
         .map(|n| (run.container(n), n.clone()))
         .collect();
     let filters = HashMap::from([
         ("type", vec!["container".to_string()]),
-        ("event", vec!["die".to_string()]),
+        ("event", vec!["die".to_string(), "start".to_string()]),
         ("label", vec![format!("{RUN_LABEL}={}", run.id())]),
     ]);
     let since = std::time::SystemTime::now()
@@ -49,6 +56,13 @@ pub fn watch(run: &Run, nodes: &[String], rec: Clock) -> tokio::task::JoinHandle
             let Some(node) = by_container.get(&container) else {
                 continue;
             };
+            if e.action.as_deref() == Some("start") {
+                if exits.engine_started(&container) {
+                    rec.push(EventKind::Restarted { node: node.clone() });
+                    let _ = restarted.send(node.clone());
+                }
+                continue;
+            }
             let code = attrs
                 .get("exitCode")
                 .and_then(|c| c.parse().ok())

@@ -30,7 +30,7 @@ use clusterlab_core::fault::Engine;
 use clusterlab_core::referee::Referee;
 use clusterlab_core::trace::{EventKind, Trace};
 use clusterlab_core::view::View;
-use clusterlab_scenario::Scenario;
+use clusterlab_scenario::{Restart, Scenario};
 
 use crate::image::ImageError;
 use crate::netfault::NetfaultError;
@@ -142,7 +142,9 @@ pub async fn run(
         node: node_image,
         store: store_image,
     } = images::resolve(docker, scenario, &kind, &opts.run_id).await?;
-    let run = Run::start_on(docker.clone(), &opts.run_id, opts.engine).await?;
+    let run = Run::start_on(docker.clone(), &opts.run_id, opts.engine)
+        .await?
+        .restarting_nodes(scenario.cluster.restart == Restart::Always);
     let result = drive(&run, kind, scenario, opts, &node_image, &store_image, &say).await;
     let mut logs = BTreeMap::new();
     let names: Vec<String> = (1..=scenario.discovery.nodes)
@@ -261,7 +263,8 @@ async fn drive_inner(
     );
     let nodes = scenario.cluster.nodes.clone();
     let watched: Vec<String> = store.names.iter().chain(&nodes).cloned().collect();
-    let _exits = AbortOnDrop(exits::watch(run, &watched, rec.clone()));
+    let (restarted_tx, mut restarted) = tokio::sync::mpsc::unbounded_channel();
+    let _exits = AbortOnDrop(exits::watch(run, &watched, rec.clone(), restarted_tx));
     let mut driver = Driver::new(
         Engine::new(scenario, opts.seed, store.names.clone()),
         Referee::new(scenario, SLACK),
@@ -349,6 +352,7 @@ async fn drive_inner(
         shaped: BTreeMap::new(),
         seed: opts.seed,
         clean: Default::default(),
+        applied: BTreeMap::new(),
     };
     if hold {
         say("setting the faults due at 0 s before the nodes start");
@@ -417,6 +421,12 @@ async fn drive_inner(
         if let Some(p) = &opts.progress {
             p(Progress::Elapsed(rec.elapsed().as_secs()));
         }
+        while let Ok(n) = restarted.try_recv() {
+            say(&format!(
+                "{n} was started again by the engine: its faults are put back"
+            ));
+            nemesis.readopt(&n).await?;
+        }
         if !driver.healed() {
             let now = rec.elapsed();
             if driver.due(now) {
@@ -463,8 +473,17 @@ async fn drive_inner(
 /// The `no-leftovers` verdict: what the undos left in the namespaces.
 fn leftovers_check(clean: &nemesis::Cleanliness) -> EventKind {
     let detail = if clean.left.is_empty() {
+        let unread = if clean.unread.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} could not be read (gone with their node): {}",
+                clean.unread.len(),
+                clean.unread.join("; ")
+            )
+        };
         format!(
-            "{} namespaces looked into after an undo: no rule or queue of the lab left",
+            "{} namespaces looked into after an undo: no rule or queue of the lab left{unread}",
             clean.checked
         )
     } else {
@@ -498,7 +517,7 @@ impl Drop for AbortOnDrop {
 /// `view` (a node that answers runs). Only meaningful once every fault is
 /// healed: until then a killed node may be started again.
 async fn all_down(run: &Run, nodes: &[String], view: &View) -> bool {
-    if view.nodes.values().any(|n| n.members.is_some()) {
+    if run.restarts_nodes() || view.nodes.values().any(|n| n.members.is_some()) {
         return false;
     }
     let exits = run.exits();

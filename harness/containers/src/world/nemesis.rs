@@ -44,6 +44,10 @@ pub struct Containers<'a> {
     pub seed: u64,
     /// What the undos left behind, checked after each ([`Cleanliness`]).
     pub clean: Cleanliness,
+    /// The rules each network fault in force installed, and where: what
+    /// its undo deletes (rules worked out again would name addresses as
+    /// they are now, not as they were).
+    pub applied: BTreeMap<Atom, Vec<(String, Vec<String>)>>,
 }
 
 /// What the nemesis found in the namespaces it undid its rules in: after
@@ -55,6 +59,8 @@ pub struct Cleanliness {
     pub checked: usize,
     /// What was left: (node, the undone fault, each rule or queue).
     pub left: Vec<(String, String, Vec<String>)>,
+    /// Namespaces that could not be looked into, and why.
+    pub unread: Vec<String>,
 }
 
 /// One shaped link in force.
@@ -74,15 +80,44 @@ impl Containers<'_> {
             .collect()
     }
 
-    /// Installs `atom`'s rules; `only`: in that node's namespace alone.
-    async fn install(&self, atom: &Atom, only: Option<&str>) -> Result<(), WorldError> {
+    /// Installs `atom`'s rules in the namespaces of the nodes `on` keeps.
+    async fn install(&mut self, atom: &Atom, on: &dyn Fn(&str) -> bool) -> Result<(), WorldError> {
         let stores = self.store_ips();
         for (node, spec) in rules::rules(atom, |n| self.addrs.peer_ip(n), &stores) {
-            if only.is_some_and(|o| o != node) || self.down.contains(&node) {
+            if !on(&node) || self.down.contains(&node) {
                 continue;
             }
             let ns = self.addrs.refresh(self.run, &node).await?;
             ns.append(&spec)?;
+            self.applied
+                .entry(atom.clone())
+                .or_default()
+                .push((node, spec));
+        }
+        Ok(())
+    }
+
+    /// After `node` started again (`was`: its address before): the rules
+    /// applied in its old namespace are gone with it, and if its address
+    /// moved, every network fault in force is set anew in the other
+    /// namespaces, whose rules named the old one.
+    async fn moved(&mut self, node: &str, was: Option<Ipv4Addr>) -> Result<(), WorldError> {
+        for specs in self.applied.values_mut() {
+            specs.retain(|(n, _)| n != node);
+        }
+        if was.is_none() || was == self.addrs.peer_ip(node) {
+            return Ok(());
+        }
+        let atoms: Vec<Atom> = self.applied.keys().cloned().collect();
+        for atom in atoms {
+            for (n, spec) in self.applied.remove(&atom).unwrap_or_default() {
+                if !self.down.contains(&n) {
+                    if let Some(ns) = self.addrs.node(&n) {
+                        ns.delete(&spec);
+                    }
+                }
+            }
+            self.install(&atom, &|n| n != node).await?;
         }
         Ok(())
     }
@@ -116,20 +151,22 @@ impl Containers<'_> {
             let Some(ns) = self.addrs.node(&node) else {
                 continue;
             };
-            self.clean.checked += 1;
             match ns.leftovers() {
-                Ok(left) if left.is_empty() => {}
-                Ok(left) => self.clean.left.push((node, format!("{atom:?}"), left)),
+                Ok(left) => {
+                    self.clean.checked += 1;
+                    if !left.is_empty() {
+                        self.clean.left.push((node, format!("{atom:?}"), left));
+                    }
+                }
                 // A namespace that vanished (the node died meanwhile) holds
-                // nothing.
-                Err(e) => tracing::debug!("{node}: no namespace to check: {e}"),
+                // nothing, but it was not looked into: said in the verdict.
+                Err(e) => self.clean.unread.push(format!("{node}: {e}")),
             }
         }
     }
 
-    async fn uninstall(&self, atom: &Atom) -> Result<(), WorldError> {
-        let stores = self.store_ips();
-        for (node, spec) in rules::rules(atom, |n| self.addrs.peer_ip(n), &stores) {
+    async fn uninstall(&mut self, atom: &Atom) -> Result<(), WorldError> {
+        for (node, spec) in self.applied.remove(atom).unwrap_or_default() {
             if self.down.contains(&node) {
                 continue;
             }
@@ -223,13 +260,24 @@ impl Containers<'_> {
     /// it: its rules, and its freeze.
     async fn revive(&mut self, node: &str) -> Result<(), WorldError> {
         self.run.restart(node).await?;
+        self.readopt(node).await
+    }
+
+    /// Takes `node` back after its process started again (by a fault's
+    /// undo, or by the engine's restart policy): a new namespace, maybe a
+    /// new address; what is in force on it (its rules, its freeze) is put
+    /// back.
+    pub async fn readopt(&mut self, node: &str) -> Result<(), WorldError> {
+        self.run.put_back_files(node).await?;
         self.down.remove(node);
         self.ledger
             .lock()
             .expect("ledger lock")
             .states
             .insert(node.to_string(), clusterlab_core::view::NodeState::Up);
+        let was = self.addrs.peer_ip(node);
         self.addrs.refresh(self.run, node).await?;
+        self.moved(node, was).await?;
         let on_it: Vec<Atom> = self
             .installed
             .iter()
@@ -244,7 +292,7 @@ impl Containers<'_> {
                     self.unshape(&atom);
                     self.shape(&atom).await?;
                 }
-                _ => self.install(&atom, Some(node)).await?,
+                _ => self.install(&atom, &|n| n == node).await?,
             }
         }
         Ok(())
@@ -286,7 +334,7 @@ impl Nemesis for Containers<'_> {
                     "{atom:?} lives inside the store: only the simulator makes it"
                 )))
             }
-            network => self.install(network, None).await?,
+            network => self.install(network, &|_| true).await?,
         }
         self.installed.insert(atom.clone());
         Ok(())
@@ -304,7 +352,9 @@ impl Nemesis for Containers<'_> {
             Atom::StoreDown(s) => {
                 self.run.restart(s).await?;
                 self.down.remove(s);
+                let was = self.addrs.peer_ip(s);
                 self.addrs.refresh(self.run, s).await?;
+                self.moved(s, was).await?;
                 let on_it: Vec<Atom> = self
                     .shaped
                     .keys()

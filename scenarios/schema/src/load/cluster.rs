@@ -254,6 +254,20 @@ impl Checker<'_> {
             }
             b => b.as_ref().is_some_and(|b| *b.get_ref()),
         };
+        let restart = match &c.restart {
+            None => Restart::No,
+            Some(r) => match r.get_ref().as_str() {
+                "no" => Restart::No,
+                "always" => Restart::Always,
+                other => {
+                    return Err(self.err(
+                        r.span(),
+                        format!("restart policy {other:?} is not one the lab sets"),
+                        "restart = \"always\" (start a node whose process exits on its own) or \"no\" (the default)",
+                    ))
+                }
+            },
+        };
         Ok(Cluster {
             kind,
             nodes,
@@ -261,6 +275,7 @@ impl Checker<'_> {
             image,
             release,
             ca_bundle,
+            restart,
         })
     }
 

@@ -80,6 +80,7 @@ struct RawCluster {
     probe: Option<RawProbe>,
     release: Option<Spanned<String>>,
     ca_bundle: Option<Spanned<bool>>,
+    restart: Option<Spanned<String>>,
     agent: Option<Spanned<Vec<String>>>,
     http: Option<Spanned<RawHttp>>,
 }
@@ -283,6 +284,15 @@ impl Checker<'_> {
         let tls_span = raw.discovery.tls.as_ref().map(Spanned::span);
         let discovery = self.discovery(raw.discovery, &name)?;
         let cluster = self.cluster(raw.cluster)?;
+        if cluster.restart == Restart::Always && worlds.contains(&World::Sim) {
+            return Err(self.err(
+                raw.worlds.span(),
+                "restart = \"always\" is a container engine's policy; the simulator restarts a \
+                 crashed database itself (the db-crash fault)"
+                    .into(),
+                "worlds = [\"containers\"], with sim = \"...\" under [excluded]",
+            ));
+        }
         if cluster.kind == ClusterKind::Rabbitmq && worlds.contains(&World::Sim) {
             return Err(self.err(
                 raw.worlds.span(),
