@@ -17,6 +17,7 @@ use super::WorldError;
 use crate::netfault::netns::{DUP_CHAIN, SHAPE_CHAIN};
 use crate::netfault::rules::{self, ShapedLink};
 use crate::netfault::shaper::Shaper;
+use crate::netfault::NetfaultError;
 use crate::run::Run;
 
 /// The fault mechanism of one run.
@@ -47,7 +48,19 @@ pub struct Containers<'a> {
     /// The rules each network fault in force installed, and where: what
     /// its undo deletes (rules worked out again would name addresses as
     /// they are now, not as they were).
-    pub applied: BTreeMap<Atom, Vec<(String, Vec<String>)>>,
+    pub applied: BTreeMap<Atom, Vec<Applied>>,
+}
+
+/// One rule a fault installed.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The node whose namespace holds it.
+    node: String,
+    /// The process whose namespace that was: a restarted node's rules went
+    /// with its old process.
+    pid: i64,
+    /// The rule.
+    spec: Vec<String>,
 }
 
 /// What the nemesis found in the namespaces it undid its rules in: after
@@ -82,17 +95,34 @@ impl Containers<'_> {
 
     /// Installs `atom`'s rules in the namespaces of the nodes `on` keeps.
     async fn install(&mut self, atom: &Atom, on: &dyn Fn(&str) -> bool) -> Result<(), WorldError> {
+        self.install_where(atom, on, false).await
+    }
+
+    /// As [`Self::install`]; with `skip_gone`, a node whose container does
+    /// not run (it died on its own) is passed over: it gets the rules when
+    /// it starts again.
+    async fn install_where(
+        &mut self,
+        atom: &Atom,
+        on: &dyn Fn(&str) -> bool,
+        skip_gone: bool,
+    ) -> Result<(), WorldError> {
         let stores = self.store_ips();
         for (node, spec) in rules::rules(atom, |n| self.addrs.peer_ip(n), &stores) {
             if !on(&node) || self.down.contains(&node) {
                 continue;
             }
-            let ns = self.addrs.refresh(self.run, &node).await?;
+            let ns = match self.addrs.refresh(self.run, &node).await {
+                Ok(ns) => ns,
+                Err(NetfaultError::Container { .. }) if skip_gone => continue,
+                Err(e) => return Err(e.into()),
+            };
             ns.append(&spec)?;
-            self.applied
-                .entry(atom.clone())
-                .or_default()
-                .push((node, spec));
+            self.applied.entry(atom.clone()).or_default().push(Applied {
+                node,
+                pid: ns.pid,
+                spec,
+            });
         }
         Ok(())
     }
@@ -102,24 +132,35 @@ impl Containers<'_> {
     /// moved, every network fault in force is set anew in the other
     /// namespaces, whose rules named the old one.
     async fn moved(&mut self, node: &str, was: Option<Ipv4Addr>) -> Result<(), WorldError> {
+        // Rules set in its new namespace already (a fault set anew since
+        // it started) stay, and are not set twice.
+        let pid = self.addrs.node(node).map(|n| n.pid);
         for specs in self.applied.values_mut() {
-            specs.retain(|(n, _)| n != node);
+            specs.retain(|a| a.node != node || Some(a.pid) == pid);
         }
         if was.is_none() || was == self.addrs.peer_ip(node) {
             return Ok(());
         }
         let atoms: Vec<Atom> = self.applied.keys().cloned().collect();
         for atom in atoms {
-            for (n, spec) in self.applied.remove(&atom).unwrap_or_default() {
-                if !self.down.contains(&n) {
-                    if let Some(ns) = self.addrs.node(&n) {
-                        ns.delete(&spec);
+            for a in self.applied.remove(&atom).unwrap_or_default() {
+                if !self.down.contains(&a.node) {
+                    if let Some(ns) = self.addrs.node(&a.node) {
+                        ns.delete(&a.spec);
                     }
                 }
             }
-            self.install(&atom, &|n| n != node).await?;
+            self.install_where(&atom, &|_| true, true).await?;
         }
         Ok(())
+    }
+
+    /// Whether `atom`'s rules are in `node`'s current namespace.
+    fn applied_in(&self, atom: &Atom, node: &str) -> bool {
+        let pid = self.addrs.node(node).map(|n| n.pid);
+        self.applied
+            .get(atom)
+            .is_some_and(|v| v.iter().any(|a| a.node == node && Some(a.pid) == pid))
     }
 
     /// The nodes whose namespaces hold rules of `atom` (or its shaping).
@@ -166,12 +207,12 @@ impl Containers<'_> {
     }
 
     async fn uninstall(&mut self, atom: &Atom) -> Result<(), WorldError> {
-        for (node, spec) in self.applied.remove(atom).unwrap_or_default() {
-            if self.down.contains(&node) {
+        for a in self.applied.remove(atom).unwrap_or_default() {
+            if self.down.contains(&a.node) {
                 continue;
             }
-            if let Some(ns) = self.addrs.node(&node) {
-                ns.delete(&spec);
+            if let Some(ns) = self.addrs.node(&a.node) {
+                ns.delete(&a.spec);
             }
         }
         Ok(())
@@ -292,6 +333,7 @@ impl Containers<'_> {
                     self.unshape(&atom);
                     self.shape(&atom).await?;
                 }
+                _ if self.applied_in(&atom, node) => {}
                 _ => self.install(&atom, &|n| n == node).await?,
             }
         }
