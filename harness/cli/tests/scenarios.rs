@@ -74,12 +74,14 @@ async fn run_scenario(s: &Scenario) -> Done {
 }
 
 async fn run_scenario_on(s: &Scenario, engine: ContainerEngine) -> Done {
-    let _cpu = cpu_turn(s).await;
-    // A swarm test holds every slot while its swarm exists (see
-    // on_a_single_node_swarm).
-    let _turn = match engine {
-        ContainerEngine::Docker => Some(SLOTS.acquire_many(slots(s)).await.unwrap()),
-        ContainerEngine::Swarm => None,
+    // A swarm test holds the CPU turn and every slot while its swarm
+    // exists (see on_a_single_node_swarm), taken in this same order.
+    let (_cpu, _turn) = match engine {
+        ContainerEngine::Docker => (
+            cpu_turn(s).await,
+            Some(SLOTS.acquire_many(slots(s)).await.unwrap()),
+        ),
+        ContainerEngine::Swarm => (None, None),
     };
     let run_id = format!("t-{}-{}-{}", s.name, engine.name(), std::process::id());
     let done = Lab::containers()
@@ -330,10 +332,19 @@ impl Drop for Swarm {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_single_node_swarm() {
     // No other run beside a swarm: Swarm mode's own work (its raft, its
-    // networks' rules) is not to be a load on another run's bounds.
+    // networks' rules) is not to be a load on another run's bounds. The
+    // CPU turn first, then the slots, as every run takes them (the other
+    // order deadlocks against a CPU-bound run waiting for the slots).
+    let names = ["quick", "rabbitmq-etcd-formation"];
+    let heaviest = names
+        .iter()
+        .map(|n| clusterlab::load(root().join(format!("scenarios/{n}.toml"))).unwrap())
+        .max_by_key(slots)
+        .unwrap();
+    let _cpu = cpu_turn(&heaviest).await;
     let _all = SLOTS.acquire_many(2).await.unwrap();
     let _swarm = Swarm::here_or_made();
-    for name in ["quick", "rabbitmq-etcd-formation"] {
+    for name in names {
         let done = shipped_on(name, ContainerEngine::Swarm).await;
         let placed: std::collections::BTreeSet<String> = done
             .trace
