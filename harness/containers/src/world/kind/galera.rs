@@ -81,12 +81,15 @@ async fn connect(ip: Ipv4Addr) -> Result<Conn, String> {
 ///
 /// The names come from `mysql.wsrep_cluster_members`, MariaDB's record of
 /// its current primary view, which a joiner restores from its state
-/// transfer. Not from `wsrep_incoming_addresses`: Galera refreshes that
-/// list only on a membership change it processes itself, and skips one
-/// that a state transfer already covered, so a node that was receiving
-/// its SST while a third node joined listed two members for good. A table
-/// whose rows disagree with `wsrep_cluster_size` is between two views:
-/// no answer this time.
+/// transfer. Not first from `wsrep_incoming_addresses`: Galera refreshes
+/// that list only on a membership change it processes itself, and skips
+/// one that a state transfer already covered, so a node that was
+/// receiving its SST while a third node joined listed two members for
+/// good. Either source is taken only when its count is
+/// `wsrep_cluster_size`: the table first, the status list when the table
+/// disagrees (so neither source going stale alone hides a formed
+/// cluster); when both disagree the node is between two views: no answer
+/// this time.
 pub async fn probe(ip: Ipv4Addr, node: &str) -> Option<DbView> {
     let attempt = async {
         let mut c = connect(ip).await.ok()?;
@@ -108,14 +111,8 @@ pub async fn probe(ip: Ipv4Addr, node: &str) -> Option<DbView> {
     let primary = get("wsrep_cluster_status") == Some("Primary")
         && get("wsrep_local_state_comment") == Some("Synced");
     let members: BTreeSet<String> = if primary {
-        if get("wsrep_cluster_size")?.parse::<usize>().ok()? != addrs.len() {
-            return None;
-        }
-        addrs
-            .iter()
-            .filter_map(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
-            .filter(|h| !h.is_empty())
-            .collect()
+        let size = get("wsrep_cluster_size")?.parse::<usize>().ok()?;
+        members(size, &addrs, get("wsrep_incoming_addresses").unwrap_or(""))?
     } else {
         [node.to_string()].into()
     };
@@ -123,6 +120,22 @@ pub async fn probe(ip: Ipv4Addr, node: &str) -> Option<DbView> {
         members,
         leads: false,
     })
+}
+
+/// The members of a primary component of `size` nodes, by host name:
+/// from the members table's addresses when there are `size` of them, else
+/// from the comma-separated status list when it has `size`, else none.
+fn members(size: usize, table: &[String], listed: &str) -> Option<BTreeSet<String>> {
+    let listed: Vec<&str> = listed.split(',').filter(|a| !a.is_empty()).collect();
+    let table: Vec<&str> = table.iter().map(String::as_str).collect();
+    let addrs = [table, listed].into_iter().find(|a| a.len() == size)?;
+    Some(
+        addrs
+            .iter()
+            .filter_map(|a| a.rsplit_once(':').map(|(h, _)| h.to_string()))
+            .filter(|h| !h.is_empty())
+            .collect(),
+    )
 }
 
 /// What a MySQL error says of a write: refused before it began (not
@@ -204,6 +217,23 @@ pub async fn set_read(ip: Ipv4Addr) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_come_from_whichever_source_counts_the_cluster() {
+        let table = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let three = table(&["n1:3306", "n2:3306", "n3:3306"]);
+        assert_eq!(
+            members(3, &three, "n1:3306,n2:3306"),
+            Some(names(&["n1", "n2", "n3"]))
+        );
+        assert_eq!(
+            members(3, &three[..2], "n3:3306,n1:3306,n2:3306"),
+            Some(names(&["n1", "n2", "n3"])),
+            "a stale table gives way to a status list of the right size"
+        );
+        assert_eq!(members(3, &three[..2], "n1:3306,,n2:3306"), None);
+    }
 
     #[test]
     fn long_cluster_names_become_short_distinct_groups() {
