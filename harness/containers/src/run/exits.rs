@@ -29,20 +29,26 @@ impl Exits {
         self.marks().expected.insert(name.to_string());
     }
 
-    pub(super) fn started(&self, name: &str) {
-        *self.marks().starts.entry(name.to_string()).or_default() += 1;
-    }
-
-    /// A start of container `name` is about to be asked for here.
-    pub(super) fn expect_start(&self, name: &str) {
+    /// Asks for a start of container `name` (`start`), marked as this
+    /// run's before it is asked for (the watcher may see it before the
+    /// call returns), forgotten if it fails, counted as a life if not.
+    pub(super) async fn start<T, E>(
+        &self,
+        name: &str,
+        start: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         *self.marks().starting.entry(name.to_string()).or_default() += 1;
-    }
-
-    /// The start asked for did not happen.
-    pub(super) fn start_failed(&self, name: &str) {
-        if let Some(n) = self.marks().starting.get_mut(name) {
-            *n = n.saturating_sub(1);
+        let r = start.await;
+        let mut m = self.marks();
+        match &r {
+            Ok(_) => *m.starts.entry(name.to_string()).or_default() += 1,
+            Err(_) => {
+                if let Some(n) = m.starting.get_mut(name) {
+                    *n = n.saturating_sub(1);
+                }
+            }
         }
+        r
     }
 
     /// The watcher saw container `name` start: whether the engine started
