@@ -76,6 +76,7 @@ pub fn faults_toml(faults: &[Fault]) -> String {
             | Action::Pause { target: t }
             | Action::Kill { target: t }
             | Action::Restart { target: t }
+            | Action::Reschedule { target: t }
             | Action::Crash { target: t }
             | Action::Leave { target: t }
             | Action::RevokeLease { target: t }

@@ -376,6 +376,9 @@ impl Nemesis for SimNemesis<'_, '_> {
         match op {
             DbOp::LeaderTo(n) => self.dbs.move_leader(n, self.now),
             DbOp::Crash(n) => self.dbs.crash(n),
+            // Refused at load (`Action::needs`): the simulator's database
+            // models have no data a move could lose; nearest is a restart.
+            DbOp::Reschedule(n) => return self.bounce(n).await,
         }
         Ok(())
     }

@@ -103,6 +103,9 @@ pub struct Run {
     /// Files written into each running node ([`Run::put_file`]), by short
     /// name: a Swarm restart is a new container, which gets them again.
     written: std::sync::Mutex<BTreeMap<String, Vec<File>>>,
+    /// How each container was started, by short name: a reschedule
+    /// starts it anew.
+    specs: std::sync::Mutex<BTreeMap<String, start::Spec>>,
     torn_down: bool,
     exits: Exits,
     /// Host folders bind-mounted into the nodes (their agents' journals),
@@ -166,6 +169,7 @@ impl Run {
             data: Default::default(),
             restart_nodes: false,
             written: Default::default(),
+            specs: Default::default(),
             torn_down: false,
             exits: Exits::default(),
             shared: tempfile::Builder::new()

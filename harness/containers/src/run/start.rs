@@ -23,6 +23,16 @@ struct Start<'a> {
     always: bool,
 }
 
+/// A [`Start`] kept, to start the same node anew.
+#[derive(Debug, Clone)]
+pub(super) struct Spec {
+    image: String,
+    cmd: Vec<String>,
+    files: Vec<File>,
+    shared: Option<std::path::PathBuf>,
+    always: bool,
+}
+
 impl Run {
     /// Starts container `name` (prefixed with the run id) from the local
     /// `image` running `cmd` on the run's network, with `name` as its
@@ -83,10 +93,87 @@ impl Run {
     }
 
     async fn start_one(&self, s: Start<'_>) -> Result<String, RunError> {
+        self.specs.lock().expect("specs lock").insert(
+            s.name.to_string(),
+            Spec {
+                image: s.image.to_string(),
+                cmd: s.cmd.iter().map(|c| c.to_string()).collect(),
+                files: s.files.to_vec(),
+                shared: s.shared.clone(),
+                always: s.always,
+            },
+        );
         match self.engine {
             ContainerEngine::Docker => self.start_container_on_bridge(s).await,
             ContainerEngine::Swarm => self.start_service(s).await,
         }
+    }
+
+    /// Replaces node `name`'s container by a new one from the same image,
+    /// command and files, with none of its data: what a move to another
+    /// host leaves (the caller has stopped it; its shared folder stays, it
+    /// is the lab's). On Swarm, a new task on the next swarm node, with
+    /// new volumes.
+    pub async fn reschedule(&self, name: &str) -> Result<(), RunError> {
+        let full = self.container(name);
+        if self.engine == ContainerEngine::Swarm {
+            let on = self.next_placement(&full)?;
+            self.exits
+                .start(&full, swarm::reschedule(&self.docker, &full, &on))
+                .await?;
+            tracing::info!(node = name, swarm_node = %on.hostname, "task rescheduled");
+            return Ok(());
+        }
+        let spec = self.specs.lock().expect("specs lock").get(name).cloned();
+        let spec = spec.ok_or_else(|| RunError {
+            action: format!("reschedule {full}"),
+            source: "it was never started".into(),
+        })?;
+        // Docker gives the new container the old one's address back (a
+        // stopped container holds none): a task on another host would get
+        // another one, as on Swarm.
+        super::remove::remove_container(&self.docker, &full).await?;
+        let cmd: Vec<&str> = spec.cmd.iter().map(String::as_str).collect();
+        // What was written into it while it ran (a hold file its agent
+        // waits for) is there again before it starts, as on Swarm.
+        let written = self
+            .written
+            .lock()
+            .expect("written lock")
+            .get(name)
+            .cloned();
+        let files = [spec.files, written.unwrap_or_default()].concat();
+        self.start_container_on_bridge(Start {
+            name,
+            image: &spec.image,
+            cmd: &cmd,
+            files: &files,
+            shared: spec.shared.clone(),
+            always: spec.always,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The swarm node after the one container `full` is placed on.
+    fn next_placement(&self, full: &str) -> Result<swarm::SwarmNode, RunError> {
+        let mut placed = self.placed.lock().expect("placement lock");
+        let now = placed.get(full).map(|n| n.id.clone());
+        let i = self
+            .swarm_nodes
+            .iter()
+            .position(|n| Some(&n.id) == now.as_ref())
+            .map_or(0, |i| i + 1);
+        let on = self
+            .swarm_nodes
+            .get(i % self.swarm_nodes.len().max(1))
+            .cloned()
+            .ok_or_else(|| RunError {
+                action: format!("reschedule service {full}"),
+                source: "the swarm has no ready, active node".into(),
+            })?;
+        placed.insert(full.to_string(), on.clone());
+        Ok(on)
     }
 
     async fn start_container_on_bridge(&self, s: Start<'_>) -> Result<String, RunError> {

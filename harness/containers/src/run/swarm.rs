@@ -152,7 +152,7 @@ pub async fn start(docker: &Docker, s: &Service<'_>) -> Result<String, RunError>
         .enumerate()
         .map(|(i, dir)| Mount {
             target: Some(dir.clone()),
-            source: Some(format!("{}-data{i}", s.name)),
+            source: Some(volume(s.name, i)),
             typ: Some(MountType::VOLUME),
             volume_options: Some(MountVolumeOptions {
                 labels: Some(s.labels.clone()),
@@ -217,9 +217,31 @@ pub async fn start(docker: &Docker, s: &Service<'_>) -> Result<String, RunError>
     running(docker, s.name, None).await
 }
 
+/// The volume of service `name`'s `i`th data folder.
+fn volume(name: &str, i: usize) -> String {
+    format!("{name}-data{i}")
+}
+
 /// Starts service `name`'s node again: a forced update, so a new task on
 /// the same node with the same volumes. Returns the new container's id.
 pub async fn restart(docker: &Docker, name: &str) -> Result<String, RunError> {
+    update(docker, name, None).await
+}
+
+/// Moves service `name`'s task as Swarm does when its node fails: a new
+/// task, placed on `on`, with new, empty volumes (a volume stays on the
+/// node it was made on). Returns the new container's id.
+pub async fn reschedule(docker: &Docker, name: &str, on: &SwarmNode) -> Result<String, RunError> {
+    update(docker, name, Some(on)).await
+}
+
+/// A forced update of service `name`: a new task; with `moved_to`, there
+/// and with fresh volumes.
+async fn update(
+    docker: &Docker,
+    name: &str,
+    moved_to: Option<&SwarmNode>,
+) -> Result<String, RunError> {
     let before = task(docker, name).await?.and_then(|t| t.id);
     let service = docker
         .inspect_service(name, None)
@@ -228,7 +250,24 @@ pub async fn restart(docker: &Docker, name: &str) -> Result<String, RunError> {
     let version = service.version.and_then(|v| v.index).unwrap_or_default();
     let mut spec = service.spec.unwrap_or_default();
     if let Some(t) = spec.task_template.as_mut() {
-        t.force_update = Some(t.force_update.unwrap_or(0) + 1);
+        let generation = t.force_update.unwrap_or(0) + 1;
+        t.force_update = Some(generation);
+        if let Some(on) = moved_to {
+            t.placement = Some(TaskSpecPlacement {
+                constraints: Some(vec![format!("node.id=={}", on.id)]),
+                ..Default::default()
+            });
+            let mounts = t
+                .container_spec
+                .as_mut()
+                .and_then(|c| c.mounts.as_mut())
+                .into_iter()
+                .flatten();
+            let volumes = mounts.filter(|m| m.typ == Some(MountType::VOLUME));
+            for (i, m) in volumes.enumerate() {
+                m.source = Some(format!("{}.g{generation}", volume(name, i)));
+            }
+        }
     }
     let opts = UpdateServiceOptionsBuilder::new()
         .version(version as i32)

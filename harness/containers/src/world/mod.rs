@@ -303,7 +303,7 @@ async fn drive_inner(
         .unwrap_or_default();
     files.extend(kind.files(scenario));
     for n in &nodes {
-        let argv = kind.command(scenario, n, &run.container(n), &url);
+        let argv = kind.command(scenario, n, &|n| run.container(n), &url);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         run.keep_across_restarts(n, kind.data_dirs());
         run.start_node(n, node_image, &argv, &files).await?;

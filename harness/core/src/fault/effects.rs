@@ -187,6 +187,11 @@ impl Engine {
                 db.extend(names.iter().map(|n| DbOp::Crash(n.clone())));
                 names
             }
+            Action::Reschedule { target } => {
+                let names = running(each(target, &mut pick));
+                db.extend(names.iter().map(|n| DbOp::Reschedule(n.clone())));
+                names
+            }
         };
         let mut hit = hit;
         hit.sort();
@@ -252,6 +257,7 @@ pub fn depends_on_leader(action: &Action) -> bool {
         | Action::Pause { target }
         | Action::Kill { target }
         | Action::Restart { target }
+        | Action::Reschedule { target }
         | Action::Crash { target }
         | Action::Leave { target }
         | Action::DbLeaderMove { target }

@@ -41,6 +41,8 @@ pub enum DbOp {
     LeaderTo(String),
     /// This node's database crashes.
     Crash(String),
+    /// This node's task moves: it starts again with none of its data.
+    Reschedule(String),
 }
 
 /// Something done to the discovery store from outside, at one instant.

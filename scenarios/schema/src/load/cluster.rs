@@ -268,6 +268,27 @@ impl Checker<'_> {
                 }
             },
         };
+        let join = match &c.join {
+            None => Join::Agent,
+            Some(j) => match j.get_ref().as_str() {
+                "agent" => Join::Agent,
+                "root" if kind == ClusterKind::Galera => Join::Root,
+                "root" => {
+                    return Err(self.err(
+                        j.span(),
+                        format!("join = \"root\" is built for galera clusters, not {kind:?}"),
+                        "use kind = \"galera\", or remove `join`",
+                    ))
+                }
+                other => {
+                    return Err(self.err(
+                        j.span(),
+                        format!("join {other:?} is not a way the lab forms clusters"),
+                        "join = \"agent\" (disco-agent through the store, the default) or \"root\" (seed 001's glue: the first node bootstraps alone, the others join it by name)",
+                    ))
+                }
+            },
+        };
         Ok(Cluster {
             kind,
             nodes,
@@ -276,6 +297,7 @@ impl Checker<'_> {
             release,
             ca_bundle,
             restart,
+            join,
         })
     }
 

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::{Check, Checker};
 use crate::checks;
-use crate::model::{ClusterKind, Expect, Finding};
+use crate::model::{ClusterKind, Expect, Finding, Join};
 use crate::time::Time;
 
 #[derive(Deserialize, Default)]
@@ -45,10 +45,10 @@ struct RawFinding {
 pub const STABLE_FOR: Duration = Duration::from_secs(1);
 
 impl Checker<'_> {
-    pub(super) fn expect(&self, e: RawExpect, kind: ClusterKind) -> Check<Expect> {
-        // A system formed by its own discovery (RabbitMQ's plugins) has no
-        // disco leader, bootstrap or announcements to check.
-        let disco = kind != ClusterKind::Rabbitmq;
+    pub(super) fn expect(&self, e: RawExpect, kind: ClusterKind, join: Join) -> Check<Expect> {
+        // A system formed by its own discovery (RabbitMQ's plugins) or by
+        // the glue has no disco leader, bootstrap or announcements to check.
+        let disco = kind != ClusterKind::Rabbitmq && join == Join::Agent;
         // Galera is multi-primary: disco's leader key names no database
         // leader there.
         let db_leader = disco && kind != ClusterKind::Galera;
@@ -96,11 +96,14 @@ impl Checker<'_> {
                     &format!("add kind = one of {}", kinds.join(", ")),
                 ));
             };
-            if !kinds.contains(&kind.get_ref().as_str()) {
+            if let Some(k) = kind.get_ref().split('|').find(|k| !kinds.contains(k)) {
                 return Err(self.err(
                     kind.span(),
-                    format!("`{check}` finds no {:?}", kind.get_ref()),
-                    &format!("kind = one of {}", kinds.join(", ")),
+                    format!("`{check}` finds no {k:?}"),
+                    &format!(
+                        "kind = one of {} (or several joined by |)",
+                        kinds.join(", ")
+                    ),
                 ));
             }
             findings.push(Finding {

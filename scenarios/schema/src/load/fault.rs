@@ -125,8 +125,10 @@ impl Checker<'_> {
         };
         // Fields that the action does not use are errors, not silently ignored.
         let used: &[&str] = match action {
-            "isolate" | "cut-discovery" | "pause" | "kill" | "restart" | "crash" | "leave"
-            | "revoke-lease" | "db-leader-move" | "db-not-ready" | "db-crash" => &["target"],
+            "isolate" | "cut-discovery" | "pause" | "kill" | "restart" | "reschedule" | "crash"
+            | "leave" | "revoke-lease" | "db-leader-move" | "db-not-ready" | "db-crash" => {
+                &["target"]
+            }
             "packet-loss" | "drop-replies" => &["target", "rate"],
             "delay-replies" => &["target", "delay"],
             "delete-key" => &["key", "target"],
@@ -218,6 +220,9 @@ impl Checker<'_> {
                 target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
             },
             "restart" => Action::Restart {
+                target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
+            },
+            "reschedule" => Action::Reschedule {
                 target: self.targets(&need(f.target.as_ref(), "target")?, nodes, "target")?,
             },
             "packet-loss" | "drop-replies" => {
@@ -432,6 +437,7 @@ impl Checker<'_> {
         if matches!(
             act,
             Action::Crash { .. }
+                | Action::Reschedule { .. }
                 | Action::Leave { .. }
                 | Action::DbLeaderMove { .. }
                 | Action::DbCrash { .. }

@@ -81,6 +81,7 @@ struct RawCluster {
     release: Option<Spanned<String>>,
     ca_bundle: Option<Spanned<bool>>,
     restart: Option<Spanned<String>>,
+    join: Option<Spanned<String>>,
     agent: Option<Spanned<Vec<String>>>,
     http: Option<Spanned<RawHttp>>,
 }
@@ -144,7 +145,7 @@ struct RawWorkload {
 }
 
 /// Every action a fault can name, for errors and hints.
-pub const ACTIONS: [&str; 30] = [
+pub const ACTIONS: [&str; 31] = [
     "isolate",
     "partition",
     "partition-one-way",
@@ -154,6 +155,7 @@ pub const ACTIONS: [&str; 30] = [
     "pause",
     "kill",
     "restart",
+    "reschedule",
     "kill-leader",
     "kill-store-leader",
     "crash",
@@ -340,7 +342,7 @@ impl Checker<'_> {
             .workload
             .map(|w| self.workload(w, cluster.kind))
             .transpose()?;
-        let expect = self.expect(raw.expect, cluster.kind)?;
+        let expect = self.expect(raw.expect, cluster.kind, cluster.join)?;
         let mut s = Scenario {
             name,
             description: raw.description.unwrap_or_default(),

@@ -41,6 +41,28 @@ pub fn agent_args(host: &str, cluster: &str) -> Vec<String> {
     .collect()
 }
 
+/// The node command of seed 001's glue, with no agent: the root (`joins`
+/// is `None`) starts a new cluster on every start, as the seed's root
+/// service does; every other node joins the root by its name.
+pub fn glue_args(node: &str, host: &str, joins: Option<&str>, cluster: &str) -> Vec<String> {
+    let (state, peers) = match joins {
+        None => ("new", String::new()),
+        Some(root) => ("existing", format!("{root}:4567")),
+    };
+    [
+        "/bin/sh",
+        "/usr/local/bin/galera-node",
+        state,
+        &peers,
+        node,
+        host,
+        &group_name(cluster),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// Galera's group (`wsrep_cluster_name`) for disco cluster `cluster`:
 /// Galera refuses longer names than [`GROUP_NAME_MAX`] (a joiner's
 /// handshake then fails with "handling gmcast protocol message failed"

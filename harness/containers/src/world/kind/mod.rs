@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use clusterlab_scenario::{ClusterKind, Generic, Scenario};
+use clusterlab_scenario::{ClusterKind, Generic, Join, Scenario};
 
 use crate::image::stock::{self, GENERIC_AGENT};
 use crate::image::{ImageError, Recipe};
@@ -91,8 +91,13 @@ pub enum Kind {
     Patroni,
     /// RabbitMQ, formed by its own peer discovery.
     Rabbitmq,
-    /// MariaDB Galera, joined through disco-agent.
-    Galera,
+    /// MariaDB Galera, joined through disco-agent, or (`by_root`) by
+    /// seed 001's glue: the first node bootstraps alone on every start,
+    /// the others join it by name.
+    Galera {
+        /// Joined by the glue, with no agent.
+        by_root: bool,
+    },
     /// The user's own image, command template and probe.
     Generic(Arc<Generic>),
 }
@@ -105,7 +110,9 @@ impl Kind {
             ClusterKind::Consul => Ok(Kind::Consul),
             ClusterKind::Patroni => Ok(Kind::Patroni),
             ClusterKind::Rabbitmq => Ok(Kind::Rabbitmq),
-            ClusterKind::Galera => Ok(Kind::Galera),
+            ClusterKind::Galera => Ok(Kind::Galera {
+                by_root: scenario.cluster.join == Join::Root,
+            }),
             ClusterKind::Generic => scenario
                 .cluster
                 .generic
@@ -133,7 +140,7 @@ impl Kind {
             Kind::Consul => stock::consul(),
             Kind::Patroni => stock::patroni(patroni::lock_ttl(scenario).as_secs()),
             Kind::Rabbitmq => stock::rabbitmq(scenario.cluster.release.as_deref()),
-            Kind::Galera => stock::galera(),
+            Kind::Galera { .. } => stock::galera(),
             Kind::Generic(g) => stock::generic(&g.image, base_id.unwrap_or_default()),
         }
     }
@@ -148,14 +155,15 @@ impl Kind {
     }
 
     /// The container command of node `node`, reachable by peers as `host`
-    /// (its run-unique container name).
+    /// (its run-unique container name; `host_of` names any node's).
     pub fn command(
         &self,
         scenario: &Scenario,
         node: &str,
-        host: &str,
+        host_of: &dyn Fn(&str) -> String,
         store: &StoreUrl,
     ) -> Vec<String> {
+        let host = &host_of(node);
         let d = &scenario.discovery;
         let lab = || agent_flags(scenario, node, store);
         let agent = self.agent_entry(scenario);
@@ -182,7 +190,14 @@ impl Kind {
             ]
             .concat(),
             Kind::Patroni => [agent, lab(), patroni::agent_args(host, &d.cluster, store)].concat(),
-            Kind::Galera => [agent, lab(), galera::agent_args(host, &d.cluster)].concat(),
+            Kind::Galera { by_root: false } => {
+                [agent, lab(), galera::agent_args(host, &d.cluster)].concat()
+            }
+            Kind::Galera { by_root: true } => {
+                let root = &scenario.cluster.nodes[0];
+                let joins = (node != root.as_str()).then(|| host_of(root));
+                galera::glue_args(node, host, joins.as_deref(), &d.cluster)
+            }
         }
     }
 
@@ -193,7 +208,7 @@ impl Kind {
             Kind::Consul => consul::probe(http, ip).await,
             Kind::Patroni => patroni::probe(http, ip).await,
             Kind::Rabbitmq => rabbitmq::probe(http, ip).await,
-            Kind::Galera => galera::probe(ip, node).await,
+            Kind::Galera { .. } => galera::probe(ip, node).await,
             Kind::Generic(g) => generic::probe(g, http, ip, node).await,
         }
     }
@@ -210,7 +225,7 @@ impl Kind {
             Kind::Etcd => etcd::write(http, ip, key, value).await,
             Kind::Consul => consul::write(http, ip, key, value).await,
             Kind::Patroni => patroni::write(ip, key, value).await,
-            Kind::Galera => galera::write(ip, key, value).await,
+            Kind::Galera { .. } => galera::write(ip, key, value).await,
             // Validation gives a writer only to a generic cluster with
             // [cluster.http], and none to a RabbitMQ one.
             Kind::Generic(g) => match &g.http {
@@ -232,7 +247,7 @@ impl Kind {
             Kind::Etcd => etcd::read(http, ip, key).await,
             Kind::Consul => consul::read(http, ip, key).await,
             Kind::Patroni => patroni::read(ip, key).await,
-            Kind::Galera => galera::read(ip, key).await,
+            Kind::Galera { .. } => galera::read(ip, key).await,
             Kind::Rabbitmq => Err("a RabbitMQ cluster has no key-value reads".into()),
             Kind::Generic(g) => match &g.http {
                 Some(kv) => generic::read(kv, http, ip, key).await,
@@ -260,7 +275,7 @@ impl Kind {
             Kind::Etcd | Kind::Consul => &["/data"],
             Kind::Rabbitmq => &["/var/lib/rabbitmq"],
             Kind::Patroni => &["/var/lib/postgresql"],
-            Kind::Galera => &["/var/lib/mysql"],
+            Kind::Galera { .. } => &["/var/lib/mysql"],
             Kind::Generic(_) => &[],
         }
     }
@@ -268,13 +283,17 @@ impl Kind {
     /// Whether the node's entry is the agent under the lab's own flags (a
     /// rogue node can be one of them).
     pub fn runs_disco_agent(&self) -> bool {
-        !matches!(self, Kind::Rabbitmq | Kind::Generic(_))
+        !matches!(
+            self,
+            Kind::Rabbitmq | Kind::Generic(_) | Kind::Galera { by_root: true }
+        )
     }
 
     /// Whether its nodes run disco-agent at all (the stock one, or one
-    /// layered onto a user's image): every kind but RabbitMQ.
+    /// layered onto a user's image): every kind but RabbitMQ and a glued
+    /// Galera.
     pub fn has_agent(&self) -> bool {
-        *self != Kind::Rabbitmq
+        !matches!(self, Kind::Rabbitmq | Kind::Galera { by_root: true })
     }
 
     /// Whether writes must go to the leader (the others refuse them).

@@ -204,9 +204,18 @@ impl Nemesis for Containers<'_> {
     }
 
     async fn database(&mut self, op: &DbOp) -> Result<(), WorldError> {
-        Err(WorldError::Unsupported(format!(
-            "{op:?}: a real database's leadership and crashes are its own; only the simulator makes them"
-        )))
+        match op {
+            DbOp::Reschedule(node) => {
+                self.thaw_for_kill(node).await?;
+                self.run.kill(node).await?;
+                self.down.insert(node.to_string());
+                self.run.reschedule(node).await?;
+                self.readopt(node).await
+            }
+            DbOp::LeaderTo(_) | DbOp::Crash(_) => Err(WorldError::Unsupported(format!(
+                "{op:?}: a real database's leadership and crashes are its own; only the simulator makes them"
+            ))),
+        }
     }
 
     async fn bounce(&mut self, node: &str) -> Result<(), WorldError> {

@@ -50,7 +50,7 @@ impl Clients {
                     observed.clone(),
                     stopped.clone(),
                 );
-                let galera = *kind == Kind::Galera;
+                let galera = matches!(kind, Kind::Galera { .. });
                 let own = nodes[c as usize % nodes.len()].clone();
                 let rate = w.rate;
                 tokio::spawn(async move {
@@ -99,7 +99,7 @@ impl Clients {
             addrs,
             rec,
             clients: u64::from(w.clients),
-            galera: *kind == Kind::Galera,
+            galera: matches!(kind, Kind::Galera { .. }),
         }
     }
 
