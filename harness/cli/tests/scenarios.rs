@@ -370,6 +370,64 @@ async fn on_a_single_node_swarm() {
     }
 }
 
+/// Shipped scenario `name` alone on a single-node swarm (made and left
+/// here if there is none), holding the CPU turn and both slots as
+/// [`on_a_single_node_swarm`] does.
+async fn shipped_on_a_swarm(name: &str) -> Done {
+    let s = clusterlab::load(root().join(format!("scenarios/{name}.toml"))).unwrap();
+    let _cpu = cpu_turn(&s).await;
+    let _all = SLOTS.acquire_many(2).await.unwrap();
+    let _swarm = Swarm::here_or_made();
+    shipped_on(name, ContainerEngine::Swarm).await
+}
+
+/// Whom fault `i` hit, by its `fault-start` event.
+fn hit_by(trace: &Trace, i: usize) -> Vec<String> {
+    trace
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::FaultStart { fault, nodes, .. } if *fault == i => Some(nodes.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Seed 001's shape on Swarm: Galera under the seed's glue (the root
+/// service bootstraps on every start, the others join it by name). The
+/// root's task is rescheduled with none of its data; the glue makes it
+/// bootstrap again, and it ends outside the cluster for good: the
+/// scenario's findings (`membership` silent, `converged` timeout) must be
+/// seen, in `shipped`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_glue_root_rescheduled() {
+    let done = shipped_on_a_swarm("galera-glue-root-rescheduled").await;
+    assert_eq!(hit_by(&done.trace, 0), ["n1"], "the root was rescheduled");
+    // Split: the root alone, the others together; silent: only the root.
+    let membership = done.outcome.checks.iter().find(|c| c.name == "membership");
+    assert!(
+        membership.is_some_and(|c| c.detail.starts_with("expected finding")
+            && (c.detail.contains("n1:[n1] n2:[n2,n3] n3:[n2,n3]") || c.nodes == ["n1"])),
+        "the root, and only it, is out of the cluster: {membership:?}"
+    );
+}
+
+/// The same move under disco-agent, on Swarm: the rescheduled node's agent
+/// finds the bootstrap key taken and joins the announced peers; one
+/// cluster of three again, every acknowledged row in it (in `shipped`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_etcd_root_rescheduled() {
+    let done = shipped_on_a_swarm("galera-etcd-root-rescheduled").await;
+    assert_eq!(hit_by(&done.trace, 0), ["n1"], "n1 was rescheduled");
+    let boots = done
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Bootstrap { .. }))
+        .count();
+    assert_eq!(boots, 1, "one bootstrap in the run, none after the move");
+}
+
 /// When fault 0 started and ended, and whom it hit first.
 fn first_fault(trace: &Trace) -> (u64, u64, String) {
     let start = trace.events.iter().find_map(|e| match &e.kind {
