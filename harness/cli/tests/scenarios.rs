@@ -327,8 +327,8 @@ impl Drop for Swarm {
 /// Shipped scenarios, unchanged, on a single-node swarm: one service per
 /// node, an overlay network, the nemesis in each task's namespace; every
 /// node's task named with the swarm node it ran on, and nothing left (no
-/// service, volume or config either). One test, so that the swarm is made
-/// and left once.
+/// service, volume or config either). One test for both, so that the swarm
+/// is made and left once for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_single_node_swarm() {
     // No other run beside a swarm: Swarm mode's own work (its raft, its
@@ -397,8 +397,8 @@ fn hit_by(trace: &Trace, i: usize) -> Vec<String> {
 /// service bootstraps on every start, the others join it by name). The
 /// root's task is rescheduled with none of its data; the glue makes it
 /// bootstrap again, and it ends outside the cluster for good: the
-/// scenario's findings (`membership` silent, `converged` timeout) must be
-/// seen, in `shipped`.
+/// scenario's findings (`membership` split or silent, `converged` timeout)
+/// must be seen, in `shipped`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn galera_glue_root_rescheduled() {
     let done = shipped_on_a_swarm("galera-glue-root-rescheduled").await;

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Starts one MariaDB Galera node with the role disco-agent resolved: the
-# node that won the bootstrap starts a new cluster (--wsrep-new-cluster),
-# every other node joins the announced peers (gcomm://a:4567,b:4567). A
+# Starts one MariaDB Galera node with the role disco-agent resolved (or,
+# under seed 001's glue, the one the glue gives: the root is always new,
+# the others join the root's name): the node that won the bootstrap
+# starts a new cluster (--wsrep-new-cluster), every other node joins the
+# announced peers (gcomm://a:4567,b:4567). A
 # joiner retries while no primary component takes it yet (the bootstrapper
 # is announced as soon as its server starts, before Galera listens).
 #

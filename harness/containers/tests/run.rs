@@ -226,3 +226,68 @@ async fn a_kill_that_finds_its_container_dead_claims_no_exit() {
     run.teardown().await.unwrap();
     assert_eq!(resources(&docker, &id).await, (0, 0));
 }
+
+/// Whether container `name` holds a file at `path`.
+async fn holds(docker: &Docker, name: &str, path: &str) -> bool {
+    use futures_util::StreamExt;
+    let opts = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+        .path(path)
+        .build();
+    let mut archive = docker.download_from_container(name, Some(opts));
+    matches!(archive.next().await, Some(Ok(_)))
+}
+
+/// A rescheduled node on one daemon is a new container from the same image
+/// and command: none of its data, the files the run wrote into it back
+/// before it starts, its earlier life's output still in its logs, and
+/// nothing left after the run.
+#[tokio::test]
+async fn a_rescheduled_node_starts_without_its_data() {
+    let _turn = SERIAL.lock().await;
+    let docker = clusterlab_containers::docker::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tag = etcd_image(&docker).await;
+    let id = format!("t-reschedule-{}", std::process::id());
+    let run = Run::start(docker.clone(), &id).await.unwrap();
+    run.start_node("n1", &tag, ETCD, &[]).await.unwrap();
+    let full = run.container("n1");
+    run.put_file("n1", "hold", b"go").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !holds(&docker, &full, "/data/member").await {
+        assert!(Instant::now() < deadline, "etcd wrote no data");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    run.kill("n1").await.unwrap();
+    let before = run.logs("n1").await.unwrap();
+    assert!(!before.is_empty(), "etcd printed nothing");
+    run.reschedule("n1").await.unwrap();
+    assert!(
+        holds(&docker, &full, "/hold").await,
+        "the written file is back"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let after = run.logs("n1").await.unwrap();
+        if after.len() > before.len() {
+            break after;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new container printed nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        after.starts_with(&before),
+        "the first life's output comes first"
+    );
+    // etcd says which: a data folder with a log is a restart.
+    let second = &after[before.len()..];
+    assert!(
+        second.contains("starting local member") && !second.contains("restarting local member"),
+        "the new container started from no data: {second}"
+    );
+    run.teardown().await.unwrap();
+    assert_eq!(resources(&docker, &id).await, (0, 0));
+}

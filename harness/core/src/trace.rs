@@ -127,8 +127,9 @@ pub enum EventKind {
         /// The node.
         node: String,
     },
-    /// A node's task was placed on a swarm node (Swarm runs only: its
-    /// restarts are new tasks on the same node).
+    /// A node's task was placed on a swarm node (Swarm runs only), at its
+    /// start: its restarts are new tasks on the same node; a `reschedule`
+    /// moves it to the next one, which its log's first line names.
     Placed {
         /// The node.
         node: String,

@@ -117,6 +117,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_finding_of_several_kinds_matches_any_of_them_only() {
+        let f = crate::Finding {
+            check: "membership".into(),
+            kind: "split|silent".into(),
+            key: None,
+            reference: "here".into(),
+        };
+        assert!(f.matches("membership", &Found::kind("split")));
+        assert!(f.matches("membership", &Found::kind("silent")));
+        assert!(!f.matches("membership", &Found::kind("missing")));
+        assert!(!f.matches("converged", &Found::kind("split")));
+    }
+
+    #[test]
     fn every_check_has_kinds_and_no_kind_twice() {
         for (check, kinds) in KINDS {
             assert!(!kinds.is_empty(), "{check}");

@@ -197,9 +197,9 @@ pub enum Join {
     Agent,
     /// Seed 001's glue, with no store and no agent: the first node is a
     /// root that starts a new cluster on every start, and every other node
-    /// joins it by its name (Swarm: a root service and a global service
-    /// whose tasks join the root's service name). A root that comes back
-    /// without its data starts a second, empty cluster.
+    /// joins it by its name (the seed's root service and global service;
+    /// the lab runs one service per node). A root that comes back without
+    /// its data starts a second, empty cluster.
     Root,
 }
 

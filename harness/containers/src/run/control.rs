@@ -83,9 +83,14 @@ impl Run {
     /// Container `name`'s stdout and stderr so far, over all its lives.
     pub async fn logs(&self, name: &str) -> Result<String, RunError> {
         let full = self.container(name);
-        // On Swarm each life is a task with its own container.
-        let lives = match self.engine {
-            ContainerEngine::Docker => vec![full],
+        // On Swarm each life is a task with its own container; on one
+        // daemon a reschedule is a new container, the old one renamed.
+        let lives: Vec<String> = match self.engine {
+            ContainerEngine::Docker => {
+                let retired = self.retired.lock().expect("retired lock");
+                let earlier = retired.get(name).cloned().unwrap_or_default();
+                earlier.into_iter().chain([full]).collect()
+            }
             ContainerEngine::Swarm => swarm::containers(&self.docker, &full)
                 .await?
                 .into_iter()

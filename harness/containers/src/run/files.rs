@@ -20,16 +20,17 @@ impl Run {
         if self.engine == ContainerEngine::Docker {
             return Ok(());
         }
-        let written = self
-            .written
-            .lock()
-            .expect("written lock")
-            .get(name)
-            .cloned();
-        match written {
-            Some(files) => self.upload(&self.target(name).await, &files).await,
-            None => Ok(()),
+        let files = self.written_into(name);
+        if files.is_empty() {
+            return Ok(());
         }
+        self.upload(&self.target(name).await, &files).await
+    }
+
+    /// What [`Run::put_file`] wrote into node `name` so far.
+    pub(super) fn written_into(&self, name: &str) -> Vec<File> {
+        let written = self.written.lock().expect("written lock");
+        written.get(name).cloned().unwrap_or_default()
     }
 
     /// Writes `bytes` as `/<file>` into running container `name` (an

@@ -106,6 +106,9 @@ pub struct Run {
     /// How each container was started, by short name: a reschedule
     /// starts it anew.
     specs: std::sync::Mutex<BTreeMap<String, start::Spec>>,
+    /// Earlier containers of each node replaced by a reschedule (one
+    /// daemon only), oldest first: kept for their logs.
+    retired: std::sync::Mutex<BTreeMap<String, Vec<String>>>,
     torn_down: bool,
     exits: Exits,
     /// Host folders bind-mounted into the nodes (their agents' journals),
@@ -170,6 +173,7 @@ impl Run {
             restart_nodes: false,
             written: Default::default(),
             specs: Default::default(),
+            retired: Default::default(),
             torn_down: false,
             exits: Exits::default(),
             shared: tempfile::Builder::new()

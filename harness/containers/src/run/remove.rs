@@ -106,19 +106,6 @@ pub async fn remove_run(docker: &Docker, id: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Removes container `name` and its anonymous volumes, forcibly: gone
-/// when this returns, so its name can be used again.
-pub(super) async fn remove_container(docker: &Docker, name: &str) -> Result<(), RunError> {
-    let opts = RemoveContainerOptionsBuilder::new()
-        .force(true)
-        .v(true)
-        .build();
-    removed(format!("remove container {name}"), || {
-        docker.remove_container(name, Some(opts.clone()))
-    })
-    .await
-}
-
 /// Removes something that may still be in use a moment (a volume or config
 /// of a container Swarm is still removing, an overlay with endpoints):
 /// retried for 30 s; gone already (404) counts as removed.

@@ -121,6 +121,10 @@ impl Run {
             self.exits
                 .start(&full, swarm::reschedule(&self.docker, &full, &on))
                 .await?;
+            self.placed
+                .lock()
+                .expect("placement lock")
+                .insert(full.clone(), on.clone());
             tracing::info!(node = name, swarm_node = %on.hostname, "task rescheduled");
             return Ok(());
         }
@@ -129,20 +133,29 @@ impl Run {
             action: format!("reschedule {full}"),
             source: "it was never started".into(),
         })?;
-        // Docker gives the new container the old one's address back (a
-        // stopped container holds none): a task on another host would get
-        // another one, as on Swarm.
-        super::remove::remove_container(&self.docker, &full).await?;
+        // The old container is kept under another name until teardown (it
+        // is labelled with the run), so that its logs stay readable. Its
+        // address was freed when it stopped, and Docker hands the new one
+        // that address again; a task on another host gets another one, as
+        // on Swarm.
+        let old = {
+            let mut retired = self.retired.lock().expect("retired lock");
+            let lives = retired.entry(name.to_string()).or_default();
+            let old = format!("{full}.{}", lives.len() + 1);
+            lives.push(old.clone());
+            old
+        };
+        let opts = bollard::query_parameters::RenameContainerOptionsBuilder::new()
+            .name(&old)
+            .build();
+        self.docker
+            .rename_container(&full, opts)
+            .await
+            .map_err(ctx(format!("rename container {full} to {old}")))?;
         let cmd: Vec<&str> = spec.cmd.iter().map(String::as_str).collect();
         // What was written into it while it ran (a hold file its agent
         // waits for) is there again before it starts, as on Swarm.
-        let written = self
-            .written
-            .lock()
-            .expect("written lock")
-            .get(name)
-            .cloned();
-        let files = [spec.files, written.unwrap_or_default()].concat();
+        let files = [spec.files, self.written_into(name)].concat();
         self.start_container_on_bridge(Start {
             name,
             image: &spec.image,
@@ -157,7 +170,7 @@ impl Run {
 
     /// The swarm node after the one container `full` is placed on.
     fn next_placement(&self, full: &str) -> Result<swarm::SwarmNode, RunError> {
-        let mut placed = self.placed.lock().expect("placement lock");
+        let placed = self.placed.lock().expect("placement lock");
         let now = placed.get(full).map(|n| n.id.clone());
         let i = self
             .swarm_nodes
@@ -172,7 +185,6 @@ impl Run {
                 action: format!("reschedule service {full}"),
                 source: "the swarm has no ready, active node".into(),
             })?;
-        placed.insert(full.to_string(), on.clone());
         Ok(on)
     }
 

@@ -295,6 +295,15 @@ impl Checker<'_> {
                 "worlds = [\"containers\"], with sim = \"...\" under [excluded]",
             ));
         }
+        if cluster.join == Join::Root && worlds.contains(&World::Sim) {
+            return Err(self.err(
+                raw.worlds.span(),
+                "join = \"root\" is seed 001's glue around real Galera nodes; the simulator runs \
+                 disco's logic"
+                    .into(),
+                "worlds = [\"containers\"], with sim = \"...\" under [excluded]",
+            ));
+        }
         if cluster.kind == ClusterKind::Rabbitmq && worlds.contains(&World::Sim) {
             return Err(self.err(
                 raw.worlds.span(),

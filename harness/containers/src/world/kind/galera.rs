@@ -1,7 +1,8 @@
 //! MariaDB Galera as the database, joined through disco-agent: the node
 //! that wins the bootstrap starts a new cluster (`--wsrep-new-cluster`),
 //! every other node `gcomm://` the announced peers
-//! (`harness/containers/images/galera-node.sh`). Galera is multi-primary:
+//! (`harness/containers/images/galera-node.sh`); or, with `join = "root"`,
+//! by seed 001's glue ([`glue_args`]). Galera is multi-primary:
 //! every node in the primary component takes writes, so there is no
 //! database leader and the agent campaigns for nothing (`--no-leader`).
 //! Probes, writes and the set workload speak MySQL to port 3306 as the
@@ -146,11 +147,19 @@ pub async fn probe(ip: Ipv4Addr, node: &str) -> Option<DbView> {
 
 /// The members of a primary component of `size` nodes, by host name:
 /// from the members table's addresses when there are `size` of them, else
-/// from the comma-separated status list when it has `size`, else none.
+/// from the comma-separated status list when it has `size` and holds every
+/// row of the table (the table lagging a join), else none.
 fn members(size: usize, table: &[String], listed: &str) -> Option<BTreeSet<String>> {
     let listed: Vec<&str> = listed.split(',').filter(|a| !a.is_empty()).collect();
     let table: Vec<&str> = table.iter().map(String::as_str).collect();
-    let addrs = [table, listed].into_iter().find(|a| a.len() == size)?;
+    let covers = table.iter().all(|a| listed.contains(a));
+    let addrs = if table.len() == size {
+        table
+    } else if listed.len() == size && covers {
+        listed
+    } else {
+        return None;
+    };
     Some(
         addrs
             .iter()
@@ -255,6 +264,11 @@ mod tests {
             "a stale table gives way to a status list of the right size"
         );
         assert_eq!(members(3, &three[..2], "n1:3306,,n2:3306"), None);
+        assert_eq!(
+            members(3, &three[..2], "n1:3306,n3:3306,n4:3306"),
+            None,
+            "a status list that leaves out a row of the table is not taken"
+        );
     }
 
     #[test]
