@@ -84,7 +84,7 @@ cargo test --workspace --no-run --quiet --message-format=json-render-diagnostics
 # The binaries as a user installs them, for the install test: cargo
 # install from this target folder reuses the build above.
 rm -rf target/install
-for package in harness/cli disco; do
+for package in cli disco; do
   CARGO_TARGET_DIR="$root/target" cargo install --debug --locked --offline --quiet \
     --path "$package" --root target/install 2>target/install.log \
     || { cat target/install.log; die "cargo install --path $package failed (log above)"; }

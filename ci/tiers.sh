@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reads ci/tiers.txt, which places every container test of
-# harness/cli/tests/scenarios.rs in the smoke set or in one shard
-# (harness/cli/tests/tiers.rs holds it to that).
+# cli/tests/scenarios.rs in the smoke set or in one shard
+# (cli/tests/tiers.rs holds it to that).
 #
 #   tiers.sh smoke | shard K | all   the tests, one a line
 #   tiers.sh count                   how many shards

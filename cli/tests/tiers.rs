@@ -12,7 +12,7 @@ use clusterlab::World;
 use clusterlab_scenario::{ClusterKind, StoreKind};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Every kind, checked to be every kind by the match below.
@@ -68,7 +68,7 @@ fn tiers() -> Vec<(String, String)> {
 
 /// The test functions of tests/scenarios.rs.
 fn container_tests() -> BTreeSet<String> {
-    let src = std::fs::read_to_string(root().join("harness/cli/tests/scenarios.rs")).unwrap();
+    let src = std::fs::read_to_string(root().join("cli/tests/scenarios.rs")).unwrap();
     let mut out = BTreeSet::new();
     let mut lines = src.lines();
     while let Some(l) = lines.next() {

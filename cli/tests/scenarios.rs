@@ -20,7 +20,7 @@ use clusterlab_core::trace::{EventKind, Trace};
 use clusterlab_scenario::{ClusterKind, WorkloadKind};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn out_dir() -> PathBuf {

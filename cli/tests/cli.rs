@@ -8,7 +8,7 @@ mod common;
 const BIN: &str = env!("CARGO_BIN_EXE_clusterlab");
 
 fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String, String) {

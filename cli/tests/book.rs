@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-const BOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/src");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const BOOK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src");
 
 /// The files the relative markdown links `](target)` of `text` lead to
 /// (without their `#anchor`), outside fenced code blocks, by line number.

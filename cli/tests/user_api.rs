@@ -5,7 +5,7 @@
 // README example begins
 #[tokio::test]
 async fn quick_survives_the_loss_of_its_leader() {
-    let scenario = clusterlab::load("../../scenarios/quick.toml").unwrap();
+    let scenario = clusterlab::load("../scenarios/quick.toml").unwrap();
     let outcome = clusterlab::Lab::sim().seed(7).run(&scenario).await.unwrap();
     outcome.assert_passed();
     assert!(outcome.failover_ms.is_some_and(|ms| ms < 5_000));
@@ -16,7 +16,7 @@ async fn quick_survives_the_loss_of_its_leader() {
 /// failover bound no cluster meets.
 #[tokio::test]
 async fn a_failed_check_is_named_in_the_outcome() {
-    let mut scenario = clusterlab::load("../../scenarios/quick.toml").unwrap();
+    let mut scenario = clusterlab::load("../scenarios/quick.toml").unwrap();
     scenario.expect.failover_within = Some(std::time::Duration::from_millis(1));
     let outcome = clusterlab::Lab::sim().seed(7).run(&scenario).await.unwrap();
     assert!(!outcome.passed);
@@ -34,7 +34,7 @@ fn the_readme_shows_it() {
         .nth(1)
         .and_then(|rest| rest.split("// README example ends").next())
         .unwrap();
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../README.md");
     assert!(
         readme.contains(example),
         "README.md must show tests/user_api.rs's example verbatim:\n{example}"

@@ -2,7 +2,7 @@
 //! name, from a folder that is not this checkout: nothing it needs is
 //! found through the source tree.
 //!
-//! `ci/test.sh` installs it with `cargo install --path harness/cli` (and
+//! `ci/test.sh` installs it with `cargo install --path cli` (and
 //! `--path disco`) into a temporary prefix and names that prefix's `bin` in
 //! `CLUSTERLAB_INSTALLED`; run alone, this test installs the binaries
 //! cargo built for it by copying them, which is what `cargo install` does
@@ -61,7 +61,7 @@ fn an_installed_binary_runs_from_an_empty_folder() {
     assert!(out.lines().any(|l| l.starts_with("quick ")), "{out}");
 
     // A user's own file: quick's text under another name.
-    let quick = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/quick.toml");
+    let quick = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quick.toml");
     let mine = home.join("my-cluster.toml");
     std::fs::copy(&quick, &mine).unwrap();
 

@@ -10,7 +10,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_clusterlab");
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(BIN)
         .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .unwrap();
     (
