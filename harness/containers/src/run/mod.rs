@@ -147,7 +147,7 @@ impl Run {
             ContainerEngine::Swarm => swarm::nodes(&docker).await?,
         };
         reap::reap(&docker).await?;
-        let network = format!("clusterlab-{id}");
+        let network = network_name(id);
         let (driver, attachable) = match engine {
             ContainerEngine::Docker => ("bridge", None),
             ContainerEngine::Swarm => ("overlay", Some(true)),
@@ -315,14 +315,31 @@ const DNS_LABEL_MAX: usize = 63;
 /// id: RabbitMQ then fails to boot with `nxdomain`), the run id replaced by
 /// a hash of it.
 fn container_name(run: &str, node: &str) -> String {
-    let full = format!("clusterlab-{run}-{node}");
+    label(run, &format!("-{node}"))
+}
+
+/// `clusterlab-<run id>`, a DNS label as [`container_name`] is: Docker's
+/// DNS names a container's address `<container>.<network>`, and with a
+/// network name of 64 characters every reverse lookup of a node's address
+/// failed after 10 s (each connection to an rsync daemon, which looks its
+/// client up, so a Galera state transfer took a minute; the CI failures
+/// of galera-etcd-store-cut-during-formation, whose run id is 53
+/// characters with a 5-digit pid).
+fn network_name(run: &str) -> String {
+    label(run, "")
+}
+
+/// `clusterlab-<run><tail>`, or with the run id hashed when that is longer
+/// than a DNS label.
+fn label(run: &str, tail: &str) -> String {
+    let full = format!("clusterlab-{run}{tail}");
     if full.len() <= DNS_LABEL_MAX {
         return full;
     }
     let hash = run.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
-    format!("clusterlab-{:012x}-{node}", hash >> 16)
+    format!("clusterlab-{:012x}{tail}", hash >> 16)
 }
 
 #[cfg(test)]
@@ -337,5 +354,14 @@ mod name_tests {
         assert!(a.len() <= DNS_LABEL_MAX, "{a}");
         assert_ne!(a, container_name(long, "n2"));
         assert_ne!(a, container_name(&format!("{long}7"), "n1"));
+    }
+
+    #[test]
+    fn network_names_are_dns_labels_and_distinct() {
+        assert_eq!(network_name("1795-42"), "clusterlab-1795-42");
+        let long = "t-galera-etcd-store-cut-during-formation-docker-16304";
+        let n = network_name(long);
+        assert!(n.len() <= DNS_LABEL_MAX, "{n}");
+        assert_ne!(n, network_name(&format!("{long}7")));
     }
 }
