@@ -163,8 +163,9 @@ if [ "$failed" != 0 ]; then
   grep -h -B2 -A30 -E '^failures:$' target/test-logs/*.log | head -n 400 || true
   # The container tests run with --nocapture, so their panics (each failed
   # check and its detail) are inline, not under "failures:".
-  grep -h -A40 -E "^thread '.*' panicked at" target/test-logs/scenarios.log 2>/dev/null \
-    | grep -v -E '^(note: run with|PASS  |test .* \.\.\. ok$)' | head -n 200 || true
+  grep -h -A40 -E "^thread '[^']*'( \([0-9]+\))? panicked at" target/test-logs/scenarios.log 2>/dev/null \
+    | grep -v -E '^(note: run with|stack backtrace:|PASS  |test .* \.\.\. ok$| +[0-9]+: | +at )' \
+    | head -n 200 || true
   echo "error: tests failed; each binary's output is in target/test-logs/" >&2
   exit 1
 fi
