@@ -91,7 +91,7 @@ impl Announcement {
     pub async fn registered(&self, deadline: Duration) -> Result<LeaseState, DiscoError> {
         let mut rx = self.lease.clone();
         let mut refused = self.refused.clone();
-        let got = tokio::time::timeout(deadline, async {
+        let got = crate::timer::timeout(deadline, async {
             tokio::select! {
                 l = rx.wait_for(|l| l.is_some()) => l.map(|l| Ok(l.clone())),
                 e = refused.wait_for(|e| e.is_some()) => e.map(|e| Err(e.clone())),
@@ -188,7 +188,7 @@ async fn run<R: Registry>(
                 let delay = backoff.next_delay();
                 warn!(node = %cfg.node, error = %e, retry_in = ?delay, attempt = backoff.attempt(), "announce failed; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => continue,
+                    _ = crate::timer::sleep(delay) => continue,
                     _ = &mut stop => {
                         deregister(&registry, &key, None).await;
                         tx.send_replace(None);
@@ -223,13 +223,13 @@ async fn run<R: Registry>(
         let mut renewals: u32 = 0;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep_until(next) => {}
+                _ = crate::timer::sleep_until(next) => {}
                 seen = next_seen(&mut own) => {
                     match seen {
                         Some(snap) => {
                             if !holds(&snap, &key, &lease) {
                                 // Never past the next renewal's time.
-                                let _ = tokio::time::timeout_at(
+                                let _ = crate::timer::timeout_at(
                                     next,
                                     reannounce(&registry, &key, &cfg, &lease),
                                 )
@@ -247,15 +247,15 @@ async fn run<R: Registry>(
                 }
             }
             let sent = Instant::now();
-            let renewed = match tokio::time::timeout(interval, registry.keep_alive(&lease.id)).await
-            {
-                Ok(r) => r,
-                Err(_) => Err(RegistryError::Unavailable {
-                    kind: registry.kind(),
-                    endpoint: String::new(),
-                    reason: format!("no renewal answer within {interval:?}"),
-                }),
-            };
+            let renewed =
+                match crate::timer::timeout(interval, registry.keep_alive(&lease.id)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(RegistryError::Unavailable {
+                        kind: registry.kind(),
+                        endpoint: String::new(),
+                        reason: format!("no renewal answer within {interval:?}"),
+                    }),
+                };
             match renewed {
                 Ok(()) => {
                     backoff.reset();
@@ -271,7 +271,7 @@ async fn run<R: Registry>(
                     // the next renewal's time, whatever its own deadline (a
                     // store that stalls now must not cost the lease).
                     if own.is_none() {
-                        own = tokio::time::timeout_at(next, registry.watch(&key))
+                        own = crate::timer::timeout_at(next, registry.watch(&key))
                             .await
                             .ok()
                             .and_then(Result::ok);
@@ -280,7 +280,7 @@ async fn run<R: Registry>(
                     // with one (a watch on a stalled connection sees
                     // nothing), the key is read: mended within a TTL.
                     if own.is_none() || renewals % READ_EVERY == 0 {
-                        let _ = tokio::time::timeout_at(
+                        let _ = crate::timer::timeout_at(
                             next,
                             ensure_key(&registry, &key, &cfg, &lease),
                         )

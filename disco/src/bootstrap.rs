@@ -133,7 +133,7 @@ pub async fn decide<R: Registry>(
     loop {
         let Some(l) = lease() else {
             // Not registered right now: wait for the announcement.
-            tokio::time::sleep(backoff.next_delay()).await;
+            crate::timer::sleep(backoff.next_delay()).await;
             continue;
         };
         if !used.contains(&l) {
@@ -181,12 +181,12 @@ pub async fn decide<R: Registry>(
             Ok(Cas::Conflict(None)) => {
                 let delay = backoff.next_delay();
                 warn!(node, retry_in = ?delay, "the store refused the bootstrap claim; retrying");
-                tokio::time::sleep(delay).await;
+                crate::timer::sleep(delay).await;
             }
             Err(e) if e.is_transient() || matches!(e, RegistryError::LeaseLost(_)) => {
                 let delay = backoff.next_delay();
                 warn!(node, error = %e, retry_in = ?delay, "bootstrap decision failed; retrying");
-                tokio::time::sleep(delay).await;
+                crate::timer::sleep(delay).await;
             }
             Err(e) => return Err(e),
         }
@@ -197,7 +197,7 @@ pub async fn decide<R: Registry>(
 /// rewritten), or a while if the store cannot be watched.
 async fn wait_for_change<R: Registry>(registry: &R, key: &str, seen: &Entry) {
     let Ok(mut watch) = registry.watch(key).await else {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        crate::timer::sleep(Duration::from_millis(500)).await;
         return;
     };
     while let Some(item) = watch.next().await {
@@ -248,7 +248,7 @@ pub async fn commit<R: Registry>(
             Err(e) if e.is_transient() => {
                 let delay = backoff.next_delay();
                 warn!(node = %claim.node, error = %e, retry_in = ?delay, "bootstrap commit failed; retrying");
-                tokio::time::sleep(delay).await;
+                crate::timer::sleep(delay).await;
             }
             Err(e) => return Err(e.into()),
         }

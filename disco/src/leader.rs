@@ -218,7 +218,7 @@ async fn campaign<R: Registry>(
                 tx.send_replace(Leadership::Follower { leader: None });
                 warn!(node = %me.node, retry_in = ?delay, "the store refused the leader key with no holder; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => continue,
+                    _ = crate::timer::sleep(delay) => continue,
                     _ = &mut stop => return true,
                 }
             }
@@ -231,7 +231,7 @@ async fn campaign<R: Registry>(
                 let delay = backoff.next_delay();
                 warn!(node = %me.node, error = %e, retry_in = ?delay, "leader campaign failed; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => continue,
+                    _ = crate::timer::sleep(delay) => continue,
                     // The create failed: it may have landed anyway.
                     _ = &mut stop => return take_back(&registry, &keys, &me, &lease.lease.id).await.unwrap_or(false),
                 }
@@ -395,13 +395,13 @@ async fn hold<R: Registry>(
                 // No watch: the reads at each renewal are the only eyes;
                 // try to watch again in a while.
                 None => {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    crate::timer::sleep(Duration::from_millis(500)).await;
                     KeyNews::Blind
                 }
             }
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(state.valid_until) => {}
+            _ = crate::timer::sleep_until(state.valid_until) => {}
             r = lease_rx.changed() => if r.is_err() { break },
             news = key_changed => match news {
                 KeyNews::Lost => {
@@ -448,7 +448,7 @@ async fn wait_until_free<R: Registry>(
             Ok(w) => w,
             Err(_) => {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => return false,
+                    _ = crate::timer::sleep(Duration::from_millis(500)) => return false,
                     _ = &mut *stop => return true,
                 }
             }

@@ -37,6 +37,7 @@ pub mod node;
 pub mod peers;
 pub mod registry;
 pub mod render;
+pub mod timer;
 
 pub use error::{DiscoError, RegistryError};
 pub use keys::Keys;

@@ -119,7 +119,7 @@ impl<R: Registry> Starting<R> {
     pub async fn decide(&self, deadline: Duration) -> Result<Decision, DiscoError> {
         let lease = self.announcement.subscribe();
         let current = || lease.borrow().as_ref().map(|l| l.lease.id.clone());
-        match tokio::time::timeout(
+        match crate::timer::timeout(
             deadline,
             bootstrap::decide(&self.registry, &self.keys, &self.cfg.node, current),
         )

@@ -107,7 +107,7 @@ impl Peers {
         mut pred: impl FnMut(&Membership) -> bool,
     ) -> Result<Membership, DiscoError> {
         let mut rx = self.rx.clone();
-        let got = tokio::time::timeout(deadline, async {
+        let got = crate::timer::timeout(deadline, async {
             rx.wait_for(|m| m.as_ref().is_some_and(&mut pred))
                 .await
                 .map(|m| m.clone())
@@ -144,7 +144,7 @@ async fn follow<R: Registry>(
             Err(e) => {
                 let delay = backoff.next_delay();
                 warn!(prefix, error = %e, retry_in = ?delay, "peer watch failed; retrying");
-                tokio::time::sleep(delay).await;
+                crate::timer::sleep(delay).await;
                 continue;
             }
         };
@@ -169,6 +169,6 @@ async fn follow<R: Registry>(
         if tx.is_closed() {
             return;
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+        crate::timer::sleep(backoff.next_delay()).await;
     }
 }

@@ -38,7 +38,7 @@ pub async fn when_ready<R: Registry, P: Probe>(
     tokio::pin!(lapsed);
     let ready = async {
         while !probe.ready().await {
-            tokio::time::sleep(EVERY).await;
+            crate::timer::sleep(EVERY).await;
         }
     };
     let lost = || AgentError::ClaimLapsed {
@@ -47,7 +47,7 @@ pub async fn when_ready<R: Registry, P: Probe>(
     tokio::select! {
         biased;
         _ = &mut lapsed => return Err(lost()),
-        r = tokio::time::timeout(ready_timeout, ready) => {
+        r = crate::timer::timeout(ready_timeout, ready) => {
             if r.is_err() {
                 return Err(AgentError::NotReady { after: ready_timeout });
             }
@@ -69,7 +69,7 @@ async fn lapse(lease: &mut watch::Receiver<Option<LeaseState>>, claimed: &LeaseI
             _ => return,
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(until.max(Instant::now())) => {}
+            _ = crate::timer::sleep_until(until.max(Instant::now())) => {}
             r = lease.changed() => if r.is_err() { return },
         }
     }
@@ -93,7 +93,7 @@ mod tests {
     /// Whether the claim on `a` is taken as lapsed within 100 ms.
     async fn lapses(lease: &mut watch::Receiver<Option<LeaseState>>) -> bool {
         let claimed = LeaseId("a".into());
-        tokio::time::timeout(Duration::from_millis(100), lapse(lease, &claimed))
+        crate::timer::timeout(Duration::from_millis(100), lapse(lease, &claimed))
             .await
             .is_ok()
     }
@@ -114,7 +114,7 @@ mod tests {
         let end = Instant::now() + Duration::from_secs(2);
         let (_tx, mut lease) = watch::channel(held("a", end));
         assert!(
-            tokio::time::timeout(
+            crate::timer::timeout(
                 Duration::from_secs(3),
                 lapse(&mut lease, &LeaseId("a".into()))
             )
@@ -132,7 +132,7 @@ mod tests {
         let waiting = lapse(&mut lease, &claimed);
         tokio::pin!(waiting);
         assert!(
-            tokio::time::timeout(Duration::from_millis(100), &mut waiting)
+            crate::timer::timeout(Duration::from_millis(100), &mut waiting)
                 .await
                 .is_err(),
             "its own lease, alive: holds"
@@ -140,7 +140,7 @@ mod tests {
         let t0 = Instant::now();
         tx.send_replace(held("b", Instant::now() + Duration::from_secs(5)));
         assert!(
-            tokio::time::timeout(Duration::from_secs(1), &mut waiting)
+            crate::timer::timeout(Duration::from_secs(1), &mut waiting)
                 .await
                 .is_ok(),
             "replaced while waiting: lapsed"

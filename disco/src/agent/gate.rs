@@ -126,7 +126,7 @@ async fn follow<R: Registry, P: Probe>(
             return;
         }
         tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
+            _ = crate::timer::sleep(EVERY) => {}
             _ = &mut stopped => stopping = true,
         }
     }

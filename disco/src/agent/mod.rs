@@ -159,7 +159,7 @@ where
     let watchers = spawn_watchers(&node, leadership, report.clone());
     let prepared = async {
         let mut plan = node.join_plan(cfg.join_timeout).await?;
-        let prepare = tokio::time::timeout(cfg.join_timeout, db.prepare(&mut plan));
+        let prepare = crate::timer::timeout(cfg.join_timeout, db.prepare(&mut plan));
         match prepare.await {
             Ok(r) => r?,
             Err(_) => {
@@ -289,7 +289,7 @@ async fn finish<R: Registry, Rp: Report>(
             s.abandon().await;
         }
     };
-    match tokio::time::timeout(STOP_TIMEOUT, cleanup).await {
+    match crate::timer::timeout(STOP_TIMEOUT, cleanup).await {
         Ok(()) => info!("deregistered"),
         Err(_) => tracing::warn!(
             "the store did not answer the deregistration within {STOP_TIMEOUT:?}: the keys go with the lease"

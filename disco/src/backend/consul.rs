@@ -595,7 +595,7 @@ impl<H: HttpClient> ConsulRegistry<H> {
                         // The next query may not block, so pause before it
                         // rather than spin.
                         tokio::select! {
-                            _ = tokio::time::sleep(backoff.next_delay()) => {}
+                            _ = crate::timer::sleep(backoff.next_delay()) => {}
                             _ = tx.closed() => return,
                         }
                     } else {
@@ -613,7 +613,7 @@ impl<H: HttpClient> ConsulRegistry<H> {
                     if tx.send(Err(e)).await.is_err() {
                         return;
                     }
-                    tokio::time::sleep(backoff.next_delay()).await;
+                    crate::timer::sleep(backoff.next_delay()).await;
                 }
             }
         }

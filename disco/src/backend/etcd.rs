@@ -237,7 +237,7 @@ impl EtcdRegistry {
     where
         F: Future<Output = Result<T, etcd_client::Error>>,
     {
-        match tokio::time::timeout(deadline, fut).await {
+        match crate::timer::timeout(deadline, fut).await {
             Ok(r) => r.map_err(|e| classify(&self.endpoint, e)),
             Err(_) => {
                 self.conn.replace(g).await;
@@ -592,7 +592,7 @@ impl EtcdRegistry {
                         if tx.send(Err(e)).await.is_err() {
                             return;
                         }
-                        tokio::time::sleep(backoff.next_delay()).await;
+                        crate::timer::sleep(backoff.next_delay()).await;
                         continue;
                     }
                 },
@@ -617,7 +617,7 @@ impl EtcdRegistry {
                     if tx.send(Err(e)).await.is_err() {
                         return;
                     }
-                    tokio::time::sleep(backoff.next_delay()).await;
+                    crate::timer::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
@@ -670,7 +670,7 @@ impl EtcdRegistry {
                     }
                 }
             }
-            tokio::time::sleep(backoff.next_delay()).await;
+            crate::timer::sleep(backoff.next_delay()).await;
         }
     }
 }

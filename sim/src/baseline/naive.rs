@@ -44,6 +44,6 @@ pub async fn run<R: Registry>(
                 )
                 .await;
         }
-        tokio::time::sleep(Duration::from_secs(45)).await;
+        disco::timer::sleep(Duration::from_secs(45)).await;
     }
 }

@@ -60,7 +60,7 @@ pub async fn run<R: Registry>(
         }
         tokio::select! {
             _ = view.changed() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = disco::timer::sleep(Duration::from_secs(1)) => {}
         }
     }
 }

@@ -61,7 +61,7 @@ impl HttpClient for TurmoilHttp {
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, String> {
         let timeout = req.timeout;
         let url = req.url.clone();
-        tokio::time::timeout(timeout, exchange(req))
+        disco::timer::timeout(timeout, exchange(req))
             .await
             .unwrap_or_else(|_| Err(format!("{url}: timed out after {timeout:?}")))
     }

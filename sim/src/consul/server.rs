@@ -163,7 +163,7 @@ impl Store {
     /// Invalidates expired sessions every [`SWEEP`]; run it as a task.
     pub async fn sweep(self) {
         loop {
-            tokio::time::sleep(SWEEP).await;
+            disco::timer::sleep(SWEEP).await;
             self.with(|_, _| ());
         }
     }
@@ -186,7 +186,7 @@ impl Store {
                 }
                 match store.chaos.fate(peer) {
                     Fate::Deliver => {}
-                    Fate::Delay(d) => tokio::time::sleep(d).await,
+                    Fate::Delay(d) => disco::timer::sleep(d).await,
                     Fate::Lose => std::future::pending::<()>().await,
                 }
                 Ok::<_, Infallible>(resp)
@@ -341,7 +341,7 @@ impl Store {
             }
             tokio::select! {
                 r = changed.changed() => if r.is_err() { return reply(StatusCode::INTERNAL_SERVER_ERROR, None, "shutting down".into()) },
-                _ = tokio::time::sleep_until(deadline) => {}
+                _ = disco::timer::sleep_until(deadline) => {}
             }
         }
     }

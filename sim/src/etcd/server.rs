@@ -76,7 +76,7 @@ impl Store {
     async fn answer<T>(&self, peer: Option<IpAddr>, resp: T) -> Result<Response<T>, Status> {
         match self.chaos.fate(peer) {
             Fate::Deliver => {}
-            Fate::Delay(d) => tokio::time::sleep(d).await,
+            Fate::Delay(d) => disco::timer::sleep(d).await,
             Fate::Lose => std::future::pending().await,
         }
         Ok(Response::new(resp))
@@ -108,7 +108,7 @@ impl Store {
     /// Expires leases every [`SWEEP`]; run it as a task.
     pub async fn sweep(self) {
         loop {
-            tokio::time::sleep(SWEEP).await;
+            disco::timer::sleep(SWEEP).await;
             self.with(|_, _| ());
         }
     }
@@ -396,7 +396,7 @@ impl PbLeaseService for Store {
                 let (ttl, rev) = store.with(|m, now| m.keep_alive(now, r.id));
                 match store.chaos.fate(peer) {
                     Fate::Deliver => {}
-                    Fate::Delay(d) => tokio::time::sleep(d).await,
+                    Fate::Delay(d) => disco::timer::sleep(d).await,
                     Fate::Lose => return None,
                 }
                 Some(Ok(PbLeaseKeepAliveResponse {
@@ -544,7 +544,7 @@ async fn feed(
             };
             match store.chaos.fate(peer) {
                 Fate::Deliver => {}
-                Fate::Delay(d) => tokio::time::sleep(d).await,
+                Fate::Delay(d) => disco::timer::sleep(d).await,
                 // A stream's messages are lost only with its connection:
                 // the stream ends in an error, as a broken one would.
                 Fate::Lose => {

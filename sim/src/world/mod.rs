@@ -12,6 +12,7 @@ pub mod net;
 pub mod node;
 pub mod recorded;
 pub mod registry;
+pub mod stepping;
 
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use database::Databases;
 use nemesis::{Net, SimNemesis, STORE};
 use recorded::{Recorded, Recorder};
 use registry::Modelled;
+use stepping::{Announced, Events, Stepping, EVENT_LATENCY};
 
 /// The registry host's name.
 pub const REGISTRY: &str = "registry";
@@ -104,6 +106,10 @@ pub struct Simulated {
     pub trace: Trace,
     /// The verdict, as every world reports it.
     pub outcome: Outcome,
+    /// Messages delivered after their due time: none under event stepping
+    /// unless a host's timer was not announced ([`stepping::MAX_LAG`]);
+    /// every message under tick stepping is not counted.
+    pub late: turmoil::Late,
 }
 
 /// Where the faults come from.
@@ -133,15 +139,34 @@ pub fn simulate(
     strategy: Strategy,
     schedule: Schedule,
 ) -> Result<Simulated, SimError> {
+    simulate_stepping(scenario, seed, strategy, schedule, Stepping::default())
+}
+
+/// [`simulate`], moving time as `stepping` says.
+pub fn simulate_stepping(
+    scenario: &Scenario,
+    seed: u64,
+    strategy: Strategy,
+    schedule: Schedule,
+    stepping: Stepping,
+) -> Result<Simulated, SimError> {
     scenario
         .supports(World::Sim)
         .map_err(SimError::Unsupported)?;
     let limit = limit(scenario)?;
-    let mut sim = turmoil::Builder::new()
+    let mut builder = turmoil::Builder::new();
+    builder
         .simulation_duration(limit + Duration::from_secs(1))
         .tick_duration(TICK)
-        .rng_seed(seed)
-        .build();
+        .rng_seed(seed);
+    if stepping == Stepping::Events {
+        builder
+            .min_message_latency(EVENT_LATENCY.0)
+            .max_message_latency(EVENT_LATENCY.1);
+    }
+    let mut sim = builder.build();
+    let _announced = (stepping == Stepping::Events).then(Announced::install);
+    let mut events = (stepping == Stepping::Events).then(|| Events::new(&mut sim));
     let board = Board::default();
     let dbs = Databases::default();
     let kind = scenario.discovery.kind;
@@ -197,7 +222,13 @@ pub fn simulate(
     let mut claim: Option<String> = None;
     let mut claim_seen = u64::MAX;
     let bootstrap_key = keys.bootstrap();
-    let mut net = Net::default();
+    let mut net = match stepping {
+        Stepping::Events => Net::with_base(EVENT_LATENCY),
+        Stepping::Ticks => Net::default(),
+    };
+    // Run every host at the start and after a fault: a fault can wake one
+    // (a thawed node, a healed link) through no message or deadline.
+    let mut everyone = true;
     let record = |events: Vec<Timed>| {
         for (at, e) in events {
             board.event(at, e);
@@ -220,10 +251,19 @@ pub fn simulate(
             };
             let mut fired = Vec::new();
             ready(driver.act(now, &|| now, &mut world, &mut |e| fired.push((now, e))));
+            everyone |= !fired.is_empty();
             record(fired);
         }
         let before = sim.elapsed();
-        sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
+        match events.as_mut() {
+            Some(events) => {
+                let bound = driver.engine().next_due().filter(|_| !driver.healed());
+                events.step(&mut sim, everyone, bound)
+            }
+            None => sim.step().map(|_| ()),
+        }
+        .map_err(|e| SimError::Turmoil(e.to_string()))?;
+        everyone = false;
         let now = sim.elapsed();
         let mut seen = Seen {
             facts: board.take_facts(),
@@ -260,6 +300,7 @@ pub fn simulate(
         }
     }
     let end = sim.elapsed();
+    let late = sim.late();
     let trace = board.trace();
     record(driver.finish(&trace, end));
     // The nodes' registry calls: the store model held to linearizability.
@@ -274,7 +315,11 @@ pub fn simulate(
     record(judge::judge(&board.trace(), wants));
     let trace = board.trace();
     let outcome = Outcome::from_trace(scenario, World::Sim, &format!("seed-{seed}"), seed, &trace);
-    Ok(Simulated { trace, outcome })
+    Ok(Simulated {
+        trace,
+        outcome,
+        late,
+    })
 }
 
 /// Polls a future of the simulated nemesis, which never waits.

@@ -78,12 +78,32 @@ enum Set {
 }
 
 /// The network's fault state, kept between ticks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Net {
     pairs: BTreeMap<(String, String), Pair>,
     set: BTreeMap<(String, String), Set>,
     /// The latency range each link was last given, if it was ever shaped.
     latency: BTreeMap<(String, String), (Duration, Duration)>,
+    /// Every link's latency range before shaping.
+    base: (Duration, Duration),
+}
+
+impl Default for Net {
+    fn default() -> Net {
+        Net::with_base(BASE_LATENCY)
+    }
+}
+
+impl Net {
+    /// A healthy network whose links' latency is `base` before shaping.
+    pub fn with_base(base: (Duration, Duration)) -> Net {
+        Net {
+            pairs: BTreeMap::new(),
+            set: BTreeMap::new(),
+            latency: BTreeMap::new(),
+            base,
+        }
+    }
 }
 
 fn key(a: &str, b: &str) -> ((String, String), bool) {
@@ -243,10 +263,10 @@ impl SimNemesis<'_, '_> {
         };
         let (f, b2) = (widest(&p.shaped_forth), widest(&p.shaped_back));
         let want = (
-            BASE_LATENCY.0 + (f.0 + b2.0) / 2,
-            BASE_LATENCY.1 + (f.1 + b2.1) / 2,
+            self.net.base.0 + (f.0 + b2.0) / 2,
+            self.net.base.1 + (f.1 + b2.1) / 2,
         );
-        let was = self.net.latency.get(&k).copied().unwrap_or(BASE_LATENCY);
+        let was = self.net.latency.get(&k).copied().unwrap_or(self.net.base);
         if was != want {
             self.sim
                 .set_link_latency(k.0.as_str(), k.1.as_str(), want.0);

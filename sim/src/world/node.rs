@@ -82,7 +82,7 @@ pub async fn run<R: Registry>(registry: R, seat: Seat) -> turmoil::Result {
             // A clean stop: resigned and deregistered; the process is gone.
             return std::future::pending().await;
         }
-        tokio::time::sleep(RESTART_DELAY).await;
+        disco::timer::sleep(RESTART_DELAY).await;
     }
 }
 
