@@ -504,6 +504,7 @@ mod tests {
             safety::leader_key_expiry::NAME,
             safety::registered::NAME,
             safety::fencing::NAME,
+            safety::window_within_lease::NAME,
             safety::stable::NAME,
             liveness::membership::NAME,
             liveness::one_leader::NAME,

@@ -115,6 +115,10 @@ pub struct View {
     pub quiet_since: Option<Duration>,
     /// When a store node was last killed or restarted.
     pub store_changed: Option<Duration>,
+    /// When the store last granted or renewed the lease (etcd) or session
+    /// (Consul) the leader key lives on, where a world sees the store's own
+    /// bookkeeping (the simulator's models; a real store does not say).
+    pub leader_lease_renewed: Option<Duration>,
 }
 
 impl View {

@@ -17,6 +17,7 @@ pub const KINDS: &[(&str, &[&str])] = &[
     ("leader-key-expiry", &["outlived"]),
     ("registered", &["missing"]),
     ("fencing", &["token-reused", "token-older", "key-older"]),
+    ("window-within-lease", &["past-lease"]),
     ("stable", &["lost-key"]),
     ("leader-key-follows", &["behind"]),
     ("clean-stop", &["key-left"]),

@@ -1,7 +1,9 @@
 //! Strategies other than disco, run by the same simulator to prove that it
-//! finds the bugs they are known for: `naive` (the seeds' shell glue) and
-//! `rqlite-style` (a leader key without TTL, overwritten unconditionally).
+//! finds the bugs they are known for: `naive` (the seeds' shell glue),
+//! `rqlite-style` (a leader key without TTL, overwritten unconditionally),
+//! and `late-window` (a bug planted a few milliseconds wide).
 
+pub mod late_window;
 pub mod naive;
 pub mod rqlite_style;
 
@@ -22,6 +24,10 @@ pub enum Strategy {
     /// disco's announce and bootstrap, but the bootstrapper writes the
     /// leader key with no lease, unconditionally.
     RqliteStyle,
+    /// disco over an adapter whose lease contract is a few milliseconds
+    /// long ([`late_window`]): windows outlive their leases by less than a
+    /// message takes under tick stepping.
+    LateWindow,
 }
 
 impl Strategy {
@@ -31,6 +37,7 @@ impl Strategy {
             "disco" => Some(Strategy::Disco),
             "naive" => Some(Strategy::Naive),
             "rqlite-style" => Some(Strategy::RqliteStyle),
+            "late-window" => Some(Strategy::LateWindow),
             _ => None,
         }
     }
@@ -41,6 +48,7 @@ impl Strategy {
             Strategy::Disco => "disco",
             Strategy::Naive => "naive",
             Strategy::RqliteStyle => "rqlite-style",
+            Strategy::LateWindow => "late-window",
         }
     }
 }
@@ -68,6 +76,9 @@ impl Strategy {
     pub async fn run<R: Registry>(self, registry: R, seat: Seat) -> turmoil::Result {
         match self {
             Strategy::Disco => crate::world::node::run(registry, seat).await,
+            Strategy::LateWindow => {
+                crate::world::node::run(late_window::Overstated(registry), seat).await
+            }
             Strategy::Naive => {
                 naive::run(registry, seat.name, seat.prefix, seat.cluster, seat.board).await
             }

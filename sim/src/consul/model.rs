@@ -45,6 +45,8 @@ pub struct Session {
     pub create_index: u64,
     /// When Consul invalidates it unless renewed.
     pub deadline: Duration,
+    /// When it was created or last renewed (or its timer armed afresh).
+    pub renewed: Duration,
 }
 
 /// One `/v1/txn` operation. `key` is the key it acts on, `value` what it
@@ -177,6 +179,7 @@ impl Model {
                 lock_delay,
                 create_index,
                 deadline: now + ttl * 2,
+                renewed: now,
             },
         );
         id
@@ -187,6 +190,7 @@ impl Model {
     pub fn renew(&mut self, now: Duration, id: &str) -> Option<Session> {
         let s = self.sessions.get_mut(id)?;
         s.deadline = now + s.ttl * 2;
+        s.renewed = now;
         Some(s.clone())
     }
 
@@ -195,6 +199,7 @@ impl Model {
     pub fn promote(&mut self, now: Duration) {
         for s in self.sessions.values_mut() {
             s.deadline = now + s.ttl * 2;
+            s.renewed = now;
         }
     }
 

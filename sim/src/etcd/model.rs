@@ -36,6 +36,8 @@ pub enum ModelError {
 struct Lease {
     ttl: i64,
     expires: Duration,
+    /// When it was granted or last kept alive (or promoted).
+    renewed: Duration,
     keys: BTreeSet<Vec<u8>>,
 }
 
@@ -109,6 +111,7 @@ impl Model {
     pub fn promote(&mut self, now: Duration) {
         for l in self.leases.values_mut() {
             l.expires = now + Duration::from_secs(l.ttl as u64);
+            l.renewed = now;
         }
     }
 
@@ -126,6 +129,7 @@ impl Model {
             Lease {
                 ttl,
                 expires: now + Duration::from_secs(ttl as u64),
+                renewed: now,
                 keys: BTreeSet::new(),
             },
         );
@@ -137,10 +141,18 @@ impl Model {
         match self.leases.get_mut(&id) {
             Some(l) => {
                 l.expires = now + Duration::from_secs(l.ttl as u64);
+                l.renewed = now;
                 l.ttl
             }
             None => 0,
         }
+    }
+
+    /// When the lease `key` lives on was granted or last kept alive, if
+    /// the key is present on one.
+    pub fn lease_renewed(&self, key: &[u8]) -> Option<Duration> {
+        let kv = self.kv.get(key)?;
+        self.leases.get(&kv.lease).map(|l| l.renewed)
     }
 
     /// Remaining TTL in whole seconds (-1 if gone) and the granted TTL.

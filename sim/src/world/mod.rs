@@ -444,6 +444,8 @@ impl Observer {
         }
         self.seen = (b, e, if engine.store_up() { m } else { u64::MAX }, d);
         self.view.at = now;
+        // Renewals move no revision: read every time.
+        self.view.leader_lease_renewed = self.modelled.lease_renewed(&self.leader_key);
         if self.view.taken.len() != engine.taken().len() {
             self.view.taken = engine.taken().to_vec();
         }

@@ -71,6 +71,22 @@ impl Modelled {
         }
     }
 
+    /// When the store last granted or renewed the lease (session) `key`
+    /// lives on, in real time: known only while the store's clock is true.
+    pub fn lease_renewed(&self, key: &str) -> Option<Duration> {
+        if !self.chaos.true_time() {
+            return None;
+        }
+        match &self.model {
+            Model::Etcd(m) => m.lock().expect("model lock").lease_renewed(key.as_bytes()),
+            Model::Consul(m) => {
+                let m = m.lock().expect("model lock");
+                let session = m.get(key)?.session.clone()?;
+                m.session(&session).map(|s| s.renewed)
+            }
+        }
+    }
+
     /// `key`, if present.
     pub fn get(&self, key: &str) -> Option<Read> {
         match &self.model {

@@ -123,8 +123,9 @@ pub struct SimArgs {
     pub seed: Option<u64>,
     /// Node logic to simulate: disco, or a baseline the simulator must
     /// catch (naive: the seeds' shell glue; rqlite-style: a leader key
-    /// with no TTL, overwritten unconditionally).
-    #[arg(long, default_value = "disco", value_parser = ["disco", "naive", "rqlite-style"])]
+    /// with no TTL, overwritten unconditionally; late-window: a bug planted
+    /// 4 ms wide, which only event stepping sees).
+    #[arg(long, default_value = "disco", value_parser = ["disco", "naive", "rqlite-style", "late-window"])]
     pub strategy: String,
     /// Fault schedules: the scenario's own, or generated and shrunk on failure.
     #[arg(long, value_enum, default_value = "scenario")]

@@ -255,6 +255,8 @@ pub fn spawn(
                 taken: ledger.taken.clone(),
                 quiet_since,
                 store_changed: ledger.store_changed,
+                // A real store does not say when it renewed a lease.
+                leader_lease_renewed: None,
             };
             for (n, (db, peers)) in nodes.iter().zip(answers) {
                 let state = ledger.states.get(n).copied().unwrap_or(NodeState::Up);

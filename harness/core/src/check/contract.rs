@@ -50,6 +50,18 @@ pub fn longest_life(store: StoreKind, ttl: Duration) -> Duration {
     }
 }
 
+/// The shortest a lease (session) of `ttl` lives after the store granted
+/// or renewed it on `store`, by the store's own documentation: etcd keeps
+/// a lease for its TTL (at least its minimum) after each keepalive it
+/// receives; Consul invalidates a session no sooner than its TTL after a
+/// renewal.
+pub fn shortest_life(store: StoreKind, ttl: Duration) -> Duration {
+    match store {
+        StoreKind::Etcd => ttl.max(ETCD_MIN_TTL),
+        StoreKind::Consul => ttl,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +78,8 @@ mod tests {
             Duration::from_millis(2500)
         );
         assert_eq!(longest_life(StoreKind::Consul, s(10)), s(20));
+        assert_eq!(shortest_life(StoreKind::Etcd, s(1)), s(2));
+        assert_eq!(shortest_life(StoreKind::Etcd, s(5)), s(5));
+        assert_eq!(shortest_life(StoreKind::Consul, s(10)), s(10));
     }
 }

@@ -12,6 +12,7 @@ pub const GATES: &[(&str, &str)] = &[
     ("leader-key-expiry", "`leader_key_matches`"),
     ("registered", "`announced_equals_live`"),
     ("fencing", "`single_leader`"),
+    ("window-within-lease", "`single_leader`"),
     ("stable", "`announced_equals_live`"),
     ("leader-key-follows", "`leader_key_matches`"),
     ("clean-stop", "`announced_equals_live`"),

@@ -10,6 +10,7 @@ pub mod registered;
 pub mod single_bootstrap;
 pub mod single_leader;
 pub mod stable;
+pub mod window_within_lease;
 
 use clusterlab_scenario::Expect;
 
@@ -40,6 +41,11 @@ pub fn enabled(expect: &Expect) -> Vec<Safety> {
             name: fencing::NAME,
             check: fencing::check,
             judges_terms: true,
+        },
+        Safety {
+            name: window_within_lease::NAME,
+            check: window_within_lease::check,
+            judges_terms: false,
         },
         Safety {
             name: single_bootstrap::NAME,
