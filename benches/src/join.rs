@@ -3,14 +3,17 @@
 //! store's own floor (a lease, a key on it, bare watches seeing it).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use disco::keys::Keys;
 use disco::node::{Node, NodeConfig};
 use disco::peers::Membership;
 use disco::Registry;
 use tokio::sync::watch;
+// tokio's clock: real time here, simulated time in the simulator
+// (`sim_join`), which runs the same clusters.
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::naive::{self, Poller};
 use crate::PREFIX;
@@ -22,7 +25,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 async fn until_all<T>(views: &mut [watch::Receiver<T>], what: &str, pred: impl Fn(&T) -> bool) {
     let give_up = Instant::now() + DEADLINE;
     for v in views.iter_mut() {
-        let waited = tokio::time::timeout_at(give_up.into(), v.wait_for(|x| pred(x))).await;
+        let waited = tokio::time::timeout_at(give_up, v.wait_for(|x| pred(x))).await;
         assert!(
             matches!(waited, Ok(Ok(_))),
             "gave up after {DEADLINE:?} waiting for {what}"

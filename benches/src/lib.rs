@@ -12,6 +12,7 @@ pub mod gate;
 pub mod join;
 pub mod naive;
 pub mod process;
+pub mod sim_join;
 
 use std::time::Duration;
 

@@ -83,6 +83,27 @@ fn a_cold_start_is_seen_joined_within_milliseconds_of_the_databases_being_ready(
 }
 
 #[test]
+fn a_scenario_sets_its_own_latency() {
+    // cold-start-5 with 25 ms one way: the few round trips of a join take
+    // at least four messages' worth longer than at the default 1-2 ms.
+    let base = scenario("cold-start-5");
+    let slow_text = format!("{}\n[sim]\nlatency = \"25ms\"\n", base.source);
+    let slow = clusterlab_scenario::parse("slow.toml", "slow", &slow_text).unwrap();
+    assert_eq!(
+        slow.sim_latency,
+        Some((Duration::from_millis(25), Duration::from_millis(25)))
+    );
+    let fast = all_joined(&run(&base, 3, Stepping::Events).trace, 5).expect("joined");
+    let out = run(&slow, 3, Stepping::Events);
+    assert!(out.outcome.passed, "{:#?}", out.outcome.checks);
+    let late = all_joined(&out.trace, 5).expect("joined");
+    assert!(
+        late >= fast + 4 * 24,
+        "joined at {late} ms at 25 ms a message, {fast} ms at 1-2 ms"
+    );
+}
+
+#[test]
 fn a_window_a_few_milliseconds_past_its_lease_passes_tick_stepping_and_fails_event_stepping() {
     // The planted adapter (baseline::late_window) lets every window run
     // 4 ms past the renewal's send plus the TTL; the store counts the TTL

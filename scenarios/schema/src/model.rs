@@ -754,6 +754,9 @@ pub struct Scenario {
     pub workload: Option<Workload>,
     /// The checks.
     pub expect: Expect,
+    /// The simulated network's one-way message latency, least and most
+    /// (`[sim] latency`); `None`: the simulator's default.
+    pub sim_latency: Option<(Duration, Duration)>,
     /// The file's text, as written (the reports show it).
     #[serde(skip)]
     pub source: String,

@@ -159,10 +159,11 @@ pub fn simulate_stepping(
         .simulation_duration(limit + Duration::from_secs(1))
         .tick_duration(TICK)
         .rng_seed(seed);
+    let latency = scenario.sim_latency.unwrap_or(EVENT_LATENCY);
     if stepping == Stepping::Events {
         builder
-            .min_message_latency(EVENT_LATENCY.0)
-            .max_message_latency(EVENT_LATENCY.1);
+            .min_message_latency(latency.0)
+            .max_message_latency(latency.1);
     }
     let mut sim = builder.build();
     let _announced = (stepping == Stepping::Events).then(Announced::install);
@@ -223,7 +224,7 @@ pub fn simulate_stepping(
     let mut claim_seen = u64::MAX;
     let bootstrap_key = keys.bootstrap();
     let mut net = match stepping {
-        Stepping::Events => Net::with_base(EVENT_LATENCY),
+        Stepping::Events => Net::with_base(latency),
         Stepping::Ticks => Net::default(),
     };
     // Run every host at the start and after a fault: a fault can wake one
@@ -258,7 +259,7 @@ pub fn simulate_stepping(
         match events.as_mut() {
             Some(events) => {
                 let bound = driver.engine().next_due().filter(|_| !driver.healed());
-                events.step(&mut sim, everyone, bound)
+                events.step(&mut sim, everyone, bound).map(|_| ())
             }
             None => sim.step().map(|_| ()),
         }

@@ -246,7 +246,10 @@ pub async fn etcd_registry() -> Result<EtcdRegistry, disco::RegistryError> {
 
 /// disco's Consul backend over turmoil HTTP to the registry host.
 pub fn consul_registry() -> ConsulRegistry<TurmoilHttp> {
-    ConsulRegistry::with_client(&format!("http://{REGISTRY}:{CONSUL_PORT}"), TurmoilHttp)
-        .expect("valid address")
-        .with_timeout(Duration::from_secs(1))
+    ConsulRegistry::with_client(
+        &format!("http://{REGISTRY}:{CONSUL_PORT}"),
+        TurmoilHttp::default(),
+    )
+    .expect("valid address")
+    .with_timeout(Duration::from_secs(1))
 }

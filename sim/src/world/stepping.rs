@@ -23,11 +23,11 @@ pub enum Stepping {
     Ticks,
 }
 
-/// Message latency under event stepping, one way: a LAN's order of
-/// magnitude at the resolution tokio's timers have (1 ms); turmoil draws
-/// each message's from the range.
+/// Message latency under event stepping, one way: as near a LAN's (well
+/// under a millisecond) as tokio's timer resolution allows; turmoil draws
+/// each message's from the range, weighted to its low end.
 pub const EVENT_LATENCY: (Duration, Duration) =
-    (Duration::from_millis(1), Duration::from_millis(3));
+    (Duration::from_millis(1), Duration::from_millis(2));
 
 /// How long a running host goes without being run: a guard for timers it
 /// did not announce (a library's own, such as HTTP/2 keepalive), which
@@ -62,12 +62,13 @@ impl Events {
     /// One move: to the next event (or to `bound`, the next fault, or
     /// [`MAX_JUMP`] if sooner), then a run of the hosts with something due
     /// there; no host runs in between, so nothing but the time changes.
+    /// Whether every client host has finished (turmoil's `step`'s answer).
     pub fn step(
         &mut self,
         sim: &mut Sim<'_>,
         everyone: bool,
         bound: Option<Duration>,
-    ) -> turmoil::Result<()> {
+    ) -> turmoil::Result<bool> {
         let now = sim.elapsed();
         let sweep = self.last_sweep + MAX_LAG;
         let next = sim.next_event().map(ceil_ms);
@@ -83,15 +84,14 @@ impl Events {
             if fault || (next != Some(until) && sweep != until) {
                 // A fault fires before anything runs; at a bound alone the
                 // observer and the fault engine look.
-                return Ok(());
+                return Ok(false);
             }
         }
         let now = sim.elapsed();
         if sweep <= now {
             self.last_sweep = now;
         }
-        sim.run_due(RUN, everyone, MAX_LAG)?;
-        Ok(())
+        sim.run_due(RUN, everyone, MAX_LAG)
     }
 }
 

@@ -41,6 +41,22 @@ struct RawScenario {
     workload: Option<RawWorkload>,
     #[serde(default)]
     expect: expect::RawExpect,
+    sim: Option<RawSim>,
+}
+
+/// `[sim]`: settings only the simulator reads.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSim {
+    /// One-way message latency: `["1ms", "3ms"]` (least, most) or one time.
+    latency: Spanned<RawLatency>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawLatency {
+    One(Time),
+    Range(Time, Time),
 }
 
 #[derive(Deserialize, Default)]
@@ -270,6 +286,49 @@ impl Checker<'_> {
         })
     }
 
+    /// `[sim] latency`: whole milliseconds (tokio's timers, which the
+    /// simulator's time rides on, resolve no finer), at least 1 ms, at most
+    /// a minute, least first; only in a scenario the simulator runs.
+    fn sim_latency(
+        &self,
+        l: &Spanned<RawLatency>,
+        worlds: &[World],
+    ) -> Check<(Duration, Duration)> {
+        let hint =
+            "latency = [\"1ms\", \"3ms\"] (least, most), whole milliseconds from 1 ms to 1 minute";
+        if !worlds.contains(&World::Sim) {
+            return Err(self.err(
+                l.span(),
+                "[sim] is read only by the simulator, and this scenario does not run in it".into(),
+                "remove [sim], or add \"sim\" to worlds",
+            ));
+        }
+        let (lo, hi) = match l.get_ref() {
+            RawLatency::One(t) => (t.0, t.0),
+            RawLatency::Range(a, b) => (a.0, b.0),
+        };
+        for t in [lo, hi] {
+            if t < Duration::from_millis(1)
+                || t > Duration::from_secs(60)
+                || t.subsec_nanos() % 1_000_000 != 0
+            {
+                return Err(self.err(
+                    l.span(),
+                    format!("a simulated latency of {t:?} cannot be simulated"),
+                    hint,
+                ));
+            }
+        }
+        if hi < lo {
+            return Err(self.err(
+                l.span(),
+                format!("the most latency ({hi:?}) is below the least ({lo:?})"),
+                hint,
+            ));
+        }
+        Ok((lo, hi))
+    }
+
     /// Narrows `span` to the `nth` quoted occurrence of `word` inside it.
     fn find(&self, span: &Range<usize>, word: &str, nth: usize) -> Range<usize> {
         let hay = &self.text[span.clone()];
@@ -352,6 +411,10 @@ impl Checker<'_> {
             .map(|w| self.workload(w, cluster.kind))
             .transpose()?;
         let expect = self.expect(raw.expect, cluster.kind, cluster.join)?;
+        let sim_latency = raw
+            .sim
+            .map(|sim| self.sim_latency(&sim.latency, &worlds))
+            .transpose()?;
         let mut s = Scenario {
             name,
             description: raw.description.unwrap_or_default(),
@@ -363,6 +426,7 @@ impl Checker<'_> {
             faults,
             workload,
             expect,
+            sim_latency,
             source: self.text.to_string(),
         };
         let needed = s.last_heal() + s.expect.converge_within;

@@ -291,7 +291,11 @@ impl<'a> Sim<'a> {
             self.lag.insert(addr, Duration::ZERO);
             let rt = self.rts.get_mut(&addr).expect("missing host");
             let _span_guard = tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
-            if !lag.is_zero() {
+            // Mail must wait for the host's clock to reach now; without
+            // any, one tick covers the catching up and the run.
+            let has_mail = mail.contains(&addr);
+            let run_for = if has_mail { by } else { lag + by };
+            if has_mail && !lag.is_zero() {
                 {
                     let mut world = self.world.borrow_mut();
                     world.current = Some(addr);
@@ -318,13 +322,13 @@ impl<'a> Sim<'a> {
                 world.current = Some(addr);
                 world.current_host_mut().timer.now(rt.now());
             }
-            let done = World::enter(&self.world, || rt.tick(by))?;
+            let done = World::enter(&self.world, || rt.tick(run_for))?;
             if rt.is_client() {
                 is_finished = is_finished && done;
             }
             let mut world = self.world.borrow_mut();
             world.current = None;
-            world.tick(addr, by);
+            world.tick(addr, run_for);
         }
         self.world.borrow_mut().topology.advance(by);
         self.elapsed += by;
