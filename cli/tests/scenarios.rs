@@ -331,19 +331,13 @@ impl Drop for Swarm {
 /// is made and left once for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_single_node_swarm() {
-    // No other run beside a swarm: Swarm mode's own work (its raft, its
-    // networks' rules) is not to be a load on another run's bounds. The
-    // CPU turn first, then the slots, as every run takes them (the other
-    // order deadlocks against a CPU-bound run waiting for the slots).
     let names = ["quick", "rabbitmq-etcd-formation"];
     let heaviest = names
         .iter()
         .map(|n| clusterlab::load(root().join(format!("scenarios/{n}.toml"))).unwrap())
         .max_by_key(slots)
         .unwrap();
-    let _cpu = cpu_turn(&heaviest).await;
-    let _all = SLOTS.acquire_many(2).await.unwrap();
-    let _swarm = Swarm::here_or_made();
+    let _alone = alone_on_a_swarm(&heaviest).await;
     for name in names {
         let done = shipped_on(name, ContainerEngine::Swarm).await;
         let placed: std::collections::BTreeSet<String> = done
@@ -371,14 +365,32 @@ async fn on_a_single_node_swarm() {
 }
 
 /// Shipped scenario `name` alone on a single-node swarm (made and left
-/// here if there is none), holding the CPU turn and both slots as
-/// [`on_a_single_node_swarm`] does.
+/// here if there is none).
 async fn shipped_on_a_swarm(name: &str) -> Done {
     let s = clusterlab::load(root().join(format!("scenarios/{name}.toml"))).unwrap();
-    let _cpu = cpu_turn(&s).await;
-    let _all = SLOTS.acquire_many(2).await.unwrap();
-    let _swarm = Swarm::here_or_made();
+    let _alone = alone_on_a_swarm(&s).await;
     shipped_on(name, ContainerEngine::Swarm).await
+}
+
+/// What a run on the single-node swarm holds, `heaviest` its heaviest
+/// scenario: the CPU turn, then both slots (the order every run takes them
+/// in; the other deadlocks against a CPU-bound run waiting for the slots),
+/// then the swarm, made here if there is none. No other run beside a
+/// swarm: Swarm mode's own work (its raft, its networks' rules) is not to
+/// be a load on another run's bounds. Dropped swarm first.
+async fn alone_on_a_swarm(heaviest: &Scenario) -> impl Sized {
+    let cpu = cpu_turn(heaviest).await;
+    let all = SLOTS.acquire_many(2).await.unwrap();
+    (Swarm::here_or_made(), all, cpu)
+}
+
+/// When each bootstrap of the run happened (ms).
+fn bootstraps(trace: &Trace) -> Vec<u64> {
+    trace
+        .events
+        .iter()
+        .filter_map(|e| matches!(e.kind, EventKind::Bootstrap { .. }).then_some(e.at_ms))
+        .collect()
 }
 
 /// Whom fault `i` hit, by its `fault-start` event.
@@ -419,12 +431,7 @@ async fn galera_glue_root_rescheduled() {
 async fn galera_etcd_root_rescheduled() {
     let done = shipped_on_a_swarm("galera-etcd-root-rescheduled").await;
     assert_eq!(hit_by(&done.trace, 0), ["n1"], "n1 was rescheduled");
-    let boots = done
-        .trace
-        .events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Bootstrap { .. }))
-        .count();
+    let boots = bootstraps(&done.trace).len();
     assert_eq!(boots, 1, "one bootstrap in the run, none after the move");
 }
 
@@ -778,12 +785,7 @@ async fn galera_etcd_store_cut_during_formation() {
 async fn galera_consul_store_cut_then_kill() {
     let done = shipped("galera-consul-store-cut-then-kill").await;
     let (_, healed, _) = first_fault(&done.trace);
-    let boots: Vec<u64> = done
-        .trace
-        .events
-        .iter()
-        .filter_map(|e| matches!(e.kind, EventKind::Bootstrap { .. }).then_some(e.at_ms))
-        .collect();
+    let boots = bootstraps(&done.trace);
     assert!(
         boots.len() == 1 && boots[0] >= healed,
         "one bootstrap, after the store came back at {healed} ms: {boots:?}"

@@ -73,6 +73,15 @@ impl Containers<'_> {
         Ok(())
     }
 
+    /// SIGKILLs `node` (thawed first), down until it starts again: the
+    /// first half of a bounce and of a reschedule.
+    async fn take_down(&mut self, node: &str) -> Result<(), WorldError> {
+        self.thaw_for_kill(node).await?;
+        self.run.kill(node).await?;
+        self.down.insert(node.to_string());
+        Ok(())
+    }
+
     /// Starts `node` again with its data and puts back what is in force on
     /// it: its rules, and its freeze.
     async fn revive(&mut self, node: &str) -> Result<(), WorldError> {
@@ -206,9 +215,7 @@ impl Nemesis for Containers<'_> {
     async fn database(&mut self, op: &DbOp) -> Result<(), WorldError> {
         match op {
             DbOp::Reschedule(node) => {
-                self.thaw_for_kill(node).await?;
-                self.run.kill(node).await?;
-                self.down.insert(node.to_string());
+                self.take_down(node).await?;
                 self.run.reschedule(node).await?;
                 self.readopt(node).await
             }
@@ -219,9 +226,7 @@ impl Nemesis for Containers<'_> {
     }
 
     async fn bounce(&mut self, node: &str) -> Result<(), WorldError> {
-        self.thaw_for_kill(node).await?;
-        self.run.kill(node).await?;
-        self.down.insert(node.to_string());
+        self.take_down(node).await?;
         self.revive(node).await
     }
 }
