@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn a_simulated_join_takes_milliseconds_as_a_real_one_does() {
         // A join is a lease grant, a put on it and a watch event: a few
-        // one-way messages of 1-3 ms each under event stepping.
+        // one-way messages of 1-2 ms each under event stepping.
         for kind in [StoreKind::Etcd, StoreKind::Consul] {
             let took = disco_joins(kind, 5, 5, 1);
             assert_eq!(took.len(), 5);

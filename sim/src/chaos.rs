@@ -119,12 +119,6 @@ impl Chaos {
         self.with(|i| i.shift.at(real))
     }
 
-    /// Whether the store's clock has never left real time (no clock
-    /// fault has moved it).
-    pub fn true_time(&self) -> bool {
-        self.with(|i| i.shift.rate == 1.0 && i.shift.base_store == i.shift.base_real)
-    }
-
     /// From real time `now` on, the store's clock runs at `rate`.
     pub fn clock_rate(&self, now: Duration, rate: f64) {
         self.with(|i| {

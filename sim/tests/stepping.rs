@@ -1,6 +1,7 @@
 //! Event stepping (`world::stepping`): the shipped scenarios hold their
-//! invariants under it, a seed replays byte for byte, no message is
-//! delivered after its due time, a join is seen at millisecond resolution
+//! invariants under it, a seed replays byte for byte, a message is
+//! delivered late only through a timer not announced and by at most two
+//! sweeps (and counted), a join is seen at millisecond resolution
 //! rather than a tick's, and a bug a few milliseconds wide that tick
 //! stepping passes is caught.
 
@@ -11,7 +12,7 @@ use clusterlab_core::trace::{EventKind, Trace};
 use clusterlab_scenario::Scenario;
 use clusterlab_sim::baseline::Strategy;
 use clusterlab_sim::world::database::READY_AFTER;
-use clusterlab_sim::world::stepping::Stepping;
+use clusterlab_sim::world::stepping::{Stepping, MAX_LAG};
 use clusterlab_sim::world::{simulate_stepping, Schedule, Simulated};
 
 fn scenario(name: &str) -> Scenario {
@@ -24,7 +25,7 @@ fn run(s: &Scenario, seed: u64, stepping: Stepping) -> Simulated {
 }
 
 #[test]
-fn shipped_scenarios_pass_replay_and_deliver_nothing_late_under_event_stepping() {
+fn shipped_scenarios_pass_replay_and_deliver_late_only_within_two_sweeps_under_event_stepping() {
     for name in ["quick", "sim-leader-loss-60s", "sim-consul-store-faults"] {
         let s = scenario(name);
         for seed in 0..3 {
@@ -34,7 +35,13 @@ fn shipped_scenarios_pass_replay_and_deliver_nothing_late_under_event_stepping()
                 "{name} seed {seed}: {:#?}",
                 a.outcome.checks
             );
-            assert_eq!(a.late.count, 0, "{name} seed {seed}: late {:?}", a.late);
+            // Only timers not announced (HTTP/2 keepalive inside tonic)
+            // make late messages, no later than two sweeps.
+            assert!(
+                a.late.worst <= 2 * MAX_LAG,
+                "{name} seed {seed}: late {:?}",
+                a.late
+            );
             if seed == 0 {
                 let b = run(&s, seed, Stepping::Events);
                 assert_eq!(
@@ -107,9 +114,12 @@ fn a_scenario_sets_its_own_latency() {
 fn a_window_a_few_milliseconds_past_its_lease_passes_tick_stepping_and_fails_event_stepping() {
     // The planted adapter (baseline::late_window) lets every window run
     // 4 ms past the renewal's send plus the TTL; the store counts the TTL
-    // from the renewal's arrival. Under tick stepping a message takes at
-    // least a 50 ms tick, so no window outlives its lease; under event
-    // stepping a renewal arrives in 1-3 ms, and every leader's does.
+    // from the renewal's arrival. Under tick stepping a message reaches the
+    // store at the next tick, up to 50 ms after its send, so a window
+    // outlives its lease only for a renewal sent in a tick's last 4 ms:
+    // none in these 60 s (the phase moves 17 ms a renewal, 1.67 s apart,
+    // from a tick-aligned grant, and reaches the last 4 ms at about 68 s).
+    // Under event stepping a renewal arrives in 1-2 ms: the first fails.
     let s = scenario("sim-leader-loss-60s");
     for seed in 0..5 {
         let late = |stepping| {
@@ -129,7 +139,7 @@ fn a_window_a_few_milliseconds_past_its_lease_passes_tick_stepping_and_fails_eve
         let breach = fine.failures().find(|c| c.name == "window-within-lease");
         let breach =
             breach.unwrap_or_else(|| panic!("seed {seed} under events: {:#?}", fine.checks));
-        println!("seed {seed}: {}", breach.detail);
+        assert!(breach.detail.contains("ms past it"), "{}", breach.detail);
         let disco = run(&s, seed, Stepping::Events);
         assert!(
             disco.outcome.passed,
@@ -137,4 +147,39 @@ fn a_window_a_few_milliseconds_past_its_lease_passes_tick_stepping_and_fails_eve
             disco.outcome.checks
         );
     }
+}
+
+#[test]
+fn a_message_a_timer_not_announced_makes_late_is_counted() {
+    // The sender's only timer is tokio's own, not disco::timer's, so the
+    // simulator does not know it: the host runs only at a sweep, catches up
+    // on its clock through the timer and sends in the past. Its message is
+    // due before anyone could take it: counted, not lost and not hidden.
+    use clusterlab_sim::world::stepping::Events;
+    let mut builder = turmoil::Builder::new();
+    builder
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(1));
+    let mut sim = builder.build();
+    let mut events = Events::new(&mut sim);
+    sim.host("server", || async {
+        let s = turmoil::net::UdpSocket::bind(("0.0.0.0", 9)).await?;
+        let mut buf = [0; 8];
+        loop {
+            s.recv_from(&mut buf).await?;
+        }
+    });
+    sim.client("sender", async {
+        let s = turmoil::net::UdpSocket::bind(("0.0.0.0", 9)).await?;
+        tokio::time::sleep(Duration::from_millis(1234)).await;
+        s.send_to(b"late", ("server", 9)).await?;
+        Ok(())
+    });
+    let mut first = true;
+    while !events.step(&mut sim, first, None).unwrap() {
+        first = false;
+    }
+    let late = sim.late();
+    assert_eq!(late.count, 1, "{late:?}");
+    assert!(late.worst > Duration::from_millis(100), "{late:?}");
 }

@@ -45,7 +45,8 @@ pub struct Session {
     pub create_index: u64,
     /// When Consul invalidates it unless renewed.
     pub deadline: Duration,
-    /// When it was created or last renewed (or its timer armed afresh).
+    /// When it was created or last renewed (or its timer armed afresh), in
+    /// real (simulated) time: the store's clock may be a fault's.
     pub renewed: Duration,
 }
 
@@ -179,7 +180,7 @@ impl Model {
                 lock_delay,
                 create_index,
                 deadline: now + ttl * 2,
-                renewed: now,
+                renewed: turmoil::sim_elapsed().unwrap_or(now),
             },
         );
         id
@@ -190,7 +191,7 @@ impl Model {
     pub fn renew(&mut self, now: Duration, id: &str) -> Option<Session> {
         let s = self.sessions.get_mut(id)?;
         s.deadline = now + s.ttl * 2;
-        s.renewed = now;
+        s.renewed = turmoil::sim_elapsed().unwrap_or(now);
         Some(s.clone())
     }
 
@@ -199,7 +200,7 @@ impl Model {
     pub fn promote(&mut self, now: Duration) {
         for s in self.sessions.values_mut() {
             s.deadline = now + s.ttl * 2;
-            s.renewed = now;
+            s.renewed = turmoil::sim_elapsed().unwrap_or(now);
         }
     }
 

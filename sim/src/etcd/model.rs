@@ -36,9 +36,16 @@ pub enum ModelError {
 struct Lease {
     ttl: i64,
     expires: Duration,
-    /// When it was granted or last kept alive (or promoted).
+    /// When it was granted or last kept alive (or promoted), in real
+    /// (simulated) time: the store's clock may be a fault's.
     renewed: Duration,
     keys: BTreeSet<Vec<u8>>,
+}
+
+/// Real (simulated) time inside a simulation, else the store's `now`: a
+/// lease's renewal is judged against real time (`window-within-lease`).
+fn real(now: Duration) -> Duration {
+    turmoil::sim_elapsed().unwrap_or(now)
 }
 
 /// The store.
@@ -111,7 +118,7 @@ impl Model {
     pub fn promote(&mut self, now: Duration) {
         for l in self.leases.values_mut() {
             l.expires = now + Duration::from_secs(l.ttl as u64);
-            l.renewed = now;
+            l.renewed = real(now);
         }
     }
 
@@ -129,7 +136,7 @@ impl Model {
             Lease {
                 ttl,
                 expires: now + Duration::from_secs(ttl as u64),
-                renewed: now,
+                renewed: real(now),
                 keys: BTreeSet::new(),
             },
         );
@@ -141,7 +148,7 @@ impl Model {
         match self.leases.get_mut(&id) {
             Some(l) => {
                 l.expires = now + Duration::from_secs(l.ttl as u64);
-                l.renewed = now;
+                l.renewed = real(now);
                 l.ttl
             }
             None => 0,

@@ -22,7 +22,8 @@
 //!   middlebox forgetting a connection); disco must notice by its request
 //!   deadlines and reconnect;
 //! - a shaped link (latency, jitter, reorder) is a turmoil link latency
-//!   range added to the default one (0-100 ms). turmoil's links are
+//!   range added to the default one (1-2 ms; 0-100 ms under tick
+//!   stepping), in whole milliseconds. turmoil's links are
 //!   symmetric, so a one-way delay is half that delay each way (the same
 //!   round trip); each message's delay is drawn from the range by
 //!   turmoil's seeded exponential curve, weighted to its low end, where the
@@ -262,9 +263,11 @@ impl SimNemesis<'_, '_> {
                 })
         };
         let (f, b2) = (widest(&p.shaped_forth), widest(&p.shaped_back));
+        // Whole milliseconds: event stepping runs hosts on them.
+        let ms = |d: Duration| Duration::from_millis(d.as_millis() as u64);
         let want = (
-            self.net.base.0 + (f.0 + b2.0) / 2,
-            self.net.base.1 + (f.1 + b2.1) / 2,
+            self.net.base.0 + ms((f.0 + b2.0) / 2),
+            self.net.base.1 + ms((f.1 + b2.1) / 2),
         );
         let was = self.net.latency.get(&k).copied().unwrap_or(self.net.base);
         if was != want {

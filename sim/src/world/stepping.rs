@@ -29,11 +29,12 @@ pub enum Stepping {
 pub const EVENT_LATENCY: (Duration, Duration) =
     (Duration::from_millis(1), Duration::from_millis(2));
 
-/// How long a running host goes without being run: a guard for timers it
-/// did not announce (a library's own, such as HTTP/2 keepalive), which
-/// otherwise fire only when it next runs; a message one sends is then
-/// late, and counted ([`Sim::late`]).
-pub const MAX_LAG: Duration = Duration::from_millis(500);
+/// How long a running host may go without being run before the next sweep
+/// runs it (so at most twice this): a guard for timers it did not announce
+/// (a library's own, such as HTTP/2 keepalive), which otherwise fire only
+/// when it next runs; a message one sends is then late if it falls due
+/// before that run, and counted ([`Sim::late`]).
+pub const MAX_LAG: Duration = Duration::from_millis(100);
 
 /// The longest jump: the observer and the fault engine look at the world
 /// at least this often (a leadership window ends, a fault waiting for a role
@@ -73,14 +74,17 @@ impl Events {
         let sweep = self.last_sweep + MAX_LAG;
         let next = sim.next_event().map(ceil_ms);
         if !everyone && next.is_none_or(|t| t > now) && sweep > now {
-            let until = [next, bound.map(ceil_ms), Some(sweep), Some(now + MAX_JUMP)]
+            // A fault already due waits for a role: tried again after every
+            // run and every jump, not every millisecond.
+            let bound = bound.map(ceil_ms).filter(|b| *b > now);
+            let until = [next, bound, Some(sweep), Some(now + MAX_JUMP)]
                 .into_iter()
                 .flatten()
                 .min()
                 .expect("a bound")
                 .max(now + RUN);
             sim.advance(until - now);
-            let fault = bound.map(ceil_ms) == Some(until);
+            let fault = bound == Some(until);
             if fault || (next != Some(until) && sweep != until) {
                 // A fault fires before anything runs; at a bound alone the
                 // observer and the fault engine look.

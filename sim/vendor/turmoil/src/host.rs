@@ -145,6 +145,10 @@ pub(crate) struct HostTimer {
     /// Set each time the software is run.
     now: Option<Instant>,
 
+    /// Whether the host's software is running now, inside its runtime
+    /// (clusterlab patch): only then is its clock its own time.
+    pub(crate) running: bool,
+
     /// Time from the start of the simulation until this host was initialized.
     /// Used to calculate total simulation time below.
     start_offset: Duration,
@@ -159,6 +163,7 @@ impl HostTimer {
         Self {
             elapsed: Duration::ZERO,
             now: None,
+            running: false,
             start_offset,
             since_epoch,
         }

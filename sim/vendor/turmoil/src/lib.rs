@@ -261,11 +261,28 @@ pub fn elapsed() -> Duration {
 pub fn wake_at(deadline: tokio::time::Instant) {
     World::try_current_mut(|world| {
         let Some(addr) = world.current else { return };
-        let Some(now) = world.hosts.get(&addr).and_then(|h| h.timer.try_sim_elapsed()) else {
+        let host = world.hosts.get(&addr).filter(|h| h.timer.running);
+        let Some(now) = host.and_then(|h| h.timer.try_sim_elapsed()) else {
             return;
         };
         let at = now + deadline.saturating_duration_since(tokio::time::Instant::now());
         world.wakes.push(std::cmp::Reverse((at, addr)));
+    });
+}
+
+/// Runs the host at `ip` (the current one for a loopback address) as soon
+/// as event stepping can: a task of its was woken from this host through
+/// shared memory (a SYN-ACK, TCP flow control), not a message (clusterlab
+/// patch).
+pub(crate) fn wake_peer(ip: std::net::IpAddr) {
+    World::try_current_mut(|world| {
+        let Some(current) = world.current else { return };
+        let addr = if ip.is_loopback() { current } else { ip };
+        let host = world.hosts.get(&current).filter(|h| h.timer.running);
+        let Some(now) = host.and_then(|h| h.timer.try_sim_elapsed()) else {
+            return;
+        };
+        world.wakes.push(std::cmp::Reverse((now, addr)));
     });
 }
 

@@ -229,8 +229,8 @@ impl<'a> Sim<'a> {
     }
 
     /// Messages delivered after their due time so far (clusterlab patch):
-    /// under event-driven stepping, only a host's unannounced timers make
-    /// any.
+    /// under event-driven stepping, a host's unannounced timers make them,
+    /// and a jump past a due message would.
     pub fn late(&self) -> crate::Late {
         self.world.borrow().topology.late()
     }
@@ -292,17 +292,21 @@ impl<'a> Sim<'a> {
             let rt = self.rts.get_mut(&addr).expect("missing host");
             let _span_guard = tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
             // Mail must wait for the host's clock to reach now; without
-            // any, one tick covers the catching up and the run.
-            let has_mail = mail.contains(&addr);
+            // any, one tick covers the catching up and the run. (Asked
+            // afresh: a host run before this one may have sent it some.)
+            let has_mail = self.world.borrow().topology.has_mail(addr);
             let run_for = if has_mail { by } else { lag + by };
             if has_mail && !lag.is_zero() {
                 {
                     let mut world = self.world.borrow_mut();
                     world.current = Some(addr);
-                    world.current_host_mut().timer.now(rt.now());
+                    let timer = &mut world.current_host_mut().timer;
+                    timer.now(rt.now());
+                    timer.running = true;
                 }
                 let done = World::enter(&self.world, || rt.tick(lag))?;
                 let mut world = self.world.borrow_mut();
+                world.current_host_mut().timer.running = false;
                 world.current = None;
                 world.tick(addr, lag);
                 if done && !rt.is_software_running() {
@@ -320,13 +324,16 @@ impl<'a> Sim<'a> {
                 } = world.deref_mut();
                 topology.deliver_messages(rng, hosts.get_mut(&addr).expect("missing host"));
                 world.current = Some(addr);
-                world.current_host_mut().timer.now(rt.now());
+                let timer = &mut world.current_host_mut().timer;
+                timer.now(rt.now());
+                timer.running = true;
             }
             let done = World::enter(&self.world, || rt.tick(run_for))?;
             if rt.is_client() {
                 is_finished = is_finished && done;
             }
             let mut world = self.world.borrow_mut();
+            world.current_host_mut().timer.running = false;
             world.current = None;
             world.tick(addr, run_for);
         }

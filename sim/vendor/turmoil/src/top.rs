@@ -276,7 +276,7 @@ impl Topology {
             _ => self.now,
         };
         if let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) {
-            link.enqueue_message(&self.config, rand, src, dst, message, at)
+            link.enqueue_message(&self.config, rand, src, dst, message, at, self.exact)
         } else {
             Err(Error::new(
                 ErrorKind::ConnectionRefused,
@@ -359,6 +359,13 @@ impl Topology {
         next.map(|t| t.max(self.now) - self.base)
     }
 
+    /// Whether messages are ready for `addr` (clusterlab patch).
+    pub(crate) fn has_mail(&self, addr: IpAddr) -> bool {
+        self.links
+            .values()
+            .any(|l| l.deliverable.get(&addr).is_some_and(|q| !q.is_empty()))
+    }
+
     /// The hosts messages are ready for (clusterlab patch).
     pub(crate) fn with_mail(&self) -> std::collections::BTreeSet<IpAddr> {
         self.links
@@ -431,12 +438,15 @@ impl Link {
         dst: SocketAddr,
         message: Protocol,
         at: Instant,
+        count_late: bool,
     ) -> Result<()> {
         tracing::trace!(target: TRACING_TARGET, ?src, ?dst, protocol = %message, "Send");
 
         self.rand_partition_or_repair(global_config, rand);
         let result = self.enqueue(global_config, rand, src, dst, message, at);
-        self.process_deliverables(false);
+        // A message sent in the past (by a host catching up on its clock)
+        // may be due already: counted if so.
+        self.process_deliverables(count_late);
         result
     }
 
@@ -551,7 +561,7 @@ impl Link {
             let (src, dst) = (message.src, message.dst);
             if let Err(message) = host.receive_from_network(message) {
                 let now = self.now;
-                let _ = self.enqueue_message(global_config, rand, dst, src, message, now);
+                let _ = self.enqueue_message(global_config, rand, dst, src, message, now, false);
             }
         }
     }

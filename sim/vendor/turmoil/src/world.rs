@@ -283,10 +283,12 @@ impl World {
         dst: SocketAddr,
         message: Protocol,
     ) -> Result<()> {
-        // The sender's own time, for event-driven stepping (clusterlab patch).
+        // The sender's own time, for event-driven stepping (clusterlab
+        // patch); outside a run (a socket dropped by a crash) the network's.
         let sent = self
             .current
             .and_then(|a| self.hosts.get(&a))
+            .filter(|h| h.timer.running)
             .and_then(|h| h.timer.try_sim_elapsed());
         self.topology
             .enqueue_message(&mut self.rng, src, dst, message, sent)

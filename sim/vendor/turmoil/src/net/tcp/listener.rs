@@ -78,6 +78,10 @@ impl TcpListener {
             tracing::trace!(target: TRACING_TARGET, src = ?origin, dst = ?self.local_addr, protocol = %"TCP SYN", "Recv");
 
             let ack = syn.ack.send(());
+            // The SYN-ACK is no message but a wake-up of the connecting
+            // task on its own host, which event stepping must run (clusterlab
+            // patch).
+            crate::wake_peer(origin.ip());
             tracing::trace!(target: TRACING_TARGET, src = ?self.local_addr, dst = ?origin, protocol = %"TCP SYN-ACK", "Send");
 
             if ack.is_ok() {

@@ -229,7 +229,9 @@ impl ReadHalf {
 
                 match seg {
                     SequencedSegment::Data(bytes) => {
-                        self.flow_control.release();
+                        if self.flow_control.release() {
+                            crate::wake_peer(self.pair.remote.ip());
+                        }
                         self.rx.buffer = Self::put_slice(bytes, buf);
                     }
                     SequencedSegment::Fin => {
@@ -286,7 +288,9 @@ impl ReadHalf {
 
                 match seg {
                     SequencedSegment::Data(bytes) => {
-                        self.flow_control.release();
+                        if self.flow_control.release() {
+                            crate::wake_peer(self.pair.remote.ip());
+                        }
                         let len = std::cmp::min(bytes.len(), buf.remaining());
                         buf.put_slice(&bytes[..len]);
                         self.rx.buffer = Some(bytes);
@@ -507,11 +511,15 @@ impl FlowControl {
             .is_ok()
     }
 
-    fn release(&self) {
+    /// Returns a credit; whether a blocked writer was woken (on the other
+    /// host: event stepping must run it, clusterlab patch).
+    fn release(&self) -> bool {
         self.credits.fetch_add(1, Ordering::Release);
         if let Some(waker) = self.waker.lock().unwrap().take() {
             waker.wake();
+            return true;
         }
+        false
     }
 
     fn register_waker(&self, waker: Waker) {
